@@ -1,0 +1,557 @@
+//! Channels, threads, DM channels, messages, reactions and pins.
+
+use serde_json::{Value, json};
+
+use super::app::id;
+use super::{Reply, Req, RestResult, ok};
+use crate::api_error::{ApiError, FormErrors, codes, path};
+use crate::ids::{ChannelId, MessageId, UserId};
+use crate::json;
+use crate::model::{Channel, ChannelKind};
+use crate::ops::{self, NewChannel, NewMessage};
+use crate::state::{Shared, State};
+use crate::validate::{self, AUTO_ARCHIVE_DURATIONS, CHANNEL_NAME_LIMIT, FILE_SIZE_LIMIT};
+
+/// Discord keeps at most this many pins per channel.
+const PINS_PER_CHANNEL_LIMIT: usize = 50;
+/// `GET /channels/{id}/messages` returns at most this many (and 50 when `limit` is absent).
+const MESSAGES_PAGE_LIMIT: usize = 100;
+const MESSAGES_PAGE_DEFAULT: usize = 50;
+
+pub(crate) fn known_channel<'a>(st: &'a State, c: &str) -> Result<&'a Channel, ApiError> {
+    id(c)
+        .and_then(|c| st.world.channel(ChannelId(c)))
+        .ok_or_else(ApiError::unknown_channel)
+}
+
+fn known_message(st: &State, c: &str, m: &str) -> Result<(ChannelId, MessageId), ApiError> {
+    let channel = known_channel(st, c)?.id;
+    let msg = id(m)
+        .map(MessageId)
+        .filter(|m| st.world.live_message(channel, *m).is_some())
+        .ok_or_else(ApiError::unknown_message)?;
+    Ok((channel, msg))
+}
+
+pub(crate) fn get_channel(st: &State, c: &str) -> RestResult {
+    let ch = known_channel(st, c)?;
+    ok(json::channel(&st.world, ch))
+}
+
+pub(crate) fn guild_channels(st: &State, g: &str) -> RestResult {
+    if id(g) != Some(st.world.guild_id.0) {
+        return Err(ApiError::not_found(codes::UNKNOWN_GUILD, "Unknown Guild"));
+    }
+    let list = st
+        .world
+        .channels
+        .values()
+        .filter(|c| !c.deleted && !c.kind.is_thread() && c.kind != ChannelKind::Dm);
+    ok(Value::Array(
+        list.map(|c| json::channel(&st.world, c)).collect(),
+    ))
+}
+
+/// Discord's normalisation of text channel names: lower case, whitespace runs become one `-`.
+pub(crate) fn text_channel_name(name: &str) -> String {
+    name.to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn check_name(name: &str, errs: &mut FormErrors) {
+    let n = name.chars().count();
+    if n == 0 || n > CHANNEL_NAME_LIMIT {
+        errs.add(
+            &path(&["name"]),
+            "BASE_TYPE_BAD_LENGTH",
+            format!("Must be between 1 and {CHANNEL_NAME_LIMIT} in length."),
+        );
+    }
+}
+
+pub(crate) fn create_guild_channel(
+    shared: &Shared,
+    st: &mut State,
+    req: &Req<'_>,
+    g: &str,
+) -> RestResult {
+    if id(g) != Some(st.world.guild_id.0) {
+        return Err(ApiError::not_found(codes::UNKNOWN_GUILD, "Unknown Guild"));
+    }
+    let body = req.body();
+    let mut errs = FormErrors::default();
+    let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+    check_name(name, &mut errs);
+    let kind_code = body.get("type").and_then(Value::as_u64).unwrap_or(0);
+    let kind = match ChannelKind::from_code(kind_code) {
+        Some(k @ (ChannelKind::Text | ChannelKind::Category)) => k,
+        _ => {
+            errs.add(
+                &path(&["type"]),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of (0, 4).",
+            );
+            ChannelKind::Text
+        }
+    };
+    let parent = body
+        .get("parent_id")
+        .and_then(|p| p.as_str().and_then(id).or(p.as_u64()))
+        .map(ChannelId);
+    if let Some(p) = parent {
+        let is_category = st
+            .world
+            .channel(p)
+            .is_some_and(|c| c.kind == ChannelKind::Category);
+        if !is_category || kind == ChannelKind::Category {
+            errs.add(
+                &path(&["parent_id"]),
+                "CHANNEL_PARENT_INVALID_TYPE",
+                "Not a category",
+            );
+        }
+    }
+    errs.into_result()?;
+    let mut new = NewChannel::new(
+        kind,
+        if kind == ChannelKind::Text {
+            text_channel_name(name)
+        } else {
+            name.to_string()
+        },
+    );
+    new.parent_id = parent;
+    new.topic = body
+        .get("topic")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    new.permission_overwrites = body
+        .get("permission_overwrites")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let cid = ops::create_channel(shared, st, new);
+    Ok(Reply::Json(
+        201,
+        json::channel(&st.world, &st.world.channels[&cid]),
+    ))
+}
+
+pub(crate) fn edit_channel(st: &mut State, req: &Req<'_>, c: &str) -> RestResult {
+    let cid = known_channel(st, c)?.id;
+    let body = req.body();
+    let mut errs = FormErrors::default();
+    if let Some(name) = body.get("name").and_then(Value::as_str) {
+        check_name(name, &mut errs);
+    }
+    errs.into_result()?;
+    let ch = st.world.channels.get_mut(&cid).expect("known");
+    if let Some(name) = body.get("name").and_then(Value::as_str) {
+        ch.name = if ch.kind == ChannelKind::Text {
+            text_channel_name(name)
+        } else {
+            name.to_string()
+        };
+    }
+    if let Some(t) = body.get("topic") {
+        ch.topic = t.as_str().map(str::to_string);
+    }
+    if let Some(p) = body.get("parent_id") {
+        ch.parent_id = p.as_str().and_then(id).or(p.as_u64()).map(ChannelId);
+    }
+    if let Some(a) = body.get("archived").and_then(Value::as_bool) {
+        ch.archived = a;
+    }
+    if let Some(l) = body.get("locked").and_then(Value::as_bool) {
+        ch.locked = l;
+    }
+    if let Some(p) = body.get("position").and_then(Value::as_u64) {
+        ch.position = p as u16;
+    }
+    if let Some(o) = body.get("permission_overwrites").and_then(Value::as_array) {
+        ch.permission_overwrites = o.clone();
+    }
+    ops::channel_changed(st, cid, false);
+    ok(json::channel(&st.world, &st.world.channels[&cid]))
+}
+
+pub(crate) fn delete_channel(st: &mut State, c: &str) -> RestResult {
+    let cid = known_channel(st, c)?.id;
+    st.world.channels.get_mut(&cid).expect("known").deleted = true;
+    let v = json::channel(&st.world, &st.world.channels[&cid]);
+    ops::channel_changed(st, cid, true);
+    ok(v)
+}
+
+pub(crate) fn overwrite(
+    st: &mut State,
+    req: &Req<'_>,
+    c: &str,
+    target: &str,
+    put: bool,
+) -> RestResult {
+    let cid = known_channel(st, c)?.id;
+    let ch = st.world.channels.get_mut(&cid).expect("known");
+    ch.permission_overwrites
+        .retain(|o| o.get("id").and_then(Value::as_str) != Some(target));
+    if put {
+        let b = req.body();
+        let s = |k: &str| {
+            b.get(k)
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .unwrap_or_else(|| "0".into())
+        };
+        ch.permission_overwrites.push(json!({"id": target, "type": b.get("type").cloned().unwrap_or(json!(0)), "allow": s("allow"), "deny": s("deny")}));
+    }
+    ops::channel_changed(st, cid, false);
+    Ok(Reply::NoContent)
+}
+
+pub(crate) fn create_dm(shared: &Shared, st: &mut State, req: &Req<'_>) -> RestResult {
+    let recipient = req
+        .body()
+        .get("recipient_id")
+        .and_then(|r| r.as_str().and_then(id).or(r.as_u64()))
+        .map(UserId);
+    let Some(user) = recipient.filter(|u| st.world.users.contains_key(u)) else {
+        return Err(ApiError::not_found(codes::UNKNOWN_USER, "Unknown User"));
+    };
+    let cid = ops::dm_channel(shared, st, user);
+    ok(json::channel(&st.world, &st.world.channels[&cid]))
+}
+
+pub(crate) fn list_messages(st: &State, req: &Req<'_>, c: &str) -> RestResult {
+    let cid = known_channel(st, c)?.id;
+    let limit = req
+        .query("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(MESSAGES_PAGE_DEFAULT)
+        .clamp(1, MESSAGES_PAGE_LIMIT);
+    let mut live: Vec<_> = st
+        .world
+        .channel_messages(cid)
+        .into_iter()
+        .filter(|m| !m.deleted && !m.ephemeral())
+        .collect();
+    live.sort_by_key(|m| m.id);
+    let page: Vec<_> = if let Some(after) = req.query("after").and_then(id) {
+        let mut v: Vec<_> = live
+            .into_iter()
+            .filter(|m| m.id.0 > after)
+            .take(limit)
+            .collect();
+        v.reverse();
+        v
+    } else if let Some(around) = req.query("around").and_then(id) {
+        let idx = live
+            .iter()
+            .position(|m| m.id.0 >= around)
+            .unwrap_or(live.len());
+        let start = idx.saturating_sub(limit / 2);
+        let mut v: Vec<_> = live.into_iter().skip(start).take(limit).collect();
+        v.reverse();
+        v
+    } else {
+        let before = req.query("before").and_then(id).unwrap_or(u64::MAX);
+        live.into_iter()
+            .rev()
+            .filter(|m| m.id.0 < before)
+            .take(limit)
+            .collect()
+    };
+    ok(Value::Array(
+        page.into_iter()
+            .map(|m| json::message(&st.world, m))
+            .collect(),
+    ))
+}
+
+/// Checks a create/edit body and its files the way Discord does.
+pub(crate) fn check_message_body(
+    body: &Value,
+    files: &[crate::state::UploadedFile],
+    creating: bool,
+) -> Result<(), ApiError> {
+    if files.iter().any(|f| f.bytes.len() > FILE_SIZE_LIMIT) {
+        return Err(ApiError::new(
+            413,
+            codes::REQUEST_TOO_LARGE,
+            "Request entity too large",
+        ));
+    }
+    let mut errs = FormErrors::default();
+    validate::message(body, &[], &mut errs);
+    errs.into_result()?;
+    if creating {
+        validate::empty_message(body, files.len())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn create_message(
+    shared: &Shared,
+    st: &mut State,
+    req: &Req<'_>,
+    c: &str,
+) -> RestResult {
+    let cid = known_channel(st, c)?.id;
+    if st.world.channels[&cid].kind == ChannelKind::Category {
+        return Err(ApiError::new(
+            400,
+            50008,
+            "Cannot send messages in a non-text channel",
+        ));
+    }
+    let body = req.body();
+    check_message_body(body, req.files, true)?;
+    if let Some(r) = body
+        .get("message_reference")
+        .and_then(|r| r.get("message_id"))
+    {
+        let rid = r.as_str().and_then(id).or(r.as_u64()).map(MessageId);
+        if rid
+            .and_then(|m| st.world.messages.get(&m))
+            .is_none_or(|m| m.deleted)
+        {
+            let mut errs = FormErrors::default();
+            errs.add(
+                &path(&["message_reference"]),
+                "REPLIES_UNKNOWN_MESSAGE",
+                "Unknown message",
+            );
+            errs.into_result()?;
+        }
+    }
+    let bot = st.world.bot;
+    let new = NewMessage {
+        channel: cid,
+        author: bot,
+        body,
+        files: req.files,
+        kind: None,
+        interaction: None,
+        extra_flags: 0,
+    };
+    let mid = ops::create_message(shared, st, new);
+    ok(json::message(&st.world, &st.world.messages[&mid]))
+}
+
+pub(crate) fn message(
+    shared: &Shared,
+    st: &mut State,
+    req: &Req<'_>,
+    c: &str,
+    m: &str,
+) -> RestResult {
+    let (_, mid) = known_message(st, c, m)?;
+    match req.method {
+        "GET" => ok(json::message(&st.world, &st.world.messages[&mid])),
+        "PATCH" => {
+            if st.world.messages[&mid].author != st.world.bot {
+                return Err(ApiError::new(
+                    403,
+                    codes::CANNOT_EDIT_OTHERS_MESSAGE,
+                    "Cannot edit a message authored by another user",
+                ));
+            }
+            check_message_body(req.body(), req.files, false)?;
+            ops::edit_message(shared, st, mid, req.body(), req.files);
+            ok(json::message(&st.world, &st.world.messages[&mid]))
+        }
+        "DELETE" => {
+            ops::delete_message(shared, st, mid);
+            Ok(Reply::NoContent)
+        }
+        _ => Err(ApiError::new(405, 0, "405: Method Not Allowed")),
+    }
+}
+
+fn thread_body_checks(body: &Value) -> Result<(String, u32), ApiError> {
+    let mut errs = FormErrors::default();
+    let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+    check_name(name, &mut errs);
+    let archive = body
+        .get("auto_archive_duration")
+        .and_then(Value::as_u64)
+        .unwrap_or(1440);
+    if !AUTO_ARCHIVE_DURATIONS.contains(&archive) {
+        errs.add(
+            &path(&["auto_archive_duration"]),
+            "BASE_TYPE_CHOICES",
+            "Value must be one of (60, 1440, 4320, 10080).",
+        );
+    }
+    errs.into_result()?;
+    Ok((name.to_string(), archive as u32))
+}
+
+pub(crate) fn thread_from_message(
+    shared: &Shared,
+    st: &mut State,
+    req: &Req<'_>,
+    c: &str,
+    m: &str,
+) -> RestResult {
+    let (cid, mid) = known_message(st, c, m)?;
+    if st.world.messages[&mid].thread.is_some() {
+        return Err(ApiError::new(
+            400,
+            160004,
+            "A thread has already been created for this message",
+        ));
+    }
+    let (name, archive) = thread_body_checks(req.body())?;
+    let mut new = NewChannel::new(ChannelKind::PublicThread, name);
+    new.parent_id = Some(cid);
+    new.owner_id = Some(st.world.bot);
+    new.auto_archive_minutes = archive;
+    // A thread started from a message has that message's id.
+    new.id = Some(ChannelId(mid.0));
+    let tid = ops::create_channel(shared, st, new);
+    st.world.messages.get_mut(&mid).expect("known").thread = Some(tid);
+    Ok(Reply::Json(
+        201,
+        json::channel(&st.world, &st.world.channels[&tid]),
+    ))
+}
+
+pub(crate) fn thread(shared: &Shared, st: &mut State, req: &Req<'_>, c: &str) -> RestResult {
+    let cid = known_channel(st, c)?.id;
+    let (name, archive) = thread_body_checks(req.body())?;
+    // Without `type`, Discord makes a private thread (the API v9 default it kept).
+    let kind = match req.body().get("type").and_then(Value::as_u64) {
+        Some(11) => ChannelKind::PublicThread,
+        _ => ChannelKind::PrivateThread,
+    };
+    let mut new = NewChannel::new(kind, name);
+    new.parent_id = Some(cid);
+    new.owner_id = Some(st.world.bot);
+    new.auto_archive_minutes = archive;
+    let tid = ops::create_channel(shared, st, new);
+    Ok(Reply::Json(
+        201,
+        json::channel(&st.world, &st.world.channels[&tid]),
+    ))
+}
+
+fn check_emoji(emoji: &str) -> Result<(), ApiError> {
+    let bad = emoji.is_empty()
+        || (emoji.contains(':')
+            && !emoji
+                .rsplit(':')
+                .next()
+                .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit())));
+    if bad {
+        return Err(ApiError::new(400, codes::UNKNOWN_EMOJI, "Unknown Emoji"));
+    }
+    Ok(())
+}
+
+pub(crate) fn react(
+    st: &mut State,
+    c: &str,
+    m: &str,
+    emoji: &str,
+    add: bool,
+    user: &str,
+) -> RestResult {
+    let (_, mid) = known_message(st, c, m)?;
+    check_emoji(emoji)?;
+    let who = if user == "@me" {
+        st.world.bot
+    } else {
+        id(user)
+            .map(UserId)
+            .ok_or_else(|| ApiError::not_found(codes::UNKNOWN_USER, "Unknown User"))?
+    };
+    if add {
+        ops::add_reaction(st, mid, who, emoji);
+    } else {
+        ops::remove_reaction(st, mid, who, emoji);
+    }
+    Ok(Reply::NoContent)
+}
+
+pub(crate) fn reactors(st: &State, c: &str, m: &str, emoji: &str) -> RestResult {
+    let (_, mid) = known_message(st, c, m)?;
+    let users = st.world.messages[&mid].reactors(emoji);
+    ok(Value::Array(
+        users
+            .into_iter()
+            .map(|u| json::user(&st.world, u))
+            .collect(),
+    ))
+}
+
+pub(crate) fn clear_reactions(st: &mut State, c: &str, m: &str) -> RestResult {
+    let (cid, mid) = known_message(st, c, m)?;
+    st.world
+        .messages
+        .get_mut(&mid)
+        .expect("known")
+        .reactions
+        .clear();
+    let mut d = json!({"channel_id": cid.to_string(), "message_id": mid.to_string()});
+    let guild = st.world.is_guild_channel(cid);
+    if guild {
+        d["guild_id"] = json!(st.world.guild_id.to_string());
+    }
+    let intent = if guild {
+        crate::config::intents::GUILD_MESSAGE_REACTIONS
+    } else {
+        crate::config::intents::DIRECT_MESSAGE_REACTIONS
+    };
+    st.gateway.dispatch(
+        "MESSAGE_REACTION_REMOVE_ALL",
+        d,
+        crate::gateway::Gate {
+            intent,
+            content_gated: false,
+        },
+    );
+    Ok(Reply::NoContent)
+}
+
+pub(crate) fn pins(st: &State, c: &str) -> RestResult {
+    let cid = known_channel(st, c)?.id;
+    let mut list: Vec<_> = st
+        .world
+        .channel_messages(cid)
+        .into_iter()
+        .filter(|m| m.pinned && !m.deleted)
+        .collect();
+    list.sort_by_key(|m| std::cmp::Reverse(m.id));
+    ok(Value::Array(
+        list.into_iter()
+            .map(|m| json::message(&st.world, m))
+            .collect(),
+    ))
+}
+
+pub(crate) fn pin(shared: &Shared, st: &mut State, c: &str, m: &str, pinned: bool) -> RestResult {
+    let (cid, mid) = known_message(st, c, m)?;
+    if pinned && !st.world.messages[&mid].pinned {
+        let count = st
+            .world
+            .channel_messages(cid)
+            .iter()
+            .filter(|m| m.pinned && !m.deleted)
+            .count();
+        if count >= PINS_PER_CHANNEL_LIMIT {
+            return Err(ApiError::new(
+                400,
+                codes::MAX_PINS,
+                "Maximum number of pins reached (50)",
+            ));
+        }
+    }
+    let bot = st.world.bot;
+    ops::set_pinned(shared, st, mid, bot, pinned);
+    Ok(Reply::NoContent)
+}

@@ -1,0 +1,168 @@
+//! Builds everything from the config and runs it: `run(config, listener, shutdown)`, so
+//! tests start the real thing on port 0 and main wires in the signals.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use std::time::Duration;
+
+use crate::config::{Config, Environment};
+use crate::discord;
+use crate::domain::{Clock, SystemClock};
+use crate::http::{self, AppState, GatewayState};
+use crate::ops::{Commands, Ops};
+use crate::runner::{Catalog, CatalogError, CatalogHandle, Runner, RunnerSettings};
+use crate::store::{self, Store};
+
+/// Parts of the outside world a caller may supply instead of the ones built from the config
+/// (tests pass a slowed store or a manual clock).
+#[derive(Default)]
+pub struct Overrides {
+    pub store: Option<Arc<dyn Store>>,
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// Runs warroom until `shutdown` completes, then stops taking requests, finishes the ones in
+/// flight and closes the Discord connection.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(config, listener, Overrides::default(), shutdown).await
+}
+
+pub async fn run_with(
+    config: Config,
+    listener: TcpListener,
+    overrides: Overrides,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = match overrides.store {
+        Some(store) => store,
+        None => store::connect(&config.database).await.with_context(|| {
+            format!(
+                "cannot open the database {}",
+                config.database.url.redacted()
+            )
+        })?,
+    };
+    let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    tracing::info!(backend = store.backend(), database = %config.database.url.redacted(), "database ready");
+    let discord_enabled = config.discord.token.is_some();
+    if !discord_enabled {
+        tracing::info!(
+            token_env = %config.discord.token_env,
+            "Discord is disabled: no bot token in ${}; HTTP and the CLI work without it",
+            config.discord.token_env
+        );
+    }
+    let catalog = Arc::new(load_catalog(&config)?);
+    let sighup = reload_on_sighup(catalog.clone());
+    let commands = Commands {
+        catalog,
+        runner: Arc::new(Runner::new(
+            RunnerSettings::from_config(&config.commands),
+            // Where `{ from_env = "..." }` secrets of the catalog are read at run time.
+            Environment::from_process(),
+        )),
+        output_dir: config.commands.output_dir.clone(),
+        instance: format!("warroom pid {} started {}", std::process::id(), clock.now()),
+    };
+    let ops = Ops::new(store, Arc::new(config), clock).with_commands(commands);
+    let sweeper = tokio::spawn(sweep_runs(ops.clone()));
+    let (gateway_tx, gateway) = watch::channel(if discord_enabled {
+        GatewayState::Connecting
+    } else {
+        GatewayState::Disabled
+    });
+    let discord = if discord_enabled {
+        Some(discord::start(ops.clone(), gateway_tx).await?)
+    } else {
+        None
+    };
+    let state = Arc::new(AppState { ops, gateway });
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+    let served = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed");
+    sighup.abort();
+    sweeper.abort();
+    if let Some(discord) = discord {
+        discord.stop().await;
+    }
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// How often requests nobody approved are expired and runs whose process died are failed.
+/// Approval windows are minutes long, so seconds of lateness do not matter.
+const RUN_SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
+async fn sweep_runs(ops: Ops) {
+    let mut ticks = tokio::time::interval(RUN_SWEEP_INTERVAL);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = ops.sweep_runs().await {
+            tracing::warn!(%error, "sweeping command runs failed; trying again shortly");
+        }
+    }
+}
+
+/// Loads the command catalog for `warroom run`. A missing folder means no commands (said in
+/// the log; creating it and sending SIGHUP loads it); an invalid catalog stops the start with
+/// every problem listed, as an invalid config does, so it is fixed before anyone relies on it.
+pub fn load_catalog(config: &Config) -> anyhow::Result<CatalogHandle> {
+    let dir = &config.commands.dir;
+    let roles = config.bot_role_names();
+    match CatalogHandle::load(dir, roles.clone()) {
+        Ok(handle) => {
+            tracing::info!(
+                dir = %dir.display(),
+                commands = handle.current().len(),
+                "command catalog loaded"
+            );
+            Ok(handle)
+        }
+        Err(error @ CatalogError::Missing { .. }) => {
+            tracing::warn!("no approved commands can be run: {error}");
+            Ok(CatalogHandle::new(Catalog::empty(dir), roles))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Reloads the catalog on every SIGHUP, logging what changed, or why the new catalog was
+/// refused and the previous one kept. Listens from the moment it returns (a SIGHUP before
+/// that would end the process, as its default action).
+pub fn reload_on_sighup(catalog: Arc<CatalogHandle>) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let hangups = signal(SignalKind::hangup());
+    tokio::spawn(async move {
+        let mut hangups = match hangups {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; the command catalog reloads only with /commands reload");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let handle = catalog.clone();
+            match tokio::task::spawn_blocking(move || handle.reload()).await {
+                Ok(Ok(report)) => tracing::info!("SIGHUP: {report}"),
+                Ok(Err(error)) => tracing::error!(
+                    "SIGHUP: the command catalog was not reloaded and the previous one ({} commands) stays in use: {error}",
+                    catalog.current().len()
+                ),
+                Err(error) => tracing::error!(%error, "SIGHUP: the catalog reload failed"),
+            }
+        }
+    })
+}

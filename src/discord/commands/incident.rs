@@ -1,0 +1,500 @@
+//! `/incident …` (SPEC §2): parsed into a closed `Request`, then one `ops` call, then rendered.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
+
+use super::{CHOICE_LIMIT, Call, Choice, SlashCommand};
+use crate::config::Config;
+use crate::discord::bot::Bot;
+use crate::discord::principal;
+use crate::discord::render;
+use crate::discord::reply::{Reply, Visibility};
+use crate::domain::{Actor, IncidentId, Source};
+use crate::export::Format;
+use crate::ops::{OpenRequest, OpsError, TEXT_LIMIT, TITLE_LIMIT};
+use crate::store::IncidentFilter;
+
+/// Events `/incident timeline` shows when `last` is not given.
+const TIMELINE_DEFAULT: i64 = 10;
+/// The most `/incident timeline` shows in one answer; the export has everything.
+const TIMELINE_MAX: i64 = 100;
+/// Discord's default upload limit; bigger exports are taken with `warroom export` on the host.
+const ATTACHMENT_LIMIT: usize = 10 * 1024 * 1024;
+
+pub(crate) struct IncidentCommand;
+
+/// Everything `/incident` can be asked, with its options parsed.
+enum Request {
+    Open {
+        title: String,
+        severity: String,
+        service: Option<String>,
+        description: String,
+        drill: bool,
+    },
+    Ack {
+        incident: Option<String>,
+    },
+    Status {
+        incident: Option<String>,
+    },
+    Update {
+        message: String,
+    },
+    Severity {
+        level: String,
+    },
+    Assign {
+        role: String,
+        assignee: Actor,
+    },
+    Mitigate {
+        note: Option<String>,
+    },
+    Resolve {
+        summary: Option<String>,
+    },
+    Reopen {
+        reason: Option<String>,
+    },
+    Note {
+        text: String,
+    },
+    Timeline {
+        incident: Option<String>,
+        last: i64,
+    },
+    Export {
+        incident: Option<String>,
+        format: Format,
+    },
+}
+
+fn parse(call: &Call<'_>) -> Result<Request, String> {
+    let required = |name: &str| {
+        call.text(name)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the option `{name}` is required"))
+    };
+    let optional = |name: &str| call.text(name).map(str::to_owned);
+    Ok(match call.subcommand {
+        Some("open") => Request::Open {
+            title: required("title")?,
+            severity: required("severity")?,
+            service: optional("service"),
+            description: optional("description").unwrap_or_default(),
+            drill: call.flag("drill").unwrap_or(false),
+        },
+        Some("ack") => Request::Ack {
+            incident: optional("incident"),
+        },
+        Some("status") => Request::Status {
+            incident: optional("incident"),
+        },
+        Some("update") => Request::Update {
+            message: required("message")?,
+        },
+        Some("severity") => Request::Severity {
+            level: required("level")?,
+        },
+        Some("assign") => {
+            let (user, member) = call.user("user").ok_or("the option `user` is required")?;
+            Request::Assign {
+                role: required("role")?,
+                assignee: principal::message_author(user, member),
+            }
+        }
+        Some("mitigate") => Request::Mitigate {
+            note: optional("note"),
+        },
+        Some("resolve") => Request::Resolve {
+            summary: optional("summary"),
+        },
+        Some("reopen") => Request::Reopen {
+            reason: optional("reason"),
+        },
+        Some("note") => Request::Note {
+            text: required("text")?,
+        },
+        Some("timeline") => Request::Timeline {
+            incident: optional("incident"),
+            last: call.integer("last").unwrap_or(TIMELINE_DEFAULT),
+        },
+        Some("export") => Request::Export {
+            incident: optional("incident"),
+            format: optional("format")
+                .as_deref()
+                .unwrap_or("markdown")
+                .parse()
+                .map_err(|error: String| error)?,
+        },
+        other => {
+            return Err(format!(
+                "`/incident {}` is not a command warroom knows",
+                other.unwrap_or("")
+            ));
+        }
+    })
+}
+
+fn sub(name: &str, description: &str) -> CreateCommandOption {
+    CreateCommandOption::new(CommandOptionType::SubCommand, name, description)
+}
+
+fn text(name: &str, description: &str) -> CreateCommandOption {
+    CreateCommandOption::new(CommandOptionType::String, name, description)
+}
+
+fn incident_option() -> CreateCommandOption {
+    text("incident", "The incident (defaults to this channel's)").set_autocomplete(true)
+}
+
+fn severity_option(name: &str, description: &str, config: &Config) -> CreateCommandOption {
+    // Discord allows 25 choices; config validation keeps severities within that.
+    config.severities.iter().take(CHOICE_LIMIT).fold(
+        text(name, description).required(true),
+        |option, severity| {
+            option.add_string_choice(
+                format!("{} · {}", severity.name, severity.description),
+                &severity.name,
+            )
+        },
+    )
+}
+
+#[async_trait]
+impl SlashCommand for IncidentCommand {
+    fn name(&self) -> &'static str {
+        "incident"
+    }
+
+    fn definition(&self, config: &Config) -> CreateCommand {
+        let long_text =
+            |name: &str, description: &str| text(name, description).max_length(TEXT_LIMIT as u16);
+        CreateCommand::new("incident")
+            .description("Declare and run incidents")
+            .dm_permission(false)
+            .add_option(
+                sub(
+                    "open",
+                    "Declare an incident: opens its channel and pages the on-call",
+                )
+                .add_sub_option(
+                    text("title", "What is wrong, in a few words")
+                        .required(true)
+                        .max_length(TITLE_LIMIT as u16),
+                )
+                .add_sub_option(severity_option("severity", "How bad it is", config))
+                .add_sub_option(text("service", "The affected service").set_autocomplete(true))
+                .add_sub_option(long_text("description", "What is known so far"))
+                .add_sub_option(CreateCommandOption::new(
+                    CommandOptionType::Boolean,
+                    "drill",
+                    "A practice incident: pages stay in Discord and say DRILL",
+                )),
+            )
+            .add_option(
+                sub("ack", "Acknowledge: you are on it (stops escalation)")
+                    .add_sub_option(incident_option()),
+            )
+            .add_option(
+                sub("status", "Show an incident's status").add_sub_option(incident_option()),
+            )
+            .add_option(
+                sub(
+                    "update",
+                    "Post a status update, also to the announce channel",
+                )
+                .add_sub_option(long_text("message", "The update").required(true)),
+            )
+            .add_option(
+                sub("severity", "Change this incident's severity").add_sub_option(severity_option(
+                    "level",
+                    "The new severity",
+                    config,
+                )),
+            )
+            .add_option(
+                sub("assign", "Give someone an incident role")
+                    .add_sub_option(
+                        text("role", "The incident role")
+                            .required(true)
+                            .set_autocomplete(true),
+                    )
+                    .add_sub_option(
+                        CreateCommandOption::new(CommandOptionType::User, "user", "Who takes it")
+                            .required(true),
+                    ),
+            )
+            .add_option(
+                sub("mitigate", "Mark this incident mitigated")
+                    .add_sub_option(long_text("note", "What was done")),
+            )
+            .add_option(
+                sub("resolve", "Resolve this incident")
+                    .add_sub_option(long_text("summary", "What fixed it")),
+            )
+            .add_option(
+                sub("reopen", "Reopen this resolved incident")
+                    .add_sub_option(long_text("reason", "Why it is back")),
+            )
+            .add_option(
+                sub("note", "Add a note to the timeline")
+                    .add_sub_option(long_text("text", "The note").required(true)),
+            )
+            .add_option(
+                sub("timeline", "Show the latest timeline events")
+                    .add_sub_option(incident_option())
+                    .add_sub_option(
+                        CreateCommandOption::new(
+                            CommandOptionType::Integer,
+                            "last",
+                            "How many events (default 10)",
+                        )
+                        .min_int_value(1)
+                        .max_int_value(TIMELINE_MAX as u64),
+                    ),
+            )
+            .add_option(
+                sub("export", "Export the post-mortem as a file")
+                    .add_sub_option(incident_option())
+                    .add_sub_option(
+                        text("format", "The file format (default markdown)")
+                            .add_string_choice("Markdown", "markdown")
+                            .add_string_choice("JSON", "json")
+                            .add_string_choice("HTML page with a timeline chart", "html"),
+                    ),
+            )
+    }
+
+    fn visibility(&self, call: &Call<'_>) -> Visibility {
+        match call.subcommand {
+            Some("status" | "timeline") => Visibility::OnlyYou,
+            _ => Visibility::Everyone,
+        }
+    }
+
+    async fn run(&self, bot: &Arc<Bot>, call: Call<'_>) -> Reply {
+        let request = match parse(&call) {
+            Ok(request) => request,
+            Err(message) => return Reply::error(message),
+        };
+        match handle(bot, &call, request).await {
+            Ok(reply) => reply,
+            Err(error) => bot.error_reply(error),
+        }
+    }
+
+    async fn autocomplete(
+        &self,
+        bot: &Bot,
+        call: Call<'_>,
+        focused: &str,
+        typed: &str,
+    ) -> Vec<Choice> {
+        let typed = typed.trim();
+        match focused {
+            "incident" => {
+                let filter = IncidentFilter {
+                    search: Some(typed.to_owned()).filter(|typed| !typed.is_empty()),
+                    active_first: true,
+                    limit: Some(CHOICE_LIMIT as u32),
+                    ..IncidentFilter::default()
+                };
+                match bot.ops().list(&call.who, &filter).await {
+                    Ok(incidents) => incidents
+                        .into_iter()
+                        .map(|incident| {
+                            Choice::new(
+                                format!(
+                                    "{} · {} · {} · {}",
+                                    incident.id, incident.severity, incident.status, incident.title
+                                ),
+                                incident.id.0.to_string(),
+                            )
+                        })
+                        .collect(),
+                    Err(error) => {
+                        tracing::warn!(%error, "incident autocomplete failed");
+                        Vec::new()
+                    }
+                }
+            }
+            "service" => matching(
+                bot.config()
+                    .services
+                    .iter()
+                    .map(|service| (service.name.as_str(), service.description.as_str())),
+                typed,
+            ),
+            "role" => matching(
+                bot.config()
+                    .incident_roles
+                    .iter()
+                    .map(|role| (role.as_str(), "")),
+                typed,
+            ),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn matching<'a>(items: impl Iterator<Item = (&'a str, &'a str)>, typed: &str) -> Vec<Choice> {
+    let typed = typed.to_lowercase();
+    items
+        .filter(|(name, description)| {
+            typed.is_empty()
+                || name.to_lowercase().contains(&typed)
+                || description.to_lowercase().contains(&typed)
+        })
+        .take(CHOICE_LIMIT)
+        .map(|(name, description)| {
+            if description.is_empty() {
+                Choice::new(name, name)
+            } else {
+                Choice::new(format!("{name} · {description}"), name)
+            }
+        })
+        .collect()
+}
+
+async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Reply, OpsError> {
+    let ops = bot.ops();
+    let who = &call.who;
+    Ok(match request {
+        Request::Open {
+            title,
+            severity,
+            service,
+            description,
+            drill,
+        } => {
+            let opened = ops
+                .open(
+                    who,
+                    Source::Discord,
+                    OpenRequest {
+                        title,
+                        severity,
+                        service,
+                        description,
+                        drill,
+                        private: false,
+                    },
+                )
+                .await?;
+            let id = opened.incident.id;
+            let severity = opened.incident.severity.clone();
+            // Answer as soon as the incident is stored; the channel (made for every new
+            // incident from the change it announced) is linked when it exists.
+            let bot = bot.clone();
+            Reply::public(format!("🚨 Opened **{id}** ({severity}); opening its channel…")).then(async move {
+                match bot.ensure_room(id).await {
+                    Ok(incident) => Reply::public(format!(
+                        "🚨 Opened **{id}** ({severity}) in <#{}>",
+                        incident.channel_id.unwrap_or_default()
+                    )),
+                    Err(reason) => Reply::public(format!(
+                        "🚨 Opened **{id}** ({severity}), but its channel could not be created: {reason}. The incident is recorded; ask an admin to check that warroom may manage channels in the incident category."
+                    )),
+                }
+            })
+        }
+        Request::Ack { incident } => {
+            let id = bot.incident_ref(call, incident.as_deref()).await?;
+            let written = ops.acknowledge(who, id).await?;
+            Reply::public(format!(
+                "🟠 **{id}** acknowledged by {}",
+                written
+                    .incident
+                    .acknowledged_by
+                    .map(|by| by.name)
+                    .unwrap_or_default()
+            ))
+        }
+        Request::Status { incident } => {
+            let id = bot.incident_ref(call, incident.as_deref()).await?;
+            let incident = ops.show(who, id).await?;
+            Reply::private(String::new()).embed(render::status_embed(&incident, bot.config()))
+        }
+        Request::Update { message } => {
+            let id = bot.incident_here(call).await?;
+            ops.post_status_update(who, id, &message).await?;
+            Reply::public(format!("📣 **{id}** update: {message}"))
+        }
+        Request::Severity { level } => {
+            let id = bot.incident_here(call).await?;
+            let written = ops.change_severity(who, id, &level).await?;
+            Reply::public(format!("⚠️ **{id}**: {}", written.events[0].text))
+        }
+        Request::Assign { role, assignee } => {
+            let id = bot.incident_here(call).await?;
+            let written = ops.assign_role(who, id, &role, assignee).await?;
+            Reply::public(format!("👤 **{id}**: {}", written.events[0].text))
+        }
+        Request::Mitigate { note } => {
+            let id = bot.incident_here(call).await?;
+            let written = ops.mitigate(who, id, note.as_deref()).await?;
+            Reply::public(format!("🟡 **{id}**: {}", written.events[0].text))
+        }
+        Request::Resolve { summary } => {
+            let id = bot.incident_here(call).await?;
+            let written = ops.resolve(who, id, summary.as_deref()).await?;
+            Reply::public(format!("🟢 **{id}** resolved: {}", written.events[0].text))
+        }
+        Request::Reopen { reason } => {
+            let id = bot.incident_here(call).await?;
+            let written = ops.reopen(who, id, reason.as_deref()).await?;
+            Reply::public(format!("🔴 **{id}** reopened: {}", written.events[0].text))
+        }
+        Request::Note { text } => {
+            let id = bot.incident_here(call).await?;
+            let written = ops.add_note(who, id, &text).await?;
+            Reply::public(format!(
+                "📝 Note `#{}` on **{id}**: {text}",
+                written.events[0].seq
+            ))
+        }
+        Request::Timeline { incident, last } => {
+            let id = bot.incident_ref(call, incident.as_deref()).await?;
+            let shown = ops.show(who, id).await?;
+            let events = ops
+                .timeline_tail(who, id, last.clamp(1, TIMELINE_MAX) as u32)
+                .await?;
+            Reply::private(render::timeline(&shown, &events))
+        }
+        Request::Export { incident, format } => {
+            let id = bot.incident_ref(call, incident.as_deref()).await?;
+            let mut bytes = Vec::new();
+            let gathered = ops.export(who, id, format, &mut bytes).await?;
+            if bytes.len() > ATTACHMENT_LIMIT {
+                return Err(OpsError::Invalid(format!(
+                    "the post-mortem of {id} is {:.1} MiB, more than Discord accepts as a file; run `warroom export {} --format {}` on the warroom host",
+                    bytes.len() as f64 / (1024.0 * 1024.0),
+                    id.0,
+                    format.as_str()
+                )));
+            }
+            Reply::public(format!(
+                "📄 Post-mortem of **{id}** ({} timeline events)",
+                gathered.events
+            ))
+            .file(
+                format!(
+                    "{}-postmortem.{}",
+                    id.to_string().to_lowercase(),
+                    format.file_extension()
+                ),
+                bytes,
+            )
+        }
+    })
+}
+
+/// Incident ids in options come from autocomplete (`12`) or are typed (`INC-12`).
+pub(crate) fn parse_incident(text: &str) -> Result<IncidentId, OpsError> {
+    text.parse::<IncidentId>()
+        .map_err(|error| OpsError::Invalid(error.to_string()))
+}

@@ -1,0 +1,974 @@
+//! The `[schedules]`, `[policies]`, `[notifiers]` and `[escalation]` sections, read through
+//! the config `Loader` so every problem comes with its file and line, and the checks across
+//! them: targets that name nothing, policies nobody defined, levels that can never fire,
+//! schedules with gaps.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::config::{Config, Loader, Snowflake, is_entry_name, is_env_var_name, join_path};
+use crate::notify::delivery::{self, DeliveryPolicy, MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT, RateLimit};
+use crate::notify::{Credential, Endpoint, NotifierConfig, NotifierKind};
+
+use super::policy::{Level, MAX_REPEAT, Policy, Target};
+use super::schedule::{Gap, Override, Period, Rotation, Schedule, parse_instant};
+
+/// The `[escalation]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EscalationSettings {
+    /// The policy of incidents whose service and severity name none; `None` pages nobody
+    /// automatically.
+    pub default_policy: Option<String>,
+    /// How many failed pages (after their retries) within one step make the next step fire
+    /// at once instead of at its time.
+    pub failures_before_next_level: u32,
+}
+
+/// One failed page is enough to move on by default: a page that could not be delivered means
+/// someone may not know, and paging the next level early costs little next to that.
+pub const DEFAULT_FAILURES_BEFORE_NEXT_LEVEL: u32 = 1;
+
+/// The longest schedule, policy or notifier name: names end up in dedup keys, which must stay
+/// within PagerDuty's 255 characters (and read well in a Discord message).
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// The highest `rate_per_second` accepted: no paging API takes more, so a larger number is
+/// a typo.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000.0;
+
+impl Default for EscalationSettings {
+    fn default() -> EscalationSettings {
+        EscalationSettings {
+            default_policy: None,
+            failures_before_next_level: DEFAULT_FAILURES_BEFORE_NEXT_LEVEL,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawEscalation {
+    default_policy: String,
+    failures_before_next_level: u32,
+}
+
+impl Default for RawEscalation {
+    fn default() -> RawEscalation {
+        RawEscalation {
+            default_policy: String::new(),
+            failures_before_next_level: DEFAULT_FAILURES_BEFORE_NEXT_LEVEL,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawSchedule {
+    timezone: String,
+    #[serde(default)]
+    members: Vec<Snowflake>,
+    period: Option<String>,
+    handoff: Option<toml::Value>,
+    start: Option<toml::Value>,
+    #[serde(default)]
+    overrides: Vec<toml::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawOverride {
+    user: Snowflake,
+    start: toml::Value,
+    end: toml::Value,
+}
+
+#[derive(Deserialize)]
+struct RawPolicy {
+    #[serde(default)]
+    levels: Vec<toml::Value>,
+    #[serde(default)]
+    repeat: u32,
+    repeat_after: Option<String>,
+    fallback: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawLevel {
+    after: String,
+    targets: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawNotifier {
+    kind: String,
+    url: Option<String>,
+    url_env: Option<String>,
+    routing_key_env: Option<String>,
+    api_key_env: Option<String>,
+    secret_env: Option<String>,
+    // Secrets pasted into the file: accepted by the parser only to be refused with a clear
+    // message (and never echoed).
+    routing_key: Option<toml::Value>,
+    api_key: Option<toml::Value>,
+    secret: Option<toml::Value>,
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+    backoff_base: Option<String>,
+    backoff_max: Option<String>,
+    rate_per_second: Option<f64>,
+    rate_burst: Option<u32>,
+}
+
+/// A TOML string or date/time value as text (`"09:00"` and `09:00:00` both work).
+fn value_text(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(text) => Some(text.clone()),
+        toml::Value::Datetime(datetime) => Some(datetime.to_string()),
+        _ => None,
+    }
+}
+
+fn minute(at: crate::domain::Timestamp) -> String {
+    at.to_datetime().format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The gaps of a schedule in words, at most three of them.
+fn describe_gaps(gaps: &[Gap]) -> String {
+    const SHOWN: usize = 3;
+    let mut parts: Vec<String> = gaps
+        .iter()
+        .take(SHOWN)
+        .map(|gap| match (gap.from, gap.until) {
+            (None, None) => "at all times: it has neither members nor overrides".to_owned(),
+            (None, Some(until)) => format!("before {}", minute(until)),
+            (Some(from), None) => format!("from {} on", minute(from)),
+            (Some(from), Some(until)) => format!("from {} to {}", minute(from), minute(until)),
+        })
+        .collect();
+    if gaps.len() > SHOWN {
+        parts.push(format!("and {} more", gaps.len() - SHOWN));
+    }
+    parts.join(", ")
+}
+
+impl Loader {
+    fn check_entry_name(&mut self, path: &[String], name: &str, what: &str) {
+        if !is_entry_name(name) {
+            self.problem(path, format!("{what} name is letters, digits, `-` and `_`"));
+        } else if name.chars().count() > MAX_NAME_CHARS {
+            self.problem(
+                path,
+                format!(
+                    "{what} name is at most {MAX_NAME_CHARS} characters (it goes into dedup keys)"
+                ),
+            );
+        }
+    }
+
+    pub(crate) fn build_escalation_settings(
+        &mut self,
+        raw: Option<toml::Value>,
+    ) -> EscalationSettings {
+        let raw: RawEscalation = self.section("escalation", raw);
+        if raw.failures_before_next_level == 0 {
+            self.problem(
+                &["escalation".to_owned(), "failures_before_next_level".to_owned()],
+                "must be at least 1: the number of failed pages after which the next level is paged at once",
+            );
+        }
+        let default_policy = raw.default_policy.trim();
+        EscalationSettings {
+            default_policy: (!default_policy.is_empty()).then(|| default_policy.to_owned()),
+            failures_before_next_level: raw.failures_before_next_level.max(1),
+        }
+    }
+
+    pub(crate) fn build_schedules(&mut self, raw: Option<toml::Value>) -> Vec<Schedule> {
+        let mut schedules = Vec::new();
+        for (name, value) in self.entries("schedules", raw) {
+            let path = vec!["schedules".to_owned(), name.clone()];
+            self.check_entry_name(&path, &name, "a schedule");
+            let Some(raw) = self.decode::<RawSchedule>(&path, value) else {
+                continue;
+            };
+            let timezone = match raw.timezone.trim().parse::<Tz>() {
+                Ok(zone) => zone,
+                Err(_) => {
+                    self.problem(
+                        &join_path(&path, "timezone"),
+                        format!(
+                            "`{}` is not an IANA time zone; write it like Europe/Berlin, America/New_York or UTC",
+                            raw.timezone
+                        ),
+                    );
+                    Tz::UTC
+                }
+            };
+            let rotation = self.build_rotation(&path, &raw, timezone);
+            let mut overrides = Vec::new();
+            for (index, value) in raw.overrides.into_iter().enumerate() {
+                let path = join_path(&path, &format!("overrides.{}", index + 1));
+                if let Some(window) = self.build_override(&path, value, timezone) {
+                    overrides.push(window);
+                }
+            }
+            schedules.push(Schedule {
+                name,
+                timezone,
+                rotation,
+                overrides,
+            });
+        }
+        schedules
+    }
+
+    fn build_rotation(
+        &mut self,
+        path: &[String],
+        raw: &RawSchedule,
+        timezone: Tz,
+    ) -> Option<Rotation> {
+        let mut members = Vec::new();
+        for (index, member) in raw.members.iter().enumerate() {
+            match member.parse() {
+                Ok(Some(id)) => members.push(id),
+                Ok(None) => self.problem(
+                    &join_path(path, "members"),
+                    format!("member {} is empty; put a Discord user id", index + 1),
+                ),
+                Err(message) => self.problem(&join_path(path, "members"), message),
+            }
+        }
+        if raw.members.is_empty() {
+            let keys = [
+                ("period", raw.period.is_some()),
+                ("handoff", raw.handoff.is_some()),
+                ("start", raw.start.is_some()),
+            ];
+            for (key, present) in keys {
+                if present {
+                    self.problem(
+                        &join_path(path, key),
+                        "belongs to a rotation, but the schedule has no members; add members = [\"<Discord user id>\", ...] or remove it",
+                    );
+                }
+            }
+            return None;
+        }
+        let period = match &raw.period {
+            None => {
+                self.problem(
+                    path,
+                    "a rotation needs period = \"daily\", \"weekly\" or a duration such as \"3d\" or \"12h\"",
+                );
+                None
+            }
+            Some(text) => match Period::parse(text) {
+                Ok(period) => Some(period),
+                Err(message) => {
+                    self.problem(&join_path(path, "period"), message);
+                    None
+                }
+            },
+        };
+        let handoff = match raw.handoff.as_ref().map(value_text) {
+            None => {
+                self.problem(path, "a rotation needs handoff = \"HH:MM\", the local time of day when a turn begins");
+                None
+            }
+            Some(text) => {
+                let parsed = text.as_deref().and_then(|text| {
+                    NaiveTime::parse_from_str(text.trim(), "%H:%M")
+                        .or_else(|_| NaiveTime::parse_from_str(text.trim(), "%H:%M:%S"))
+                        .ok()
+                });
+                if parsed.is_none() {
+                    self.problem(
+                        &join_path(path, "handoff"),
+                        format!(
+                            "`{}` is not a time of day; write it like \"09:00\" (24-hour, in the schedule's time zone {})",
+                            text.unwrap_or_default(),
+                            timezone.name()
+                        ),
+                    );
+                }
+                parsed
+            }
+        };
+        let start = match raw.start.as_ref().map(value_text) {
+            None => {
+                self.problem(path, "a rotation needs start = \"YYYY-MM-DD\", the date the first member's turn begins");
+                None
+            }
+            Some(text) => {
+                let parsed = text
+                    .as_deref()
+                    .and_then(|text| NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok());
+                if parsed.is_none() {
+                    self.problem(
+                        &join_path(path, "start"),
+                        format!(
+                            "`{}` is not a date; write it like \"2026-01-05\"",
+                            text.unwrap_or_default()
+                        ),
+                    );
+                }
+                parsed
+            }
+        };
+        Some(Rotation {
+            members,
+            period: period?,
+            handoff: handoff?,
+            start: start?,
+        })
+        .filter(|rotation| !rotation.members.is_empty())
+    }
+
+    fn build_override(
+        &mut self,
+        path: &[String],
+        value: toml::Value,
+        timezone: Tz,
+    ) -> Option<Override> {
+        let raw = self.decode::<RawOverride>(path, value)?;
+        let user = match raw.user.parse() {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => {
+                self.problem(
+                    &join_path(path, "user"),
+                    "is empty; put the Discord user id of who covers",
+                );
+                None
+            }
+            Err(message) => {
+                self.problem(&join_path(path, "user"), message);
+                None
+            }
+        };
+        let mut instant = |key: &str, value: &toml::Value| {
+            let text = value_text(value).unwrap_or_default();
+            match parse_instant(&text, timezone) {
+                Ok(at) => Some(at),
+                Err(message) => {
+                    self.problem(&join_path(path, key), message);
+                    None
+                }
+            }
+        };
+        let start = instant("start", &raw.start);
+        let end = instant("end", &raw.end);
+        let (start, end) = (start?, end?);
+        if end <= start {
+            self.problem(
+                &join_path(path, "end"),
+                format!(
+                    "must be after start ({}); an override covers [start, end)",
+                    minute(start)
+                ),
+            );
+            return None;
+        }
+        Some(Override {
+            start,
+            end,
+            user: user?,
+        })
+    }
+
+    /// The policies, and the names of those whose levels could not all be read (the checks
+    /// across sections skip their targets: their problems are already reported).
+    pub(crate) fn build_policies(
+        &mut self,
+        raw: Option<toml::Value>,
+    ) -> (Vec<Policy>, BTreeSet<String>) {
+        let mut policies = Vec::new();
+        let mut broken = BTreeSet::new();
+        for (name, value) in self.entries("policies", raw) {
+            let path = vec!["policies".to_owned(), name.clone()];
+            self.check_entry_name(&path, &name, "a policy");
+            let Some(raw) = self.decode::<RawPolicy>(&path, value) else {
+                broken.insert(name.clone());
+                policies.push(Policy {
+                    name,
+                    levels: Vec::new(),
+                    repeat: 0,
+                    repeat_after: Duration::ZERO,
+                    fallback: None,
+                });
+                continue;
+            };
+            if raw.levels.is_empty() {
+                self.problem(
+                    &path,
+                    format!("has no levels, so it pages nobody; add [[policies.{name}.levels]] with after and targets"),
+                );
+            }
+            let mut levels: Vec<Level> = Vec::new();
+            for (index, value) in raw.levels.into_iter().enumerate() {
+                let number = index + 1;
+                let level_path = join_path(&path, &format!("levels.{number}"));
+                let Some(raw_level) = self.decode::<RawLevel>(&level_path, value) else {
+                    broken.insert(name.clone());
+                    continue;
+                };
+                let after = self.duration(&join_path(&level_path, "after"), &raw_level.after, true);
+                let mut targets = Vec::new();
+                for text in &raw_level.targets {
+                    match text.parse::<Target>() {
+                        Ok(target) => targets.push(target),
+                        Err(error) => {
+                            self.problem(&join_path(&level_path, "targets"), error.to_string());
+                            broken.insert(name.clone());
+                        }
+                    }
+                }
+                if raw_level.targets.is_empty() {
+                    self.problem(
+                        &join_path(&level_path, "targets"),
+                        "pages nobody; name at least one target such as \"schedule:primary\"",
+                    );
+                }
+                if let Some(previous) = levels.last()
+                    && after <= previous.after
+                {
+                    self.problem(
+                        &join_path(&level_path, "after"),
+                        format!(
+                            "level {number} can never fire after level {}: `after` counts from the incident's opening, and {} is not later than level {}'s {}; make it later, or move its targets into level {}",
+                            number - 1,
+                            humantime::format_duration(after),
+                            number - 1,
+                            humantime::format_duration(previous.after),
+                            number - 1,
+                        ),
+                    );
+                }
+                levels.push(Level { after, targets });
+            }
+            if raw.repeat > MAX_REPEAT {
+                self.problem(
+                    &join_path(&path, "repeat"),
+                    format!("is at most {MAX_REPEAT}; past that, a fallback target reaches someone better than paging the same people again"),
+                );
+            }
+            let repeat_after = match (&raw.repeat_after, raw.repeat) {
+                (Some(text), _) => self.duration(&join_path(&path, "repeat_after"), text, true),
+                (None, 0) => Duration::ZERO,
+                (None, _) => {
+                    self.problem(
+                        &join_path(&path, "repeat"),
+                        "say when the next round starts with repeat_after, e.g. repeat_after = \"15m\" (the pause after the last level)",
+                    );
+                    Duration::ZERO
+                }
+            };
+            if raw.repeat_after.is_some() && raw.repeat == 0 {
+                self.warn(
+                    &join_path(&path, "repeat_after"),
+                    "has no effect while repeat = 0",
+                );
+            }
+            if raw.repeat > 0
+                && raw.repeat_after.is_some()
+                && levels
+                    .first()
+                    .is_some_and(|first| first.after.is_zero() && repeat_after.is_zero())
+            {
+                self.problem(
+                    &join_path(&path, "repeat_after"),
+                    "is 0 and level 1 is due at 0, so each new round's level 1 would fire at the same moment as the last level and could never fire after it; make repeat_after longer than 0",
+                );
+            }
+            let fallback = raw.fallback.as_deref().and_then(|text| {
+                text.parse::<Target>()
+                    .map_err(|error| {
+                        self.problem(&join_path(&path, "fallback"), error.to_string());
+                    })
+                    .ok()
+            });
+            policies.push(Policy {
+                name,
+                levels,
+                repeat: raw.repeat.min(MAX_REPEAT),
+                repeat_after,
+                fallback,
+            });
+        }
+        (policies, broken)
+    }
+
+    pub(crate) fn build_notifiers(
+        &mut self,
+        raw: Option<toml::Value>,
+        env: &crate::config::Environment,
+    ) -> Vec<NotifierConfig> {
+        let mut notifiers = Vec::new();
+        for (name, value) in self.entries("notifiers", raw) {
+            let path = vec!["notifiers".to_owned(), name.clone()];
+            self.check_entry_name(&path, &name, "a notifier");
+            let Some(raw) = self.decode::<RawNotifier>(&path, value) else {
+                continue;
+            };
+            let Some(kind) = NotifierKind::parse(raw.kind.trim()) else {
+                let known: Vec<&str> = NotifierKind::CONFIGURABLE
+                    .iter()
+                    .map(|kind| kind.as_str())
+                    .collect();
+                let hint = if raw.kind.trim() == "discord" {
+                    "; Discord DMs and mentions need no notifier (use user:, role: or schedule: targets), and discord_webhook cross-posts to another channel"
+                } else {
+                    ""
+                };
+                self.problem(
+                    &join_path(&path, "kind"),
+                    format!(
+                        "`{}` is not a notifier kind warroom knows; use one of {}{hint}",
+                        raw.kind,
+                        known.join(", ")
+                    ),
+                );
+                continue;
+            };
+            for (key, pasted, instead) in [
+                ("routing_key", raw.routing_key.is_some(), "routing_key_env"),
+                ("api_key", raw.api_key.is_some(), "api_key_env"),
+                ("secret", raw.secret.is_some(), "secret_env"),
+            ] {
+                if pasted {
+                    self.problem(
+                        &join_path(&path, key),
+                        format!("secrets never go in this file; put it in an environment variable and name that variable in {instead}"),
+                    );
+                }
+            }
+            let allowed: &[&str] = match kind {
+                NotifierKind::PagerDuty => &["url", "routing_key_env"],
+                NotifierKind::Opsgenie => &["url", "api_key_env"],
+                NotifierKind::Webhook => &["url", "url_env", "secret_env"],
+                NotifierKind::SlackWebhook | NotifierKind::DiscordWebhook => &["url_env"],
+                NotifierKind::Discord => &[],
+            };
+            for (key, present) in [
+                ("url", raw.url.is_some()),
+                ("url_env", raw.url_env.is_some()),
+                ("routing_key_env", raw.routing_key_env.is_some()),
+                ("api_key_env", raw.api_key_env.is_some()),
+                ("secret_env", raw.secret_env.is_some()),
+            ] {
+                if present && !allowed.contains(&key) {
+                    let message = if key == "url" {
+                        format!(
+                            "a {kind} URL embeds its token, so it never goes in this file; put it in an environment variable and name that variable in url_env"
+                        )
+                    } else {
+                        format!(
+                            "does not apply to a {kind} notifier; it takes {}",
+                            allowed.join(", ")
+                        )
+                    };
+                    self.problem(&join_path(&path, key), message);
+                }
+            }
+            let endpoint = self.notifier_endpoint(&path, kind, &raw, env);
+            let credential = match kind {
+                NotifierKind::PagerDuty => self.credential(
+                    &path,
+                    "routing_key_env",
+                    raw.routing_key_env.as_deref(),
+                    true,
+                    "PagerDuty integration's routing key",
+                    env,
+                ),
+                NotifierKind::Opsgenie => self.credential(
+                    &path,
+                    "api_key_env",
+                    raw.api_key_env.as_deref(),
+                    true,
+                    "Opsgenie API integration's key",
+                    env,
+                ),
+                NotifierKind::Webhook => self.credential(
+                    &path,
+                    "secret_env",
+                    raw.secret_env.as_deref(),
+                    false,
+                    "HMAC secret shared with the receiver",
+                    env,
+                ),
+                _ => None,
+            };
+            let delivery = self.delivery_policy(&path, &raw);
+            let rate_limit = self.rate_limit(&path, &raw);
+            notifiers.push(NotifierConfig {
+                name,
+                kind,
+                endpoint,
+                credential,
+                delivery,
+                rate_limit,
+            });
+        }
+        notifiers
+    }
+
+    fn notifier_endpoint(
+        &mut self,
+        path: &[String],
+        kind: NotifierKind,
+        raw: &RawNotifier,
+        env: &crate::config::Environment,
+    ) -> Endpoint {
+        let from_env = matches!(
+            kind,
+            NotifierKind::SlackWebhook | NotifierKind::DiscordWebhook
+        ) || (kind == NotifierKind::Webhook && raw.url_env.is_some());
+        if from_env {
+            if kind == NotifierKind::Webhook && raw.url.is_some() {
+                self.problem(
+                    &join_path(path, "url"),
+                    "set either url (in this file) or url_env (an environment variable holding the URL), not both",
+                );
+            }
+            let Some(var) = raw.url_env.as_deref() else {
+                self.problem(
+                    path,
+                    format!("a {kind} notifier needs url_env, the name of the environment variable holding its URL (the URL embeds a token)"),
+                );
+                return Endpoint::FromEnv {
+                    var: String::new(),
+                    url: None,
+                };
+            };
+            if !is_env_var_name(var) {
+                self.problem(
+                    &join_path(path, "url_env"),
+                    "must name an environment variable (A-Z, 0-9 and _); the URL itself never goes in this file",
+                );
+            }
+            let url = env.get(var).map(str::trim).filter(|url| !url.is_empty());
+            if let Some(url) = url
+                && !is_http_url(url)
+            {
+                self.problem(
+                    &join_path(path, "url_env"),
+                    format!("the environment variable {var} does not hold an http(s) URL"),
+                );
+            }
+            return Endpoint::FromEnv {
+                var: var.to_owned(),
+                url: url.map(|url| SecretString::from(url.to_owned())),
+            };
+        }
+        let url = match (&raw.url, kind.default_url()) {
+            (Some(url), _) => url.trim().trim_end_matches('/').to_owned(),
+            (None, Some(default)) => default.to_owned(),
+            (None, None) => {
+                self.problem(
+                    path,
+                    "a webhook notifier needs url (or url_env, naming an environment variable that holds it)",
+                );
+                return Endpoint::Url(String::new());
+            }
+        };
+        if !is_http_url(&url) {
+            self.problem(
+                &join_path(path, "url"),
+                format!(
+                    "`{url}` is not an http(s) URL; write it like https://hooks.example.com/warroom"
+                ),
+            );
+        }
+        Endpoint::Url(url)
+    }
+
+    fn credential(
+        &mut self,
+        path: &[String],
+        key: &str,
+        var: Option<&str>,
+        required: bool,
+        what: &'static str,
+        env: &crate::config::Environment,
+    ) -> Option<Credential> {
+        let Some(var) = var else {
+            if required {
+                self.problem(
+                    path,
+                    format!("needs {key}, the name of the environment variable holding the {what}"),
+                );
+            }
+            return None;
+        };
+        if !is_env_var_name(var) {
+            self.problem(
+                &join_path(path, key),
+                // Not echoed: when this fails, it is often the secret itself.
+                "must name an environment variable (A-Z, 0-9 and _); the secret itself never goes in this file",
+            );
+        }
+        let value = env
+            .get(var)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(|value| SecretString::from(value.to_owned()));
+        Some(Credential {
+            var: var.to_owned(),
+            value,
+            what,
+        })
+    }
+
+    fn delivery_policy(&mut self, path: &[String], raw: &RawNotifier) -> DeliveryPolicy {
+        let defaults = DeliveryPolicy::default();
+        let mut duration = |key: &str, text: &Option<String>, default: Duration| match text {
+            Some(text) => self.duration(&join_path(path, key), text, false),
+            None => default,
+        };
+        let timeout = duration("timeout", &raw.timeout, defaults.timeout);
+        let backoff_base = duration("backoff_base", &raw.backoff_base, defaults.backoff_base);
+        let backoff_max = duration("backoff_max", &raw.backoff_max, defaults.backoff_max);
+        if timeout > MAX_TIMEOUT {
+            self.problem(
+                &join_path(path, "timeout"),
+                format!(
+                    "is at most {}: a page held longer by one slow receiver is better failed and escalated",
+                    humantime::format_duration(MAX_TIMEOUT)
+                ),
+            );
+        }
+        if backoff_max < backoff_base {
+            self.problem(
+                &join_path(path, "backoff_max"),
+                format!(
+                    "must be at least backoff_base ({})",
+                    humantime::format_duration(backoff_base)
+                ),
+            );
+        }
+        let max_attempts = raw.max_attempts.unwrap_or(defaults.max_attempts);
+        if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+            self.problem(
+                &join_path(path, "max_attempts"),
+                format!("must be between 1 and {MAX_ATTEMPTS_LIMIT} (attempts in all, the first included)"),
+            );
+        }
+        DeliveryPolicy {
+            timeout: timeout.min(MAX_TIMEOUT),
+            max_attempts: max_attempts.clamp(1, MAX_ATTEMPTS_LIMIT),
+            backoff_base,
+            backoff_max: backoff_max.max(backoff_base),
+        }
+    }
+
+    fn rate_limit(&mut self, path: &[String], raw: &RawNotifier) -> RateLimit {
+        let per_second = raw
+            .rate_per_second
+            .unwrap_or(delivery::DEFAULT_RATE_PER_SECOND);
+        let burst = raw.rate_burst.unwrap_or(delivery::DEFAULT_RATE_BURST);
+        if !(per_second.is_finite() && per_second > 0.0 && per_second <= MAX_RATE_PER_SECOND) {
+            self.problem(
+                &join_path(path, "rate_per_second"),
+                format!("must be more than 0 and at most {MAX_RATE_PER_SECOND}; 0.5 means one request every two seconds"),
+            );
+        }
+        if burst == 0 {
+            self.problem(
+                &join_path(path, "rate_burst"),
+                "must be at least 1 (requests allowed at once)",
+            );
+        }
+        RateLimit {
+            per_second: if per_second.is_finite() && per_second > 0.0 {
+                per_second.min(MAX_RATE_PER_SECOND)
+            } else {
+                delivery::DEFAULT_RATE_PER_SECOND
+            },
+            burst: burst.max(1),
+        }
+    }
+
+    /// The checks across sections, once everything is read.
+    pub(crate) fn check_escalation(&mut self, config: &Config, broken: &BTreeSet<String>) {
+        for policy in &config.policies {
+            if broken.contains(&policy.name) {
+                continue;
+            }
+            let path = vec!["policies".to_owned(), policy.name.clone()];
+            for (index, level) in policy.levels.iter().enumerate() {
+                let targets_path = join_path(&path, &format!("levels.{}.targets", index + 1));
+                for target in &level.targets {
+                    if let Some(message) = unknown_target(config, target) {
+                        self.problem(&targets_path, message);
+                    }
+                }
+            }
+            if let Some(fallback) = &policy.fallback
+                && let Some(message) = unknown_target(config, fallback)
+            {
+                self.problem(&join_path(&path, "fallback"), message);
+            }
+        }
+        let policy_names: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
+        let check_policy_name = |loader: &mut Loader, path: Vec<String>, name: &str| {
+            if !policy_names.contains(&name) {
+                loader.problem(
+                    &path,
+                    format!(
+                        "`{name}` is not a configured policy; {}",
+                        one_of("policies", &policy_names)
+                    ),
+                );
+            }
+        };
+        for severity in &config.severities {
+            if let Some(name) = &severity.policy {
+                check_policy_name(
+                    self,
+                    vec![
+                        "severities".to_owned(),
+                        severity.name.clone(),
+                        "policy".to_owned(),
+                    ],
+                    name,
+                );
+            }
+        }
+        for service in &config.services {
+            if let Some(name) = &service.policy {
+                check_policy_name(
+                    self,
+                    vec![
+                        "services".to_owned(),
+                        service.name.clone(),
+                        "policy".to_owned(),
+                    ],
+                    name,
+                );
+            }
+        }
+        if let Some(name) = &config.escalation.default_policy {
+            check_policy_name(
+                self,
+                vec!["escalation".to_owned(), "default_policy".to_owned()],
+                name,
+            );
+        }
+        self.check_gaps(config);
+        self.check_ack_deadlines(config);
+    }
+
+    /// A schedule with gaps is an error when a policy pages it without a fallback (a page
+    /// could reach nobody), and a warning otherwise.
+    fn check_gaps(&mut self, config: &Config) {
+        for schedule in &config.schedules {
+            let gaps = schedule.gaps();
+            if gaps.is_empty() {
+                continue;
+            }
+            let target = Target::Schedule(schedule.name.clone());
+            let without_fallback: Vec<&str> = config
+                .policies
+                .iter()
+                .filter(|policy| {
+                    policy
+                        .levels
+                        .iter()
+                        .any(|level| level.targets.contains(&target))
+                        && policy
+                            .fallback
+                            .as_ref()
+                            .is_none_or(|fallback| *fallback == target)
+                })
+                .map(|policy| policy.name.as_str())
+                .collect();
+            let path = vec!["schedules".to_owned(), schedule.name.clone()];
+            let gaps = describe_gaps(&gaps);
+            if without_fallback.is_empty() {
+                self.warn(
+                    &path,
+                    format!("has gaps: nobody is on call {gaps}; pages to it then go to the policy's fallback"),
+                );
+            } else {
+                self.problem(
+                    &path,
+                    format!(
+                        "has gaps: nobody is on call {gaps}; policy {} pages it with no other fallback, so a page could reach nobody; add members for a rotation, or give the policy a fallback",
+                        without_fallback.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Warns when a severity's policy pages nobody before the severity's `ack_within` passes.
+    fn check_ack_deadlines(&mut self, config: &Config) {
+        for severity in &config.severities {
+            let Some(policy) = severity
+                .policy
+                .as_deref()
+                .or(config.escalation.default_policy.as_deref())
+                .and_then(|name| config.policy(name))
+            else {
+                continue;
+            };
+            if let Some(first) = policy.levels.first()
+                && first.after >= severity.ack_within
+            {
+                self.warn(
+                    &["severities".to_owned(), severity.name.clone(), "ack_within".to_owned()],
+                    format!(
+                        "its policy {} first pages {} after opening, when ack_within ({}) has already passed; nobody is asked in time",
+                        policy.name,
+                        humantime::format_duration(first.after),
+                        humantime::format_duration(severity.ack_within)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn is_http_url(text: &str) -> bool {
+    reqwest::Url::parse(text)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+}
+
+fn one_of(section: &str, names: &[&str]) -> String {
+    if names.is_empty() {
+        format!("there are no [{section}] yet")
+    } else {
+        format!("use one of {}", names.join(", "))
+    }
+}
+
+/// Why `target` names nothing in `config`, if it does.
+fn unknown_target(config: &Config, target: &Target) -> Option<String> {
+    match target {
+        Target::User(_) => None,
+        Target::Role(role) => (!config.roles.contains_key(role)).then(|| {
+            let roles: Vec<&str> = config.roles.keys().map(String::as_str).collect();
+            format!(
+                "{target} names no bot role in [roles]; {}",
+                one_of("roles", &roles)
+            )
+        }),
+        Target::Schedule(name) => config.schedule(name).is_none().then(|| {
+            let names: Vec<&str> = config.schedules.iter().map(|s| s.name.as_str()).collect();
+            format!(
+                "{target} names no schedule; {}",
+                one_of("schedules", &names)
+            )
+        }),
+        Target::Notifier(name) => (!config.notifiers.iter().any(|n| n.name == *name)).then(|| {
+            let names: Vec<&str> = config.notifiers.iter().map(|n| n.name.as_str()).collect();
+            format!(
+                "{target} names no notifier; {}",
+                one_of("notifiers", &names)
+            )
+        }),
+    }
+}

@@ -1,0 +1,218 @@
+//! The HTTP face (axum): health and readiness, alert ingestion (`alerts.rs`), the REST API
+//! (`api.rs`) and Prometheus metrics. Handlers parse, authenticate a bearer token into a
+//! `Principal`, call `ops` and render; every refusal is a 4xx with `{"error": "..."}`.
+
+mod alerts;
+mod api;
+mod error;
+mod tokens;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::ops::{Ops, Principal};
+
+pub use error::ApiError;
+pub use tokens::{ApiToken, MIN_TOKEN_CHARS};
+
+/// The largest request body accepted. An Alertmanager group of a thousand alerts with the
+/// usual labels and annotations is a few hundred KiB; more is a mistake or an attack.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Where the Discord gateway stands, as `/readyz` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayState {
+    /// No token configured: warroom runs without Discord, and that is not a readiness failure.
+    Disabled,
+    Connecting,
+    Connected,
+}
+
+impl GatewayState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayState::Disabled => "disabled",
+            GatewayState::Connecting => "connecting",
+            GatewayState::Connected => "connected",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub ops: Ops,
+    pub gateway: watch::Receiver<GatewayState>,
+}
+
+impl AppState {
+    /// The principal of the request's bearer token: 401 without a known one.
+    fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let presented = bearer(headers)?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing token: send `Authorization: Bearer <token>` with a token from [api_tokens]",
+            )
+        })?;
+        self.principal_for(presented)
+    }
+
+    fn principal_for(&self, presented: &str) -> Result<Principal, ApiError> {
+        tokens::find(&self.ops.config().api_tokens, presented)
+            .map(ApiToken::principal)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the token is not valid: it matches no configured [api_tokens] entry whose variable is set",
+                )
+            })
+    }
+}
+
+/// The bearer token of the `Authorization` header, if there is one.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::unauthorized(
+            "the Authorization header is not readable text; send `Bearer <token>`",
+        )
+    })?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        ));
+    }
+    Ok(Some(token.trim()))
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    for token in &state.ops.config().api_tokens {
+        if !token.is_ready() {
+            tracing::warn!(
+                token = %token.name,
+                "${} is not set: requests with the API token `{}` are refused until it is",
+                token.token_env,
+                token.name
+            );
+        }
+    }
+    crate::metrics::describe_notifiers(
+        state
+            .ops
+            .config()
+            .notifiers
+            .iter()
+            .map(|notifier| notifier.name.as_str()),
+    );
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/alerts/alertmanager", post(alerts::alertmanager))
+        .route("/v1/alerts/grafana", post(alerts::grafana))
+        .route("/v1/alerts/generic", post(alerts::generic))
+        .route("/v1/enqueue", post(alerts::enqueue))
+        .merge(api::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(measure))
+        .with_state(state)
+}
+
+/// Records each request's duration under its route template (bounded label values).
+async fn measure(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::http_request(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "there is no endpoint {method} {}; the README's HTTP API section lists them",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method}; the README's HTTP API section lists what it takes",
+            uri.path()
+        ),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// 200 when the database answers and the gateway is connected (or Discord is disabled).
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let database = state.ops.store().ping().await;
+    let gateway = *state.gateway.borrow();
+    let ready = database.is_ok() && gateway != GatewayState::Connecting;
+    let body = json!({
+        "ready": ready,
+        "database": match &database {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => format!("unreachable: {error}"),
+        },
+        "discord": gateway.as_str(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus text. Open like `/healthz`: it holds counts, no incident content.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let counts = match state.ops.store().incident_counts().await {
+        Ok(counts) => counts,
+        Err(error) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the database did not answer: {error}"),
+            )
+            .into_response();
+        }
+    };
+    let severities: Vec<String> = state
+        .ops
+        .config()
+        .severities
+        .iter()
+        .map(|severity| severity.name.clone())
+        .collect();
+    let text = crate::metrics::render(&counts, &severities);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        )],
+        text,
+    )
+        .into_response()
+}

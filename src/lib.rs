@@ -1,0 +1,50 @@
+//! warroom: a Discord-native incident-response bot, one binary plus one database.
+//!
+//! # Layout
+//!
+//! Read in this order:
+//!
+//! - [`domain`] — incidents, statuses and their legal transitions, timeline events, actors,
+//!   the clock. Plain types and rules; no I/O.
+//! - [`config`] — the typed configuration: loading, `WARROOM__` overrides, validation that
+//!   reports every problem with file and line, secrets kept out of `Debug`.
+//! - [`store`] — the `Store` trait and its SQLite and PostgreSQL backends (one generic SQL
+//!   core). The only place with SQL.
+//! - [`ops`] — the use cases, `(principal, request) -> outcome`, with authorization. Callers
+//!   (CLI, Discord, HTTP) parse, call `ops`, render.
+//! - [`escalation`] — on-call schedules (rotations, overrides, DST-exact handoffs), escalation
+//!   policies and their pure planner, target resolution, dedup keys, `policy simulate`.
+//! - [`notify`] — notifiers (PagerDuty, Opsgenie, signed webhook, Slack/Discord webhooks)
+//!   behind one trait, with timeouts, retries, backoff and rate limits.
+//! - [`runner`] — approved recovery commands: the catalog in `commands/` (validated with
+//!   file:line problems, reloadable), binding `key=value` arguments to an exact argv, and
+//!   running it without a shell in its own process group (timeout, locks, redaction, capped
+//!   output).
+//! - [`export`] — post-mortems in Markdown and JSON, streamed page by page.
+//! - [`discord`] — the Discord adapter (the only code that knows serenity): slash commands,
+//!   incident channels and cards, the channel timeline.
+//! - [`alerts`] — alert senders' wire formats (Alertmanager, Grafana, generic JSON,
+//!   PagerDuty Events v2) read into one `Delivery`, and the `[alerts]` routing rules.
+//! - [`http`] — axum: health, readiness, alert ingestion, the REST API, `/metrics`; bearer
+//!   tokens from `[api_tokens]` become `Principal`s.
+//! - [`metrics`] — the Prometheus registry and the recording API every part calls.
+//! - [`app`] — builds everything from a `Config` and runs it until shutdown.
+//! - [`cli`] — the command line; [`bench`] — the measurements behind BENCHMARKS.md;
+//!   [`telemetry`] — logging.
+
+pub mod alerts;
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod discord;
+pub mod domain;
+pub mod escalation;
+pub mod export;
+pub mod http;
+pub mod metrics;
+pub mod notify;
+pub mod ops;
+pub mod runner;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,220 @@
+//! Prometheus metrics: one process-wide registry and the small recording API every part
+//! calls (`metrics::page_sent("pagerduty")`, `metrics::escalation_lateness(late)`, ...);
+//! `GET /metrics` renders it, with incident counts read from the store at scrape time.
+//!
+//! Built on the `prometheus` crate because it writes the text exposition format 0.0.4 that
+//! every Prometheus and `promtool check metrics` read, and uses a registry of our own (not a
+//! global default that a dependency could also write to).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::domain::Status;
+use crate::store::IncidentCount;
+
+/// Buckets for latencies people feel, in seconds: Discord's 3-second window and B1/B2's 20-25
+/// ms targets both fall on a bucket boundary.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0, 10.0,
+];
+
+/// Buckets for escalation lateness, in seconds: B3 promises a p99 under one second; the long
+/// tail shows a stalled engine.
+const LATENESS_BUCKETS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+struct Metrics {
+    registry: Registry,
+    alerts_received: IntCounterVec,
+    alert_requests: IntCounterVec,
+    pages_sent: IntCounterVec,
+    pages_failed: IntCounterVec,
+    escalation_lateness: Histogram,
+    interaction_latency: Histogram,
+    command_runs: IntCounterVec,
+    http_requests: HistogramVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
+    registry
+        .register(Box::new(counter.clone()))
+        .expect("registered once");
+    counter
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let histogram = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .expect("a valid metric");
+    registry
+        .register(Box::new(histogram.clone()))
+        .expect("registered once");
+    histogram
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let http_requests = HistogramVec::new(
+        HistogramOpts::new(
+            "warroom_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template and status code",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+        &["route", "status"],
+    )
+    .expect("a valid metric");
+    registry
+        .register(Box::new(http_requests.clone()))
+        .expect("registered once");
+    let metrics = Metrics {
+        alerts_received: counter(
+            &registry,
+            "warroom_alerts_received_total",
+            "Alerts received, by endpoint and result (fired: a new firing alert; resolved; duplicate: already known in that state; rejected: a refused request, counted once)",
+            &["endpoint", "result"],
+        ),
+        alert_requests: counter(
+            &registry,
+            "warroom_alert_requests_total",
+            "Requests to the alert endpoints, by endpoint and HTTP status code",
+            &["endpoint", "code"],
+        ),
+        pages_sent: counter(
+            &registry,
+            "warroom_pages_sent_total",
+            "Pages delivered, by notifier",
+            &["notifier"],
+        ),
+        pages_failed: counter(
+            &registry,
+            "warroom_pages_failed_total",
+            "Pages that failed after their retries, by notifier",
+            &["notifier"],
+        ),
+        escalation_lateness: histogram(
+            &registry,
+            "warroom_escalation_lateness_seconds",
+            "How late an escalation step fired after its due time",
+            &LATENESS_BUCKETS,
+        ),
+        interaction_latency: histogram(
+            &registry,
+            "warroom_interaction_latency_seconds",
+            "Discord interaction received to its first callback sent",
+            &LATENCY_BUCKETS,
+        ),
+        command_runs: counter(
+            &registry,
+            "warroom_command_runs_total",
+            "Approved command runs, by final result (succeeded, failed, timed_out, denied, expired, cancelled)",
+            &["result"],
+        ),
+        http_requests,
+        registry,
+    };
+    for source in crate::alerts::AlertSource::ALL {
+        for result in ["fired", "resolved", "duplicate", "rejected"] {
+            metrics
+                .alerts_received
+                .with_label_values(&[source.as_str(), result]);
+        }
+    }
+    metrics
+});
+
+/// A page was delivered by `notifier` (its config name, or `discord`).
+pub fn page_sent(notifier: &str) {
+    METRICS.pages_sent.with_label_values(&[notifier]).inc();
+}
+
+/// A page to `notifier` failed after its retries.
+pub fn page_failed(notifier: &str) {
+    METRICS.pages_failed.with_label_values(&[notifier]).inc();
+}
+
+/// An escalation step fired `late` after it was due.
+pub fn escalation_lateness(late: Duration) {
+    METRICS.escalation_lateness.observe(late.as_secs_f64());
+}
+
+/// A Discord interaction got its first callback `latency` after it arrived.
+pub fn interaction_latency(latency: Duration) {
+    METRICS.interaction_latency.observe(latency.as_secs_f64());
+}
+
+/// A command run ended with `result` (`succeeded`, `failed`, `timed_out`, ...).
+pub fn command_run(result: &str) {
+    METRICS.command_runs.with_label_values(&[result]).inc();
+}
+
+/// `count` alerts of a request to `endpoint` ended as `result`.
+pub fn alerts_received(endpoint: &str, result: &str, count: u64) {
+    METRICS
+        .alerts_received
+        .with_label_values(&[endpoint, result])
+        .inc_by(count);
+}
+
+/// A request to an alert endpoint was answered with `code`.
+pub fn alert_request(endpoint: &str, code: u16) {
+    METRICS
+        .alert_requests
+        .with_label_values(&[endpoint, &code.to_string()])
+        .inc();
+}
+
+/// An HTTP request to `route` (its template, e.g. `/v1/incidents/{id}`) took `elapsed`.
+pub fn http_request(route: &str, code: u16, elapsed: Duration) {
+    METRICS
+        .http_requests
+        .with_label_values(&[route, &code.to_string()])
+        .observe(elapsed.as_secs_f64());
+}
+
+/// Names notifiers up front, so their counters show 0 before the first page.
+pub fn describe_notifiers<'a>(names: impl IntoIterator<Item = &'a str>) {
+    for name in names {
+        METRICS.pages_sent.with_label_values(&[name]);
+        METRICS.pages_failed.with_label_values(&[name]);
+    }
+}
+
+/// The exposition text: every metric, plus `warroom_incidents` from `counts`, with a zero
+/// for each status and configured severity that has no incident.
+pub fn render(counts: &[IncidentCount], severities: &[String]) -> String {
+    let incidents = IntGaugeVec::new(
+        Opts::new(
+            "warroom_incidents",
+            "Incidents in the database, by status and severity",
+        ),
+        &["status", "severity"],
+    )
+    .expect("a valid metric");
+    for status in Status::ALL {
+        for severity in severities {
+            incidents.with_label_values(&[status.as_str(), severity]);
+        }
+    }
+    for count in counts {
+        incidents
+            .with_label_values(&[&count.status, &count.severity])
+            .set(count.count);
+    }
+    let mut families = METRICS.registry.gather();
+    families.extend(prometheus::core::Collector::collect(&incidents));
+    families.sort_by(|a, b| a.name().cmp(b.name()));
+    let mut text = Vec::new();
+    TextEncoder::new()
+        .encode(&families, &mut text)
+        .expect("encoding into memory cannot fail");
+    String::from_utf8(text).expect("the exposition format is UTF-8")
+}
+
+/// The exposition format's content type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,0 +1,383 @@
+//! Notifiers: where pages go besides Discord mentions and DMs. The [`Notifier`] trait
+//! (trigger, acknowledge, resolve under one `dedup_key`), the [`PageMessage`] they carry,
+//! their configuration, and the HTTP implementations: PagerDuty Events API v2, Opsgenie, a
+//! signed generic webhook, and Slack / Discord incoming webhooks for cross-posting.
+//!
+//! Every HTTP notifier delivers through [`delivery::Deliverer`]: a timeout per attempt,
+//! retries with backoff and jitter on timeouts, connection errors and 5xx, `Retry-After` on
+//! 429, never a retry of another 4xx, and a rate limit. The Discord pager (a DM and a
+//! mention with an Acknowledge button) lives in `src/discord/` and implements the same
+//! trait. Drill pages say DRILL; the engine keeps them inside Discord.
+
+pub mod chat;
+pub mod delivery;
+pub mod opsgenie;
+pub mod pagerduty;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::domain::{IncidentId, Timestamp};
+use crate::escalation::{Recipient, Target};
+
+pub use delivery::{
+    Action, Attempt, AttemptResult, Deliverer, Delivery, DeliveryPolicy, Outcome, RateLimit,
+    RateLimiter, Timer, TokioTimer, VirtualTimer,
+};
+
+/// The kinds of notifier. `Discord` is the in-Discord pager (not configured in
+/// `[notifiers]`); the others are `kind = "..."` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum NotifierKind {
+    #[serde(rename = "pagerduty")]
+    PagerDuty,
+    #[serde(rename = "opsgenie")]
+    Opsgenie,
+    #[serde(rename = "webhook")]
+    Webhook,
+    #[serde(rename = "slack_webhook")]
+    SlackWebhook,
+    #[serde(rename = "discord_webhook")]
+    DiscordWebhook,
+    #[serde(rename = "discord")]
+    Discord,
+}
+
+impl NotifierKind {
+    /// The kinds `[notifiers]` accepts, as written there.
+    pub const CONFIGURABLE: [NotifierKind; 5] = [
+        NotifierKind::PagerDuty,
+        NotifierKind::Opsgenie,
+        NotifierKind::Webhook,
+        NotifierKind::SlackWebhook,
+        NotifierKind::DiscordWebhook,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifierKind::PagerDuty => "pagerduty",
+            NotifierKind::Opsgenie => "opsgenie",
+            NotifierKind::Webhook => "webhook",
+            NotifierKind::SlackWebhook => "slack_webhook",
+            NotifierKind::DiscordWebhook => "discord_webhook",
+            NotifierKind::Discord => "discord",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<NotifierKind> {
+        NotifierKind::CONFIGURABLE
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+
+    /// How a page travels, in words, for `warroom policy simulate`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NotifierKind::PagerDuty => "PagerDuty Events API v2",
+            NotifierKind::Opsgenie => "Opsgenie alert",
+            NotifierKind::Webhook => "signed JSON webhook",
+            NotifierKind::SlackWebhook => "Slack incoming webhook cross-post",
+            NotifierKind::DiscordWebhook => "Discord incoming webhook cross-post",
+            NotifierKind::Discord => "Discord DM and mention",
+        }
+    }
+
+    /// The API base used when `url` is not set (only PagerDuty and Opsgenie have one).
+    pub fn default_url(self) -> Option<&'static str> {
+        match self {
+            NotifierKind::PagerDuty => Some(pagerduty::DEFAULT_URL),
+            NotifierKind::Opsgenie => Some(opsgenie::DEFAULT_URL),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NotifierKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `[notifiers.NAME]` entry, validated. Secrets come from environment variables named
+/// in the file and never show in `Debug`.
+#[derive(Clone, Debug)]
+pub struct NotifierConfig {
+    pub name: String,
+    pub kind: NotifierKind,
+    /// The API base (PagerDuty, Opsgenie) or the webhook URL.
+    pub endpoint: Endpoint,
+    /// The routing key (PagerDuty), API key (Opsgenie) or HMAC secret (webhook), when the kind
+    /// has one.
+    pub credential: Option<Credential>,
+    pub delivery: DeliveryPolicy,
+    pub rate_limit: RateLimit,
+}
+
+/// Where a notifier sends.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    /// Written in the file: it holds no secret.
+    Url(String),
+    /// Read from an environment variable because the URL embeds a token (Slack, Discord).
+    FromEnv {
+        var: String,
+        /// `None` while the variable is unset: the notifier is not ready.
+        url: Option<SecretString>,
+    },
+}
+
+/// A secret read from the environment variable `var`.
+#[derive(Clone, Debug)]
+pub struct Credential {
+    pub var: String,
+    /// What it holds; `None` while unset, which makes the notifier not ready (not a config error).
+    pub value: Option<SecretString>,
+    /// What the secret is, for readiness notes: "PagerDuty routing key".
+    pub what: &'static str,
+}
+
+impl NotifierConfig {
+    /// What this notifier still needs before it can send (empty when ready).
+    pub fn setup_gaps(&self) -> Vec<String> {
+        let mut gaps = Vec::new();
+        if let Endpoint::FromEnv { var, url: None } = &self.endpoint {
+            gaps.push(format!(
+                "notifier {}: set the environment variable {var} to the {} URL",
+                self.name,
+                self.kind.describe()
+            ));
+        }
+        if let Some(Credential {
+            var,
+            value: None,
+            what,
+        }) = &self.credential
+        {
+            gaps.push(format!(
+                "notifier {}: set the environment variable {var} to the {what}",
+                self.name
+            ));
+        }
+        gaps
+    }
+}
+
+/// P1 (most urgent) to P5, from a severity's rank in the configured list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Priority {
+    P1,
+    P2,
+    P3,
+    P4,
+    P5,
+}
+
+impl Priority {
+    /// The first configured severity is P1, the second P2, ...; the fifth and later are P5.
+    pub fn from_rank(rank: usize) -> Priority {
+        match rank {
+            0 => Priority::P1,
+            1 => Priority::P2,
+            2 => Priority::P3,
+            3 => Priority::P4,
+            _ => Priority::P5,
+        }
+    }
+
+    /// The priority of `severity` under `config`'s severity order (P5 when unknown).
+    pub fn of_severity(config: &crate::config::Config, severity: &str) -> Priority {
+        config
+            .severities
+            .iter()
+            .position(|known| known.name.eq_ignore_ascii_case(severity))
+            .map_or(Priority::P5, Priority::from_rank)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::P1 => "P1",
+            Priority::P2 => "P2",
+            Priority::P3 => "P3",
+            Priority::P4 => "P4",
+            Priority::P5 => "P5",
+        }
+    }
+}
+
+/// One page, as every notifier receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PageMessage {
+    /// Unique per (incident, level, round, target); see [`crate::escalation::dedup_key`].
+    pub dedup_key: String,
+    pub incident_id: IncidentId,
+    pub title: String,
+    pub severity: String,
+    pub priority: Priority,
+    pub service: Option<String>,
+    /// 1-based level and 0-based round of the policy step that pages.
+    pub level: u32,
+    pub round: u32,
+    /// The target as written in the policy (or the fallback standing in for it).
+    pub target: Target,
+    /// Who the target resolved to.
+    pub recipient: Recipient,
+    /// The incident's Discord channel or thread, when it has one.
+    pub channel_id: Option<u64>,
+    /// A link to the incident (its Discord channel), for people reading the page elsewhere.
+    pub link: Option<String>,
+    /// A practice incident: every notifier says DRILL.
+    pub drill: bool,
+    pub opened_at: Timestamp,
+}
+
+impl PageMessage {
+    /// One line: `[DRILL] INC-12 SEV1: Checkout is down (service api)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}{} {}: {}{}",
+            if self.drill { "[DRILL] " } else { "" },
+            self.incident_id,
+            self.severity,
+            self.title,
+            self.service
+                .as_deref()
+                .map(|service| format!(" (service {service})"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Something that delivers pages. Every delivery of one page carries the same `dedup_key`,
+/// so receivers can deduplicate; acknowledge and resolve name the page by that key.
+#[async_trait]
+pub trait Notifier: Send + Sync + fmt::Debug {
+    fn name(&self) -> &str;
+    fn kind(&self) -> NotifierKind;
+    /// Whether `action` reaches the receiver; unsupported actions return
+    /// [`Outcome::Unsupported`] without sending anything.
+    fn supports(&self, action: Action) -> bool;
+    async fn trigger(&self, page: &PageMessage) -> Delivery;
+    async fn acknowledge(&self, dedup_key: &str) -> Delivery;
+    async fn resolve(&self, dedup_key: &str) -> Delivery;
+}
+
+/// A notifier that cannot be built yet, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("notifier {notifier} is not ready: {missing}")]
+pub struct NotReady {
+    pub notifier: String,
+    pub missing: String,
+}
+
+/// The HTTP client notifiers share: no proxy from the environment (pages go where the config
+/// says), and no redirects (a signed request must not wander to another host).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("warroom/", env!("CARGO_PKG_VERSION")))
+        .build()
+        // Fails only when the TLS backend cannot start, where reqwest::Client::new() panics
+        // too; falling back to a client that follows proxies and redirects would be worse.
+        .expect("the TLS backend (rustls) starts")
+}
+
+/// Builds the notifier `config` describes, or says what it still lacks.
+pub fn build(
+    config: &NotifierConfig,
+    http: &reqwest::Client,
+    timer: Arc<dyn Timer>,
+) -> Result<Arc<dyn Notifier>, NotReady> {
+    let gaps = config.setup_gaps();
+    if !gaps.is_empty() {
+        return Err(NotReady {
+            notifier: config.name.clone(),
+            missing: gaps.join("; "),
+        });
+    }
+    let url = match &config.endpoint {
+        Endpoint::Url(url) => SecretString::from(url.clone()),
+        Endpoint::FromEnv { url: Some(url), .. } => url.clone(),
+        Endpoint::FromEnv { url: None, .. } => unreachable!("a setup gap, returned above"),
+    };
+    let secret = config
+        .credential
+        .as_ref()
+        .and_then(|credential| credential.value.clone());
+    let deliverer = Deliverer::new(
+        &config.name,
+        http.clone(),
+        config.delivery.clone(),
+        config.rate_limit,
+        timer,
+    );
+    let name = config.name.clone();
+    let not_ready = |missing: &str| NotReady {
+        notifier: name.clone(),
+        missing: missing.to_owned(),
+    };
+    Ok(match config.kind {
+        NotifierKind::PagerDuty => Arc::new(pagerduty::PagerDuty::new(
+            &config.name,
+            url,
+            secret.ok_or_else(|| not_ready("a routing key"))?,
+            deliverer,
+        )),
+        NotifierKind::Opsgenie => Arc::new(opsgenie::Opsgenie::new(
+            &config.name,
+            url,
+            secret.ok_or_else(|| not_ready("an API key"))?,
+            deliverer,
+        )),
+        NotifierKind::Webhook => {
+            Arc::new(webhook::Webhook::new(&config.name, url, secret, deliverer))
+        }
+        NotifierKind::SlackWebhook => {
+            Arc::new(chat::SlackWebhook::new(&config.name, url, deliverer))
+        }
+        NotifierKind::DiscordWebhook => {
+            Arc::new(chat::DiscordWebhook::new(&config.name, url, deliverer))
+        }
+        NotifierKind::Discord => {
+            return Err(not_ready(
+                "the Discord pager is built by the Discord adapter, not from [notifiers]",
+            ));
+        }
+    })
+}
+
+/// Builds every configured notifier that is ready; the others are listed with what they lack.
+pub fn build_all(
+    configs: &[NotifierConfig],
+    http: &reqwest::Client,
+    timer: Arc<dyn Timer>,
+) -> (BTreeMap<String, Arc<dyn Notifier>>, Vec<NotReady>) {
+    let mut ready = BTreeMap::new();
+    let mut not_ready = Vec::new();
+    for config in configs {
+        match build(config, http, timer.clone()) {
+            Ok(notifier) => {
+                ready.insert(config.name.clone(), notifier);
+            }
+            Err(error) => not_ready.push(error),
+        }
+    }
+    (ready, not_ready)
+}
+
+/// `text` cut to at most `max` characters, ending in `…` when cut. For receivers with hard
+/// limits (Opsgenie's 130-character message); the full text always travels alongside.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}

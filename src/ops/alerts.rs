@@ -1,0 +1,380 @@
+//! Alert ingestion: a delivery's groups become incidents (through `open`, exactly as
+//! `/incident open`), `alert_firing` and `alert_resolved` events, and, when a route says so,
+//! a mitigation once every alert of an incident has resolved. Storm control caps the
+//! incidents a route opens per minute; beyond the cap, groups join the route's overflow
+//! incident.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{OpenRequest, Ops, OpsError, Principal};
+use crate::alerts::{ALERT_SENDER, AlertGroup, AlertSource, Delivery, Route};
+use crate::domain::{Actor, EventKind, IncidentId, NewEvent, Refusal, Source, Status};
+use crate::store::{
+    AlertChange, AlertReport, AlertState, Claim, GroupPlan, PlanRequest, RecordRequest,
+};
+
+/// Storm control counts opens over this sliding window.
+pub const STORM_WINDOW: Duration = Duration::from_secs(60);
+
+/// A claim on a group older than this is taken over: opening an incident takes
+/// milliseconds, so a claim this old belongs to a process that died while opening.
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a delivery waits for another delivery of the same group to finish opening its
+/// incident before answering "try again" (503). Senders retry; a short wait avoids that in
+/// the common case of two Alertmanagers of one cluster sending the same group at once.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+const BUSY_PAUSE: Duration = Duration::from_millis(20);
+
+/// What one delivery did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub groups: Vec<GroupOutcome>,
+}
+
+impl IngestOutcome {
+    pub fn fired(&self) -> u32 {
+        self.groups.iter().map(|group| group.fired).sum()
+    }
+    pub fn resolved(&self) -> u32 {
+        self.groups.iter().map(|group| group.resolved).sum()
+    }
+    pub fn duplicates(&self) -> u32 {
+        self.groups.iter().map(|group| group.duplicates).sum()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupOutcome {
+    pub group_key: String,
+    pub route: String,
+    /// The incident the group's alerts went to, if any.
+    pub incident: Option<IncidentId>,
+    /// This delivery opened that incident.
+    pub opened: bool,
+    /// The incident is the route's overflow incident (storm control).
+    pub overflow: bool,
+    pub fired: u32,
+    pub resolved: u32,
+    pub duplicates: u32,
+    /// The incident was acknowledged (PagerDuty `acknowledge`).
+    pub acknowledged: bool,
+}
+
+/// Why a delivery was not (fully) stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    /// Worth retrying: another delivery holds the group, or the database hiccuped.
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl Ops {
+    /// Stores the alerts of `delivery` as `who` (a token holding `alert_sender`).
+    pub async fn ingest(
+        &self,
+        who: &Principal,
+        delivery: &Delivery,
+    ) -> Result<IngestOutcome, IngestError> {
+        if !who.holds(ALERT_SENDER) {
+            return Err(OpsError::Forbidden {
+                role: ALERT_SENDER.to_owned(),
+                action: "send alerts",
+            }
+            .into());
+        }
+        let mut outcome = IngestOutcome::default();
+        for group in &delivery.groups {
+            outcome
+                .groups
+                .push(self.ingest_group(delivery.source, group).await?);
+        }
+        Ok(outcome)
+    }
+
+    async fn ingest_group(
+        &self,
+        source: AlertSource,
+        group: &AlertGroup,
+    ) -> Result<GroupOutcome, IngestError> {
+        let actor = Actor::alert(source.as_str());
+        let system = Principal::system(actor.clone());
+        let route = self.config.alerts.route(&group.route_labels).clone();
+        let mut outcome = GroupOutcome {
+            group_key: group.key.clone(),
+            route: route.name.clone(),
+            incident: None,
+            opened: false,
+            overflow: false,
+            fired: 0,
+            resolved: 0,
+            duplicates: 0,
+            acknowledged: false,
+        };
+        if group.acknowledge {
+            return self
+                .acknowledge_group(&system, source, group, outcome)
+                .await;
+        }
+        // The repeats senders send every few minutes change nothing: tell that from a read.
+        // New alerts of a group whose incident is active go straight to it (`record_group`
+        // checks under the incident's lock that it is still active).
+        let state = self
+            .store
+            .group_state(source.as_str(), &group.key, &group.alerts)
+            .await
+            .map_err(OpsError::from)?;
+        if let Some(id) = state.active_incident {
+            outcome.incident = Some(id);
+            if state.unchanged {
+                outcome.duplicates = u32::try_from(group.alerts.len()).unwrap_or(u32::MAX);
+                return Ok(outcome);
+            }
+            let recorded = self
+                .record_group(&system, source, group, &route, id, None, true, &mut outcome)
+                .await?;
+            if recorded {
+                return Ok(outcome);
+            }
+        }
+        let waiting = std::time::Instant::now();
+        let (incident, claim) = loop {
+            let token = format!("{:016x}", fastrand::u64(..));
+            let plan = self
+                .store
+                .plan_group(PlanRequest {
+                    source: source.as_str(),
+                    group_key: &group.key,
+                    route: &route.name,
+                    alerts: &group.alerts,
+                    now: self.clock.now(),
+                    cap: route.max_new_incidents_per_minute,
+                    window: STORM_WINDOW,
+                    claim_timeout: CLAIM_TIMEOUT,
+                    token: &token,
+                })
+                .await
+                .map_err(OpsError::from)?;
+            match plan {
+                GroupPlan::Nothing => {
+                    outcome.duplicates = u32::try_from(group.alerts.len()).unwrap_or(u32::MAX);
+                    return Ok(outcome);
+                }
+                GroupPlan::Attach { incident, overflow } => {
+                    outcome.overflow = overflow;
+                    break (incident, None);
+                }
+                GroupPlan::Open(claim) => {
+                    let request = if claim.is_overflow() {
+                        overflow_request(&route, self)
+                    } else {
+                        self.open_request(&route, group)
+                    };
+                    let opened = self.open(&system, Source::Alert, request).await?;
+                    outcome.opened = true;
+                    outcome.overflow = claim.is_overflow();
+                    break (opened.incident.id, Some(claim));
+                }
+                GroupPlan::Busy if waiting.elapsed() < BUSY_WAIT => {
+                    tokio::time::sleep(BUSY_PAUSE).await;
+                }
+                GroupPlan::Busy => {
+                    return Err(IngestError::Busy(format!(
+                        "another delivery is still opening the incident of alert group `{}`; send this again in a few seconds",
+                        group.key
+                    )));
+                }
+            }
+        };
+        outcome.incident = Some(incident);
+        self.record_group(
+            &system,
+            source,
+            group,
+            &route,
+            incident,
+            claim.as_ref(),
+            false,
+            &mut outcome,
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_group(
+        &self,
+        system: &Principal,
+        source: AlertSource,
+        group: &AlertGroup,
+        route: &Route,
+        incident: IncidentId,
+        claim: Option<&Claim>,
+        require_active: bool,
+        outcome: &mut GroupOutcome,
+    ) -> Result<bool, IngestError> {
+        let actor = system.actor.clone();
+        let now = self.clock.now();
+        let group_key = group.key.clone();
+        let route_name = route.name.clone();
+        let render = move |alert: &AlertReport, change: AlertChange| -> NewEvent {
+            render_event(&actor, source, &group_key, &route_name, alert, change, now)
+        };
+        let recorded = self
+            .store
+            .record_alerts(RecordRequest {
+                incident,
+                claim,
+                source: source.as_str(),
+                group_key: &group.key,
+                alerts: &group.alerts,
+                now,
+                render: &render,
+                require_active,
+            })
+            .await
+            .map_err(|error| match claim {
+                // The claim was taken over: the incident just opened is not linked.
+                Some(_) => IngestError::Busy(format!(
+                    "alert group `{}` could not be linked to {incident}: {error}",
+                    group.key
+                )),
+                None => IngestError::Ops(error.into()),
+            })?;
+        if recorded.replan {
+            return Ok(false);
+        }
+        outcome.fired = recorded.fired;
+        outcome.resolved = recorded.resolved;
+        outcome.duplicates = recorded.unchanged;
+        if !recorded.written.events.is_empty() {
+            self.announce(&recorded.written.incident, &recorded.written.events);
+        }
+        let status = recorded.written.incident.status;
+        if recorded.all_resolved
+            && route.mitigate_when_resolved
+            && matches!(status, Status::Open | Status::Acknowledged)
+        {
+            match self
+                .mitigate(system, incident, Some("every alert has resolved"))
+                .await
+            {
+                Ok(_) | Err(OpsError::Refused(Refusal::IllegalTransition { .. })) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    /// A PagerDuty `acknowledge`: acknowledges the group's incident, once.
+    async fn acknowledge_group(
+        &self,
+        system: &Principal,
+        source: AlertSource,
+        group: &AlertGroup,
+        mut outcome: GroupOutcome,
+    ) -> Result<GroupOutcome, IngestError> {
+        let Some((incident, _)) = self
+            .store
+            .group_incident(source.as_str(), &group.key)
+            .await
+            .map_err(OpsError::from)?
+        else {
+            return Ok(outcome);
+        };
+        outcome.incident = Some(incident);
+        match self.acknowledge(system, incident).await {
+            Ok(_) => outcome.acknowledged = true,
+            // Already acknowledged, mitigated or resolved: nothing to do, as on a replay.
+            Err(OpsError::Refused(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+        Ok(outcome)
+    }
+
+    fn open_request(&self, route: &Route, group: &AlertGroup) -> OpenRequest {
+        let mut description = group.description.clone();
+        let count = group.alerts.len();
+        if count > 1 {
+            description = format!("{count} alerts in the first notification.\n\n{description}");
+        }
+        description.push_str(&format!("\nRoute: {}", route.name));
+        OpenRequest {
+            title: group.title.clone(),
+            severity: route
+                .severity_in(&self.config.severities, &self.config.services)
+                .to_owned(),
+            service: route.service.clone(),
+            description: cut_chars(description.trim(), super::TEXT_LIMIT),
+            drill: route.drill,
+            private: false,
+        }
+    }
+}
+
+fn overflow_request(route: &Route, ops: &Ops) -> OpenRequest {
+    OpenRequest {
+        title: format!(
+            "Alert storm on route {}: over {} new alert groups a minute",
+            route.name, route.max_new_incidents_per_minute
+        ),
+        severity: route
+            .severity_in(&ops.config.severities, &ops.config.services)
+            .to_owned(),
+        service: route.service.clone(),
+        description: format!(
+            "Route {} opened {} incidents within a minute; further new alert groups are collected here instead of opening channels. Their alerts are on this timeline.",
+            route.name, route.max_new_incidents_per_minute
+        ),
+        drill: route.drill,
+        private: false,
+    }
+}
+
+fn cut_chars(text: &str, limit: usize) -> String {
+    text.chars().take(limit).collect()
+}
+
+fn render_event(
+    actor: &Actor,
+    source: AlertSource,
+    group_key: &str,
+    route: &str,
+    alert: &AlertReport,
+    change: AlertChange,
+    now: crate::domain::Timestamp,
+) -> NewEvent {
+    let (kind, text, all_resolved) = match change {
+        AlertChange::Fired => (
+            EventKind::AlertFiring,
+            format!("Alert firing: {}", alert.summary),
+            false,
+        ),
+        AlertChange::Resolved { all_resolved } => {
+            let mut text = format!("Alert resolved: {}", alert.summary);
+            if all_resolved {
+                text.push_str(" (every alert of this incident has now resolved)");
+            }
+            (EventKind::AlertResolved, text, all_resolved)
+        }
+    };
+    NewEvent::new(now, kind, actor.clone(), text).with_data(json!({
+        "source": source.as_str(),
+        "group_key": group_key,
+        "route": route,
+        "fingerprint": alert.fingerprint,
+        "state": match change {
+            AlertChange::Fired => AlertState::Firing.as_str(),
+            AlertChange::Resolved { .. } => AlertState::Resolved.as_str(),
+        },
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "labels": alert.labels,
+        "details": alert.details,
+        "all_resolved": all_resolved,
+    }))
+}

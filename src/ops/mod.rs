@@ -1,0 +1,128 @@
+//! Use cases: `(principal, request) -> outcome`. Authorization and validation happen here;
+//! storage is behind `Store`, and nothing here knows Discord, HTTP or SQL.
+
+mod alerts;
+mod authz;
+mod export;
+mod incidents;
+mod runs;
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::config::Config;
+use crate::domain::{Clock, Event, Incident, IncidentId, Refusal};
+use crate::store::{Store, StoreError};
+
+pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
+pub use authz::{Permission, Principal, authorize};
+pub use incidents::{OpenRequest, TEXT_LIMIT, TIMELINE_PAGE, TITLE_LIMIT};
+pub use runs::{Commands, Requested, RunRequest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(
+        "you need the `{role}` role to {action}; ask an admin to map one of your Discord roles to it in [roles]"
+    )]
+    Forbidden { role: String, action: &'static str },
+    #[error("{0} does not exist; list incidents to find the right number")]
+    NotFound(IncidentId),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    RunRefused(#[from] crate::domain::RunRefusal),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the database failed: {0}")]
+    Store(StoreError),
+    #[error("writing the output failed: {0}")]
+    Output(std::io::Error),
+}
+
+impl From<StoreError> for OpsError {
+    fn from(error: StoreError) -> OpsError {
+        match error {
+            StoreError::NotFound(id) => OpsError::NotFound(id),
+            StoreError::Refused(refusal) => OpsError::Refused(refusal),
+            StoreError::RunRefused(refusal) => OpsError::RunRefused(refusal),
+            other => OpsError::Store(other),
+        }
+    }
+}
+
+/// A committed change, announced to whoever listens (the Discord adapter updates cards,
+/// the escalation engine re-reads deadlines). Sent only after the transaction committed.
+#[derive(Clone, Debug)]
+pub struct Changed {
+    pub incident: Incident,
+    pub events: Vec<Event>,
+}
+
+/// How many committed changes may wait for a slow listener before it starts missing them.
+/// Listeners treat a lag as "re-read everything", so the value only bounds memory.
+const CHANGE_BUFFER: usize = 1024;
+
+/// The use cases, with what they need injected.
+#[derive(Clone, Debug)]
+pub struct Ops {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+    changes: broadcast::Sender<Changed>,
+    /// The command catalog and runner; only `warroom run` has them.
+    commands: Option<Arc<Commands>>,
+    /// Every write to a run, for whoever shows runs (their Discord cards).
+    run_changes: broadcast::Sender<crate::domain::Run>,
+}
+
+impl Ops {
+    pub fn new(store: Arc<dyn Store>, config: Arc<Config>, clock: Arc<dyn Clock>) -> Ops {
+        let (changes, _) = broadcast::channel(CHANGE_BUFFER);
+        let (run_changes, _) = broadcast::channel(CHANGE_BUFFER);
+        Ops {
+            store,
+            config,
+            clock,
+            changes,
+            commands: None,
+            run_changes,
+        }
+    }
+
+    /// The same use cases, able to run approved commands.
+    pub fn with_commands(mut self, commands: Commands) -> Ops {
+        self.commands = Some(Arc::new(commands));
+        self
+    }
+
+    /// Runs as they change from now on.
+    pub fn subscribe_runs(&self) -> broadcast::Receiver<crate::domain::Run> {
+        self.run_changes.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Committed changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Changed> {
+        self.changes.subscribe()
+    }
+
+    fn announce(&self, incident: &Incident, events: &[Event]) {
+        // No listener is fine (the CLI has none); the change is already committed.
+        let _ = self.changes.send(Changed {
+            incident: incident.clone(),
+            events: events.to_vec(),
+        });
+    }
+}

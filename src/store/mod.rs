@@ -1,0 +1,190 @@
+//! The storage boundary: the `Store` trait, its errors, and the choice of backend by URL scheme.
+//!
+//! One generic SQL implementation (`sql.rs`) serves both backends; `sqlite.rs` and
+//! `postgres.rs` hold only what truly differs (connection setup, locking, migrations).
+//! Nothing outside this module writes SQL.
+
+mod alerts;
+mod postgres;
+mod runs;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use alerts::{
+    AlertChange, AlertReport, AlertState, AlertStore, Claim, GroupPlan, GroupState, IncidentCount,
+    OVERFLOW_PREFIX, OVERFLOW_SOURCE, PlanRequest, RecordRequest, Recorded, RenderAlert,
+};
+pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
+
+use crate::config::{DatabaseConfig, DatabaseUrl};
+use crate::domain::{
+    Event, Incident, IncidentId, NewEvent, NewIncident, Refusal, RunId, RunRefusal, Status,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} does not exist; `warroom incident list` shows the incidents there are")]
+    NotFound(IncidentId),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("{0} does not exist")]
+    RunNotFound(RunId),
+    #[error(transparent)]
+    RunRefused(#[from] RunRefusal),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("applying database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database holds a value this warroom cannot read: {0}")]
+    Corrupt(String),
+}
+
+/// What a decision about an incident produces: its new state and the events that record why.
+/// Both are written in one transaction, or neither is.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub incident: Incident,
+    pub events: Vec<NewEvent>,
+}
+
+/// Decides a change from the incident's current state, as read inside the write transaction.
+/// Pure: it may run while the incident is locked, so it must not wait on anything.
+pub type Decide<'a> = &'a (dyn Fn(&Incident) -> Result<Change, Refusal> + Send + Sync);
+
+/// The result of a write.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub incident: Incident,
+    /// The events appended, with their sequence numbers; for a duplicate, the earlier ones.
+    pub events: Vec<Event>,
+    /// True when an event key already existed: nothing was written this time.
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IncidentFilter {
+    /// Only these statuses; empty means all.
+    pub statuses: Vec<Status>,
+    /// Case-insensitive match on the title, or the exact id.
+    pub search: Option<String>,
+    /// Unresolved incidents before resolved ones (then newest first), for pickers.
+    pub active_first: bool,
+    pub limit: Option<u32>,
+}
+
+/// Everything warroom keeps: one trait per concern, implemented by both backends. Callers hold
+/// an `Arc<dyn Store>` and call any of them.
+pub trait Store:
+    IncidentStore + RunStore + AlertStore + Send + Sync + std::fmt::Debug + 'static
+{
+}
+
+impl<T: IncidentStore + RunStore + AlertStore + Send + Sync + std::fmt::Debug + 'static> Store
+    for T
+{
+}
+
+/// Incidents, their timeline and where they are shown.
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations of this backend's folder.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Succeeds when the database answers a query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts a new incident with its first events (`events[0]` is `opened`).
+    async fn create_incident(
+        &self,
+        incident: NewIncident,
+        events: Vec<NewEvent>,
+    ) -> Result<Written, StoreError>;
+
+    /// Reads the incident under a write lock, lets `decide` compute the change, and writes the
+    /// new state and its events in the same transaction. If any event's key already exists,
+    /// nothing is decided or written and the result is marked `duplicate`.
+    async fn update_incident(
+        &self,
+        id: IncidentId,
+        decide: Decide<'_>,
+    ) -> Result<Written, StoreError>;
+
+    /// Appends events without changing the incident's state (notes, messages).
+    async fn append_events(
+        &self,
+        id: IncidentId,
+        events: Vec<NewEvent>,
+    ) -> Result<Written, StoreError>;
+
+    async fn get_incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+
+    async fn incident_by_channel(&self, channel_id: u64) -> Result<Option<Incident>, StoreError>;
+
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError>;
+
+    /// Up to `limit` events with `seq > after_seq`, in order. Exports page through this so
+    /// memory does not grow with the length of the timeline.
+    async fn timeline_page(
+        &self,
+        id: IncidentId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// The event appended with `key`, if any.
+    async fn event_by_key(&self, id: IncidentId, key: &str) -> Result<Option<Event>, StoreError>;
+
+    /// The greatest key starting with `prefix` whose remainder is a number (compared as a
+    /// number), e.g. the newest recorded Discord message of an incident.
+    async fn last_numbered_key(
+        &self,
+        id: IncidentId,
+        prefix: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Records the incident's Discord channel and, if it was posted, where its card is: one
+    /// write for the whole room.
+    async fn attach_room(
+        &self,
+        id: IncidentId,
+        channel_id: u64,
+        card: Option<Post>,
+    ) -> Result<Incident, StoreError>;
+
+    /// Remembers where a message about the incident lives (e.g. `card`), replacing the last.
+    async fn set_post(&self, id: IncidentId, kind: &str, post: Post) -> Result<(), StoreError>;
+
+    async fn post(&self, id: IncidentId, kind: &str) -> Result<Option<Post>, StoreError>;
+}
+
+/// The post kind under which an incident's summary card is remembered.
+pub const CARD: &str = "card";
+
+/// A message that shows an incident: its channel and message ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Post {
+    pub channel_id: u64,
+    pub message_id: u64,
+}
+
+/// Opens the database named by the config (SQLite or PostgreSQL by URL scheme) and applies
+/// migrations, so every caller gets a ready store.
+pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = match &config.url {
+        DatabaseUrl::Sqlite(path) => Arc::new(
+            sqlite::connect(path, config.max_connections, config.sqlite_synchronous).await?,
+        ),
+        DatabaseUrl::Postgres(url) => {
+            Arc::new(postgres::connect(url, config.max_connections).await?)
+        }
+    };
+    store.migrate().await?;
+    Ok(store)
+}

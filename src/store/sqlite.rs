@@ -1,0 +1,74 @@
+//! SQLite, the embedded default: one file next to the config, WAL mode, one writer.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+
+use super::StoreError;
+use super::sql::{Dialect, SqlStore};
+use crate::config::SqliteSync;
+
+/// Rows the SQLite worker thread may queue ahead of the reader. sqlx's default (50) wakes the
+/// reading task every 50 rows; long timeline pages read faster with a deeper queue, and the
+/// memory it allows is bounded by the page size anyway.
+const ROW_BUFFER: usize = 1_000;
+
+/// How long a write waits for another process (a CLI beside `warroom run`) to release the
+/// database before failing. Writes are short; five seconds means something is stuck.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Dialect for Sqlite {
+    const BACKEND: &'static str = "sqlite";
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const LOCK_ROW: &'static str = "";
+
+    fn run_migrations(
+        pool: &Pool<Sqlite>,
+    ) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>> {
+        Box::pin(sqlx::migrate!("migrations/sqlite").run(pool))
+    }
+}
+
+pub(super) async fn connect(
+    path: &Path,
+    max_connections: u32,
+    synchronous: SqliteSync,
+) -> Result<SqlStore<Sqlite>, StoreError> {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|error| {
+            StoreError::Database(sqlx::Error::Configuration(
+                format!(
+                    "cannot create the folder {} for the database: {error}",
+                    parent.display()
+                )
+                .into(),
+            ))
+        })?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match synchronous {
+            SqliteSync::Normal => SqliteSynchronous::Normal,
+            SqliteSync::Full => SqliteSynchronous::Full,
+        })
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options.row_buffer_size(ROW_BUFFER))
+        .await?;
+    Ok(SqlStore::new(writer, reader))
+}

@@ -1,0 +1,16 @@
+//! warroom's integration tests: one binary, flows through the real boundaries against real
+//! peers (SQLite files, the local PostgreSQL, the real `warroom` binary).
+
+mod cli;
+mod config;
+mod contract;
+mod crash;
+mod discord;
+mod escalation;
+mod http;
+mod notify;
+mod receiver;
+mod runner;
+mod runs;
+mod serve;
+mod support;
