@@ -13,7 +13,9 @@ use std::time::Duration;
 use crate::config::{Config, Environment};
 use crate::discord;
 use crate::domain::{Clock, SystemClock};
+use crate::escalation::{Engine, Pagers};
 use crate::http::{self, AppState, GatewayState};
+use crate::notify;
 use crate::ops::{Commands, Ops};
 use crate::runner::{Catalog, CatalogError, CatalogHandle, Runner, RunnerSettings};
 use crate::store::{self, Store};
@@ -73,15 +75,29 @@ pub async fn run_with(
         output_dir: config.commands.output_dir.clone(),
         instance: format!("warroom pid {} started {}", std::process::id(), clock.now()),
     };
+    let (notifiers, not_ready) = notify::build_all(
+        &config.notifiers,
+        &notify::http_client(),
+        Arc::new(notify::TokioTimer::new(clock.clone())),
+    );
+    for gap in &not_ready {
+        tracing::warn!("{gap}; pages to it fail (and move on to the next level) until it is set");
+    }
+    let pagers = Arc::new(Pagers::new(notifiers, not_ready));
     let ops = Ops::new(store, Arc::new(config), clock).with_commands(commands);
     let sweeper = tokio::spawn(sweep_runs(ops.clone()));
+    let engine = Arc::new(Engine::new(ops.clone(), pagers.clone()));
+    let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
+    let escalation = tokio::spawn(engine.clone().run(async move {
+        let _ = engine_stopped.await;
+    }));
     let (gateway_tx, gateway) = watch::channel(if discord_enabled {
         GatewayState::Connecting
     } else {
         GatewayState::Disabled
     });
     let discord = if discord_enabled {
-        Some(discord::start(ops.clone(), gateway_tx).await?)
+        Some(discord::start(ops.clone(), gateway_tx, pagers.clone()).await?)
     } else {
         None
     };
@@ -94,6 +110,13 @@ pub async fn run_with(
         .context("the HTTP server failed");
     sighup.abort();
     sweeper.abort();
+    // Deliveries in flight finish, so their claims do not make them go out twice.
+    let _ = stop_engine.send(());
+    if tokio::time::timeout(ENGINE_STOP, escalation).await.is_err() {
+        tracing::warn!(
+            "pages still in flight at shutdown are sent again when their claims run out"
+        );
+    }
     if let Some(discord) = discord {
         discord.stop().await;
     }
@@ -101,6 +124,9 @@ pub async fn run_with(
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a shutdown waits for pages in flight.
+const ENGINE_STOP: Duration = Duration::from_secs(10);
 
 /// How often requests nobody approved are expired and runs whose process died are failed.
 /// Approval windows are minutes long, so seconds of lateness do not matter.

@@ -438,7 +438,9 @@ fn build_http(discord: &DiscordConfig, token: &str) -> anyhow::Result<Http> {
 pub async fn start(
     ops: Ops,
     gateway: watch::Sender<GatewayState>,
+    pagers: std::sync::Arc<crate::escalation::Pagers>,
 ) -> anyhow::Result<DiscordHandle> {
+    let _ = &pagers; // the Discord pager registers here (next commit)
     let config = ops.config().clone();
     let token = config
         .discord

@@ -27,7 +27,20 @@ pub struct EscalationSettings {
     /// How many failed pages (after their retries) within one step make the next step fire
     /// at once instead of at its time.
     pub failures_before_next_level: u32,
+    /// How long a claimed page is held by the engine that claimed it. If that engine stops
+    /// before recording the outcome, another (or the same after a restart) sends the page
+    /// again when the claim runs out, under the same dedup key. Longer than any delivery
+    /// with its retries, or a slow delivery is sent twice.
+    pub page_lease: Duration,
+    /// Pages one engine sends at once.
+    pub max_in_flight: u32,
 }
+
+/// Longer than the slowest delivery the notifier defaults allow (4 attempts of 10 s plus
+/// backoff up to 30 s between them: about 2 minutes).
+pub const DEFAULT_PAGE_LEASE: Duration = Duration::from_secs(5 * 60);
+
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 64;
 
 /// One failed page is enough to move on by default: a page that could not be delivered means
 /// someone may not know, and paging the next level early costs little next to that.
@@ -46,6 +59,8 @@ impl Default for EscalationSettings {
         EscalationSettings {
             default_policy: None,
             failures_before_next_level: DEFAULT_FAILURES_BEFORE_NEXT_LEVEL,
+            page_lease: DEFAULT_PAGE_LEASE,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -55,6 +70,8 @@ impl Default for EscalationSettings {
 struct RawEscalation {
     default_policy: String,
     failures_before_next_level: u32,
+    page_lease: String,
+    max_in_flight: u32,
 }
 
 impl Default for RawEscalation {
@@ -62,6 +79,8 @@ impl Default for RawEscalation {
         RawEscalation {
             default_policy: String::new(),
             failures_before_next_level: DEFAULT_FAILURES_BEFORE_NEXT_LEVEL,
+            page_lease: "5m".to_owned(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -179,10 +198,23 @@ impl Loader {
                 "must be at least 1: the number of failed pages after which the next level is paged at once",
             );
         }
+        if !(1..=1024).contains(&raw.max_in_flight) {
+            self.problem(
+                &["escalation".to_owned(), "max_in_flight".to_owned()],
+                "must be between 1 and 1024: the number of pages sent at once",
+            );
+        }
+        let page_lease = self.duration(
+            &["escalation".to_owned(), "page_lease".to_owned()],
+            &raw.page_lease,
+            false,
+        );
         let default_policy = raw.default_policy.trim();
         EscalationSettings {
             default_policy: (!default_policy.is_empty()).then(|| default_policy.to_owned()),
             failures_before_next_level: raw.failures_before_next_level.max(1),
+            page_lease,
+            max_in_flight: raw.max_in_flight.clamp(1, 1024),
         }
     }
 

@@ -1,12 +1,15 @@
 //! Who gets paged, when: on-call schedules, escalation policies and their pure planner,
 //! target resolution, dedup keys, the dry run, and the `[schedules]`, `[policies]` and
-//! `[escalation]` configuration. No I/O: the durable engine (timers, outbox) builds on this.
+//! `[escalation]` configuration, and the durable engine (`engine`) that fires steps and sends
+//! pages from the store's outbox.
 
 mod config;
+pub mod engine;
 pub mod policy;
 pub mod schedule;
 
-pub use config::EscalationSettings;
+pub use config::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_PAGE_LEASE, EscalationSettings};
+pub use engine::{Engine, Pagers, Pass};
 pub use policy::{
     Directory, Level, MAX_REPEAT, PlannedPage, Policy, Reach, Recipient, SimulatedStep, Simulation,
     Step, Target, TargetParseError, Unreachable, dedup_key, simulate,

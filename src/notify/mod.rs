@@ -234,6 +234,8 @@ pub struct PageMessage {
     /// A practice incident: every notifier says DRILL.
     pub drill: bool,
     pub opened_at: Timestamp,
+    /// What the person who paged by hand (`/page`) said, if anyone did.
+    pub message: Option<String>,
 }
 
 impl PageMessage {

@@ -187,6 +187,7 @@ impl Notifier for Webhook {
             "target": page.target.to_string(),
             "recipient": page.recipient,
             "drill": page.drill,
+            "message": page.message,
         });
         self.send(Action::Trigger, body).await
     }

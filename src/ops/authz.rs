@@ -74,6 +74,8 @@ pub enum Permission {
     Reopen,
     AddNote,
     Export,
+    /// Paging people by hand (`/page`).
+    Page,
     /// Approving or denying a run: the roles come from the command's catalog entry.
     ApproveRun,
 }
@@ -88,7 +90,8 @@ impl Permission {
             | Permission::PostUpdate
             | Permission::Mitigate
             | Permission::AddNote
-            | Permission::Export => Some(RESPONDER),
+            | Permission::Export
+            | Permission::Page => Some(RESPONDER),
             Permission::ChangeSeverity
             | Permission::AssignRole
             | Permission::Resolve
@@ -111,6 +114,7 @@ impl Permission {
             Permission::Reopen => "reopen an incident",
             Permission::AddNote => "add a timeline note",
             Permission::Export => "export a post-mortem",
+            Permission::Page => "page people",
             Permission::ApproveRun => "approve or deny this run",
         }
     }

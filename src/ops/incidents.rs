@@ -8,7 +8,7 @@ use crate::domain::{
     Action, Actor, Event, EventKind, Incident, IncidentId, NewEvent, NewIncident, Refusal, Source,
     Status,
 };
-use crate::store::{Change, IncidentFilter, Post, Written};
+use crate::store::{Change, EscalationEffect, IncidentFilter, PageAction, Post, Stop, Written};
 
 /// Longest title accepted. Discord shows titles in embeds (256 characters) and channel names
 /// are cut from them; 200 leaves room for the `INC-<id>: ` prefix.
@@ -71,6 +71,7 @@ impl Ops {
                 "drill": request.drill,
                 "private": request.private,
             }));
+        let escalation = self.escalation_start(&severity, service.as_deref(), now);
         let written = self
             .store
             .create_incident(
@@ -86,6 +87,7 @@ impl Ops {
                     opened_by: who.actor.clone(),
                 },
                 vec![opened],
+                escalation,
             )
             .await?;
         self.announce(&written.incident, &written.events);
@@ -137,10 +139,17 @@ impl Ops {
             Action::Reopen => Permission::Reopen,
         };
         let incident = self.incident(id).await?;
-        authorize(who, permission, Some(&incident))?;
+        if let Err(refused) = authorize(who, permission, Some(&incident)) {
+            // Whoever was paged for the incident may acknowledge it, roles or not: the page
+            // (and its button in their DMs) asked them to.
+            if !(action == Action::Acknowledge && self.was_paged(who, id).await?) {
+                return Err(refused);
+            }
+        }
         let text = optional_text("text", text, TEXT_LIMIT)?;
         let now = self.clock.now();
         let actor = who.actor.clone();
+        let restart = self.escalation_start(&incident.severity, incident.service.as_deref(), now);
         let decide = move |current: &Incident| -> Result<Change, Refusal> {
             if action == Action::Acknowledge
                 && current.status != Status::Resolved
@@ -189,9 +198,21 @@ impl Ops {
                 "to": status.as_str(),
                 "text": text,
             }));
+            let escalation = match action {
+                Action::Acknowledge | Action::Mitigate => EscalationEffect::Stop(Stop {
+                    at: now,
+                    forward: PageAction::Acknowledge,
+                }),
+                Action::Resolve => EscalationEffect::Stop(Stop {
+                    at: now,
+                    forward: PageAction::Resolve,
+                }),
+                Action::Reopen => restart.clone(),
+            };
             Ok(Change {
                 incident: next,
                 events: vec![event],
+                escalation,
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -229,6 +250,7 @@ impl Ops {
             Ok(Change {
                 incident: next,
                 events: vec![event],
+                escalation: EscalationEffect::None,
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -278,6 +300,7 @@ impl Ops {
             Ok(Change {
                 incident: next,
                 events: vec![event],
+                escalation: EscalationEffect::None,
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -470,7 +493,11 @@ fn required_text(what: &str, text: &str, limit: usize) -> Result<String, OpsErro
     }
 }
 
-fn optional_text(what: &str, text: Option<&str>, limit: usize) -> Result<Option<String>, OpsError> {
+pub(super) fn optional_text(
+    what: &str,
+    text: Option<&str>,
+    limit: usize,
+) -> Result<Option<String>, OpsError> {
     let Some(text) = text.map(str::trim).filter(|text| !text.is_empty()) else {
         return Ok(None);
     };

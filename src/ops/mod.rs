@@ -3,6 +3,7 @@
 
 mod alerts;
 mod authz;
+mod escalation;
 mod export;
 mod incidents;
 mod runs;
@@ -17,6 +18,7 @@ use crate::store::{Store, StoreError};
 
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use authz::{Permission, Principal, authorize};
+pub use escalation::{PageRequest, Paged};
 pub use incidents::{OpenRequest, TEXT_LIMIT, TIMELINE_PAGE, TITLE_LIMIT};
 pub use runs::{Commands, Requested, RunRequest};
 
@@ -118,7 +120,7 @@ impl Ops {
         self.changes.subscribe()
     }
 
-    fn announce(&self, incident: &Incident, events: &[Event]) {
+    pub(crate) fn announce(&self, incident: &Incident, events: &[Event]) {
         // No listener is fine (the CLI has none); the change is already committed.
         let _ = self.changes.send(Changed {
             incident: incident.clone(),

@@ -5,6 +5,7 @@
 //! Nothing outside this module writes SQL.
 
 mod alerts;
+mod escalation;
 mod postgres;
 mod runs;
 mod sql;
@@ -17,6 +18,10 @@ use async_trait::async_trait;
 pub use alerts::{
     AlertChange, AlertReport, AlertState, AlertStore, Claim, GroupPlan, GroupState, IncidentCount,
     OVERFLOW_PREFIX, OVERFLOW_SOURCE, PlanRequest, RecordRequest, Recorded, RenderAlert,
+};
+pub use escalation::{
+    Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
+    FireStep, NewPage, Page, PageAction, PageDone, PageRecipient, PageState, Stop,
 };
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
 
@@ -49,6 +54,8 @@ pub enum StoreError {
 pub struct Change {
     pub incident: Incident,
     pub events: Vec<NewEvent>,
+    /// What the change does to the incident's escalation, in the same transaction.
+    pub escalation: EscalationEffect,
 }
 
 /// Decides a change from the incident's current state, as read inside the write transaction.
@@ -79,12 +86,20 @@ pub struct IncidentFilter {
 /// Everything warroom keeps: one trait per concern, implemented by both backends. Callers hold
 /// an `Arc<dyn Store>` and call any of them.
 pub trait Store:
-    IncidentStore + RunStore + AlertStore + Send + Sync + std::fmt::Debug + 'static
+    IncidentStore + RunStore + AlertStore + EscalationStore + Send + Sync + std::fmt::Debug + 'static
 {
 }
 
-impl<T: IncidentStore + RunStore + AlertStore + Send + Sync + std::fmt::Debug + 'static> Store
-    for T
+impl<
+    T: IncidentStore
+        + RunStore
+        + AlertStore
+        + EscalationStore
+        + Send
+        + Sync
+        + std::fmt::Debug
+        + 'static,
+> Store for T
 {
 }
 
@@ -100,11 +115,13 @@ pub trait IncidentStore: Send + Sync {
     /// Succeeds when the database answers a query.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Inserts a new incident with its first events (`events[0]` is `opened`).
+    /// Inserts a new incident with its first events (`events[0]` is `opened`) and starts its
+    /// escalation, in one transaction.
     async fn create_incident(
         &self,
         incident: NewIncident,
         events: Vec<NewEvent>,
+        escalation: EscalationEffect,
     ) -> Result<Written, StoreError>;
 
     /// Reads the incident under a write lock, lets `decide` compute the change, and writes the

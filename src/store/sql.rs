@@ -369,6 +369,7 @@ impl IncidentStore {
         &self,
         new: NewIncident,
         events: Vec<NewEvent>,
+        escalation: super::EscalationEffect,
     ) -> Result<Written, StoreError> {
         let mut tx = self.begin_write().await?;
         let last_seq = i64::try_from(events.len()).map_err(corrupt)?;
@@ -394,6 +395,7 @@ impl IncidentStore {
         .await?;
         let id = IncidentId(row.try_get::<i64, _>("id")?);
         let events = Self::insert_events(&mut tx, id, 1, events).await?;
+        Self::apply_escalation_effect(&mut tx, id, &escalation).await?;
         tx.commit().await?;
         Ok(Written {
             incident: Incident {
@@ -431,6 +433,7 @@ impl IncidentStore {
         let Change {
             incident: mut next,
             events,
+            escalation,
         } = decide(&current)?;
         let earlier = Self::existing_keyed(&mut tx, id, &events).await?;
         if !earlier.is_empty() {
@@ -445,6 +448,7 @@ impl IncidentStore {
         next.last_seq = current.last_seq + i64::try_from(events.len()).map_err(corrupt)?;
         Self::write_incident_state(&mut tx, &next).await?;
         let events = Self::insert_events(&mut tx, id, current.last_seq + 1, events).await?;
+        Self::apply_escalation_effect(&mut tx, id, &escalation).await?;
         tx.commit().await?;
         Ok(Written {
             incident: next,

@@ -647,9 +647,10 @@ impl warroom::store::IncidentStore for SlowStore {
         &self,
         incident: warroom::domain::NewIncident,
         events: Vec<warroom::domain::NewEvent>,
+        escalation: warroom::store::EscalationEffect,
     ) -> Result<warroom::store::Written, warroom::store::StoreError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.create_incident(incident, events).await
+        self.inner.create_incident(incident, events, escalation).await
     }
     async fn update_incident(
         &self,
@@ -833,6 +834,90 @@ impl warroom::store::AlertStore for SlowStore {
     ) -> Result<Vec<warroom::store::IncidentCount>, warroom::store::StoreError> {
         tokio::time::sleep(self.delay).await;
         self.inner.incident_counts().await
+    }
+}
+
+/// The escalation engine works in the background, not inside interactions: its calls pass
+/// straight through.
+#[async_trait::async_trait]
+impl warroom::store::EscalationStore for SlowStore {
+    async fn escalation(
+        &self,
+        id: IncidentId,
+    ) -> Result<Option<warroom::store::Escalation>, warroom::store::StoreError> {
+        self.inner.escalation(id).await
+    }
+    async fn due_escalations(
+        &self,
+        now: warroom::domain::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<warroom::store::Escalation>, warroom::store::StoreError> {
+        self.inner.due_escalations(now, limit).await
+    }
+    async fn fire_step(
+        &self,
+        step: warroom::store::FireStep,
+    ) -> Result<Option<warroom::store::Appended>, warroom::store::StoreError> {
+        self.inner.fire_step(step).await
+    }
+    async fn enqueue_pages(
+        &self,
+        id: IncidentId,
+        pages: Vec<warroom::store::NewPage>,
+        events: Vec<warroom::domain::NewEvent>,
+    ) -> Result<(usize, warroom::store::Appended), warroom::store::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.enqueue_pages(id, pages, events).await
+    }
+    async fn claim_pages(
+        &self,
+        now: warroom::domain::Timestamp,
+        lease_until: warroom::domain::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<warroom::store::Page>, warroom::store::StoreError> {
+        self.inner.claim_pages(now, lease_until, limit).await
+    }
+    async fn finish_page(
+        &self,
+        done: warroom::store::PageDone,
+    ) -> Result<Option<warroom::store::Appended>, warroom::store::StoreError> {
+        self.inner.finish_page(done).await
+    }
+    async fn next_deadline(
+        &self,
+    ) -> Result<Option<warroom::domain::Timestamp>, warroom::store::StoreError> {
+        self.inner.next_deadline().await
+    }
+    async fn unguarded_incidents(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<warroom::domain::Incident>, warroom::store::StoreError> {
+        self.inner.unguarded_incidents(limit).await
+    }
+    async fn record_audit(
+        &self,
+        id: IncidentId,
+        policy: &str,
+        page: Option<warroom::store::NewPage>,
+        event: warroom::domain::NewEvent,
+        now: warroom::domain::Timestamp,
+    ) -> Result<Option<warroom::store::Appended>, warroom::store::StoreError> {
+        self.inner.record_audit(id, policy, page, event, now).await
+    }
+    async fn pages(
+        &self,
+        id: IncidentId,
+    ) -> Result<Vec<warroom::store::Page>, warroom::store::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.pages(id).await
+    }
+    async fn was_paged(
+        &self,
+        id: IncidentId,
+        user_id: u64,
+    ) -> Result<bool, warroom::store::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.was_paged(id, user_id).await
     }
 }
 

@@ -7,6 +7,7 @@ mod contract;
 mod crash;
 mod discord;
 mod escalation;
+mod escalation_engine;
 mod http;
 mod notify;
 mod receiver;

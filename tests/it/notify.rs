@@ -73,6 +73,7 @@ fn page(target: &str, drill: bool) -> PageMessage {
         link: Some("https://discord.com/channels/1/1234567890123456789".to_owned()),
         drill,
         opened_at: start(),
+        message: None,
     }
 }
 

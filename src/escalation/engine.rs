@@ -1,0 +1,723 @@
+//! The durable escalation engine inside `warroom run`.
+//!
+//! State lives in the store, never only in memory: each incident's escalation row says which
+//! step fires next and when, and the `pages` outbox holds every page. One pass
+//! ([`Engine::tick`]) fires the steps that are due (each with a conditional update, so two
+//! engines never fire one step), claims the pages that are ready (each claim conditional
+//! too), sends them and records the outcome, and audits that every open, unacknowledged
+//! incident still has something due. [`Engine::run`] repeats passes, sleeping until the next
+//! deadline the store reports or until a change wakes it.
+//!
+//! A page is claimed for `[escalation] page_lease`; if the process dies before recording the
+//! outcome, the page goes out again when the claim runs out, under the same dedup key (so a
+//! receiver that deduplicates, as PagerDuty and Opsgenie do, sees one page). That resend is
+//! the only way a page can reach a receiver twice.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::{Directory, Policy, Recipient, Target, dedup_key};
+use crate::domain::{Actor, EventKind, Incident, IncidentId, NewEvent, Timestamp};
+use crate::notify::{Delivery, Notifier, NotifierKind, PageMessage, Priority};
+use crate::ops::Ops;
+use crate::store::{
+    Escalation, FireStep, NewPage, Page, PageAction, PageDone, PageRecipient, PageState, StoreError,
+};
+
+/// How many due steps or ready pages one query takes.
+const BATCH: u32 = 500;
+
+/// The longest the engine sleeps without looking at the store: changes made by other
+/// processes (a second engine, the CLI) reach it at least this often. Its own changes wake
+/// it at once.
+pub const BACKSTOP: Duration = Duration::from_secs(1);
+
+/// Where pages go: the configured notifiers, and the Discord pager once the bot is connected.
+#[derive(Default)]
+pub struct Pagers {
+    notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+    /// Notifiers that could not be built, and what they lack.
+    not_ready: BTreeMap<String, String>,
+    discord: RwLock<Option<Arc<dyn Notifier>>>,
+}
+
+impl std::fmt::Debug for Pagers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pagers")
+            .field("notifiers", &self.notifiers.keys().collect::<Vec<_>>())
+            .field("not_ready", &self.not_ready)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pagers {
+    pub fn new(
+        notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+        not_ready: Vec<crate::notify::NotReady>,
+    ) -> Pagers {
+        Pagers {
+            notifiers,
+            not_ready: not_ready
+                .into_iter()
+                .map(|error| (error.notifier, error.missing))
+                .collect(),
+            discord: RwLock::new(None),
+        }
+    }
+
+    /// Sets (or, with `None`, removes) the pager for Discord users and roles.
+    pub fn set_discord(&self, pager: Option<Arc<dyn Notifier>>) {
+        *self
+            .discord
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = pager;
+    }
+
+    fn discord(&self) -> Option<Arc<dyn Notifier>> {
+        self.discord
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn for_recipient(&self, recipient: &PageRecipient) -> Result<Arc<dyn Notifier>, String> {
+        match recipient {
+            PageRecipient::DiscordUser { .. } | PageRecipient::DiscordRole { .. } => {
+                self.discord().ok_or_else(|| {
+                    "Discord is not connected (no token, or the gateway is down), so the DM and mention could not be sent".to_owned()
+                })
+            }
+            PageRecipient::Notifier { name } => match self.notifiers.get(name) {
+                Some(notifier) => Ok(notifier.clone()),
+                None => Err(self.not_ready.get(name).map_or_else(
+                    || format!("there is no notifier {name} in [notifiers] any more"),
+                    |missing| format!("notifier {name} is not ready: {missing}"),
+                )),
+            },
+            PageRecipient::Nobody { reason } => Err(reason.clone()),
+        }
+    }
+}
+
+/// What one pass did; tests and the benchmark read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub steps_fired: usize,
+    pub pages_sent: usize,
+    pub pages_failed: usize,
+    pub audited: usize,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    ops: Ops,
+    pagers: Arc<Pagers>,
+    wake: Arc<Notify>,
+    actor: Actor,
+}
+
+impl Engine {
+    pub fn new(ops: Ops, pagers: Arc<Pagers>) -> Engine {
+        Engine {
+            ops,
+            pagers,
+            wake: Arc::new(Notify::new()),
+            actor: Actor::system(),
+        }
+    }
+
+    pub fn pagers(&self) -> &Arc<Pagers> {
+        &self.pagers
+    }
+
+    /// One pass at the clock's `now`: fire due steps, send every ready page (waiting for the
+    /// deliveries), audit. Tests with a controlled clock call this after moving the clock.
+    pub async fn tick(&self) -> Result<Pass, StoreError> {
+        let mut pass = Pass::default();
+        let now = self.now();
+        pass.steps_fired = self.fire_due(now).await?;
+        loop {
+            let pages = self.claim(self.now()).await?;
+            if pages.is_empty() {
+                break;
+            }
+            let mut sending = JoinSet::new();
+            for page in pages {
+                let engine = self.clone_parts();
+                sending.spawn(async move { engine.send(page).await });
+            }
+            while let Some(result) = sending.join_next().await {
+                match result {
+                    Ok(Ok(true)) => pass.pages_sent += 1,
+                    Ok(Ok(false)) => pass.pages_failed += 1,
+                    Ok(Err(error)) => return Err(error),
+                    Err(panic) => tracing::error!(%panic, "a page sender panicked"),
+                }
+            }
+        }
+        pass.audited = self.audit(self.now()).await?;
+        Ok(pass)
+    }
+
+    /// Runs passes until `shutdown`: sleeps until the next deadline the store reports, a
+    /// committed change, a finished delivery, or [`BACKSTOP`], whichever comes first. Pages
+    /// are sent concurrently (up to `[escalation] max_in_flight`) while steps keep firing.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut changes = self.ops.subscribe();
+        let max_in_flight =
+            usize::try_from(self.ops.config().escalation.max_in_flight).unwrap_or(64);
+        let mut sending: JoinSet<Result<bool, StoreError>> = JoinSet::new();
+        let mut last_audit: Option<Timestamp> = None;
+        loop {
+            let now = self.now();
+            if let Err(error) = self.fire_due(now).await {
+                tracing::warn!(%error, "firing due escalation steps failed; retrying");
+            }
+            let room = max_in_flight.saturating_sub(sending.len());
+            if room > 0 {
+                match self.claim_up_to(now, room).await {
+                    Ok(pages) => {
+                        for page in pages {
+                            let engine = self.clone_parts();
+                            sending.spawn(async move { engine.send(page).await });
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "claiming pages failed; retrying"),
+                }
+            }
+            if last_audit.is_none_or(|last| now.as_millis() - last.as_millis() >= 1_000) {
+                last_audit = Some(now);
+                if let Err(error) = self.audit(now).await {
+                    tracing::warn!(%error, "the escalation audit failed; retrying");
+                }
+            }
+            let sleep = match self.ops.store().next_deadline().await {
+                Ok(Some(due)) => Duration::from_millis(
+                    u64::try_from(due.as_millis() - self.now().as_millis()).unwrap_or(0),
+                )
+                .min(BACKSTOP),
+                Ok(None) => BACKSTOP,
+                Err(error) => {
+                    tracing::warn!(%error, "reading the next escalation deadline failed");
+                    BACKSTOP
+                }
+            };
+            // While every slot is busy, new pages wait for a delivery to finish, not a timer.
+            let sleep = if sending.len() >= max_in_flight {
+                BACKSTOP
+            } else {
+                sleep
+            };
+            if sleep.is_zero() && sending.len() < max_in_flight {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(sleep) => {}
+                () = self.wake.notified() => {}
+                changed = changes.recv() => {
+                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = changed {
+                        // Nobody can announce any more; deadlines still wake us.
+                        changes = self.ops.subscribe();
+                    }
+                }
+                Some(done) = sending.join_next(), if !sending.is_empty() => {
+                    if let Ok(Err(error)) = done {
+                        tracing::warn!(%error, "recording a page's outcome failed; it will be retried when its claim runs out");
+                    }
+                }
+            }
+        }
+        // Deliveries in flight finish (their claims would otherwise resend them later).
+        while let Some(done) = sending.join_next().await {
+            if let Ok(Err(error)) = done {
+                tracing::warn!(%error, "recording a page's outcome failed at shutdown");
+            }
+        }
+    }
+
+    /// Wakes a sleeping [`Engine::run`] (the Discord pager connected, say).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn now(&self) -> Timestamp {
+        self.ops.clock().now()
+    }
+
+    fn clone_parts(&self) -> Engine {
+        Engine {
+            ops: self.ops.clone(),
+            pagers: self.pagers.clone(),
+            wake: self.wake.clone(),
+            actor: self.actor.clone(),
+        }
+    }
+
+    /// Fires every step due at `now`; a step that became due because an earlier one was
+    /// late (after a restart, say) fires in the same pass.
+    async fn fire_due(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut fired = 0;
+        loop {
+            let due = self.ops.store().due_escalations(now, BATCH).await?;
+            let mut progress = false;
+            for escalation in &due {
+                if self.fire(escalation, now).await? {
+                    fired += 1;
+                    progress = true;
+                }
+            }
+            // Steps fired may have made their next steps due too (a late pass); look again
+            // until a look fires nothing.
+            if !progress {
+                return Ok(fired);
+            }
+        }
+    }
+
+    async fn fire(&self, escalation: &Escalation, now: Timestamp) -> Result<bool, StoreError> {
+        let config = self.ops.config();
+        let id = escalation.incident_id;
+        let (level, round) = (escalation.next_level, escalation.next_round);
+        let due_at = escalation.due_at.unwrap_or(now);
+        let Some(policy) = config.policy(&escalation.policy) else {
+            let text = format!(
+                "Escalation stopped: the policy {} is no longer in the configuration",
+                escalation.policy
+            );
+            let event = NewEvent::new(now, EventKind::Escalated, self.actor.clone(), text)
+                .with_data(json!({"policy": escalation.policy, "missing_policy": true}));
+            return self
+                .commit_step(id, level, round, None, Vec::new(), event, now)
+                .await;
+        };
+        let Some(step) = policy.levels.get(level.saturating_sub(1) as usize) else {
+            let text = format!(
+                "Escalation stopped: policy {} has no level {level} any more",
+                policy.name
+            );
+            let event = NewEvent::new(now, EventKind::Escalated, self.actor.clone(), text)
+                .with_data(json!({"policy": policy.name, "level": level}));
+            return self
+                .commit_step(id, level, round, None, Vec::new(), event, now)
+                .await;
+        };
+        let absolute_round = escalation.round_base + round;
+        let directory = Directory::of(config);
+        let mut pages = Vec::new();
+        let mut described = Vec::new();
+        for target in &step.targets {
+            let planned = directory.resolve_page(policy, target, now);
+            let paged = planned.paged_target().clone();
+            described.push(describe_reach(&planned.target, &planned.reach));
+            pages.push(NewPage {
+                dedup_key: dedup_key(id, level, absolute_round, &paged),
+                action: PageAction::Trigger,
+                level,
+                round: absolute_round,
+                target: paged.to_string(),
+                recipient: (&planned.reach).into(),
+                message: None,
+                send_after: now,
+            });
+        }
+        let next = next_step(policy, escalation, level, round);
+        let round_text = if policy.repeat > 0 {
+            format!(", round {} of {}", round + 1, policy.repeat + 1)
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "Escalation level {level}{round_text} of policy {}: paging {}",
+            policy.name,
+            described.join("; ")
+        );
+        let late_ms = (now.as_millis() - due_at.as_millis()).max(0);
+        let event =
+            NewEvent::new(now, EventKind::Escalated, self.actor.clone(), text).with_data(json!({
+                "policy": policy.name,
+                "level": level,
+                "round": absolute_round,
+                "due_at": due_at,
+                "late_ms": late_ms,
+                "dedup_keys": pages.iter().map(|page| page.dedup_key.clone()).collect::<Vec<_>>(),
+                "next_due_at": next.map(|(_, _, due)| due),
+            }));
+        let fired = self
+            .commit_step(id, level, round, next, pages, event, now)
+            .await?;
+        if fired {
+            crate::metrics::escalation_lateness(Duration::from_millis(
+                u64::try_from(late_ms).unwrap_or(0),
+            ));
+        }
+        Ok(fired)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_step(
+        &self,
+        incident: IncidentId,
+        level: u32,
+        round: u32,
+        next: Option<(u32, u32, Timestamp)>,
+        pages: Vec<NewPage>,
+        event: NewEvent,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let fired = self
+            .ops
+            .store()
+            .fire_step(FireStep {
+                incident,
+                level,
+                round,
+                next,
+                pages,
+                events: vec![event],
+                now,
+            })
+            .await?;
+        match fired {
+            Some(appended) => {
+                if let Some((incident, events)) = appended {
+                    self.ops.announce(&incident, &events);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn claim(&self, now: Timestamp) -> Result<Vec<Page>, StoreError> {
+        let room = usize::try_from(self.ops.config().escalation.max_in_flight).unwrap_or(64);
+        self.claim_up_to(now, room).await
+    }
+
+    async fn claim_up_to(&self, now: Timestamp, room: usize) -> Result<Vec<Page>, StoreError> {
+        let lease = self.ops.config().escalation.page_lease;
+        let limit = u32::try_from(room).unwrap_or(BATCH).min(BATCH);
+        self.ops
+            .store()
+            .claim_pages(now, now.plus(lease), limit)
+            .await
+    }
+
+    /// Delivers one claimed page and records the outcome; true when it was delivered (or
+    /// deliberately skipped).
+    async fn send(&self, page: Page) -> Result<bool, StoreError> {
+        let store = self.ops.store();
+        let Some(incident) = store.get_incident(page.incident_id).await? else {
+            return Err(StoreError::NotFound(page.incident_id));
+        };
+        let config = self.ops.config();
+        let step_page = page.level > 0;
+        let threshold = (step_page && page.action == PageAction::Trigger)
+            .then_some(config.escalation.failures_before_next_level);
+        let done = |state: PageState, outcome: String, event: Option<NewEvent>| PageDone {
+            page: page.id,
+            claim: page.attempts,
+            state,
+            outcome,
+            event,
+            now: self.now(),
+            failures_before_next_level: threshold,
+        };
+        if incident.drill && !page.recipient.is_discord() {
+            let text = format!(
+                "DRILL: {} not paged through {}: drills page only inside Discord",
+                page.target,
+                recipient_name(&page.recipient)
+            );
+            let event = (page.action == PageAction::Trigger).then(|| {
+                NewEvent::new(
+                    self.now(),
+                    EventKind::PageSent,
+                    self.actor.clone(),
+                    text.clone(),
+                )
+                .with_data(page_data(&page, "skipped"))
+            });
+            self.record(done(PageState::Skipped, text, event)).await?;
+            return Ok(true);
+        }
+        let delivery = match self.pagers.for_recipient(&page.recipient) {
+            Err(reason) => Err(reason),
+            Ok(notifier) => Ok(self.deliver(&*notifier, &page, &incident).await),
+        };
+        let channel = recipient_name(&page.recipient);
+        let (state, outcome, kind) = match &delivery {
+            Ok(delivery) if delivery.is_delivered() => {
+                crate::metrics::page_sent(&channel);
+                (PageState::Sent, delivery.describe(), EventKind::PageSent)
+            }
+            Ok(delivery) if !delivery.is_failure() => {
+                // Unsupported (a Slack webhook cannot acknowledge): nothing to send.
+                (PageState::Skipped, delivery.describe(), EventKind::PageSent)
+            }
+            Ok(delivery) => {
+                crate::metrics::page_failed(&channel);
+                (
+                    PageState::Failed,
+                    delivery.describe(),
+                    EventKind::PageFailed,
+                )
+            }
+            Err(reason) => {
+                crate::metrics::page_failed(&channel);
+                (
+                    PageState::Failed,
+                    format!("{} could not be paged: {reason}", page.target),
+                    EventKind::PageFailed,
+                )
+            }
+        };
+        // A trigger is recorded on the timeline whatever happened; an acknowledge or resolve
+        // sent to a notifier only when it failed (its success is the incident's own event).
+        let event = (page.action == PageAction::Trigger || state == PageState::Failed).then(|| {
+            let text = match (page.action, state) {
+                (PageAction::Trigger, PageState::Sent) => {
+                    format!(
+                        "Paged {} ({})",
+                        page.target,
+                        describe_recipient(&page.recipient)
+                    )
+                }
+                (PageAction::Trigger, PageState::Skipped) => {
+                    format!("Page to {}: {outcome}", page.target)
+                }
+                (PageAction::Trigger, _) => format!("Page to {} failed: {outcome}", page.target),
+                (action, _) => format!(
+                    "Telling {} that the incident was {}d failed: {outcome}",
+                    page.target,
+                    action.as_str()
+                ),
+            };
+            let mut data = page_data(&page, state.as_str());
+            if let Ok(delivery) = &delivery {
+                data["delivery"] = serde_json::to_value(delivery).unwrap_or_default();
+            }
+            NewEvent::new(self.now(), kind, self.actor.clone(), text).with_data(data)
+        });
+        self.record(done(state, outcome, event)).await?;
+        Ok(state != PageState::Failed)
+    }
+
+    async fn deliver(&self, notifier: &dyn Notifier, page: &Page, incident: &Incident) -> Delivery {
+        match page.action {
+            PageAction::Trigger => {
+                let message = self.message(page, incident);
+                notifier.trigger(&message).await
+            }
+            PageAction::Acknowledge => notifier.acknowledge(&page.dedup_key).await,
+            PageAction::Resolve => notifier.resolve(&page.dedup_key).await,
+        }
+    }
+
+    async fn record(&self, done: PageDone) -> Result<(), StoreError> {
+        if let Some(Some((incident, events))) = self.ops.store().finish_page(done).await? {
+            self.ops.announce(&incident, &events);
+        }
+        Ok(())
+    }
+
+    fn message(&self, page: &Page, incident: &Incident) -> PageMessage {
+        let config = self.ops.config();
+        let recipient = match &page.recipient {
+            PageRecipient::DiscordUser {
+                user_id,
+                schedule,
+                via_override,
+            } => Recipient::DiscordUser {
+                user_id: *user_id,
+                schedule: schedule.clone(),
+                via_override: *via_override,
+            },
+            PageRecipient::DiscordRole { role } => Recipient::DiscordRole {
+                role: role.clone(),
+                role_ids: config.roles.get(role).cloned().unwrap_or_default(),
+            },
+            PageRecipient::Notifier { name } => Recipient::Notifier {
+                name: name.clone(),
+                kind: config
+                    .notifiers
+                    .iter()
+                    .find(|notifier| &notifier.name == name)
+                    .map_or(NotifierKind::Webhook, |notifier| notifier.kind),
+            },
+            PageRecipient::Nobody { .. } => unreachable!("pages to nobody fail before delivery"),
+        };
+        let link = match (config.discord.guild_id, incident.channel_id) {
+            (Some(guild), Some(channel)) => {
+                Some(format!("https://discord.com/channels/{guild}/{channel}"))
+            }
+            _ => None,
+        };
+        PageMessage {
+            dedup_key: page.dedup_key.clone(),
+            incident_id: incident.id,
+            title: incident.title.clone(),
+            severity: incident.severity.clone(),
+            priority: Priority::of_severity(config, &incident.severity),
+            service: incident.service.clone(),
+            level: page.level,
+            round: page.round,
+            target: page
+                .target
+                .parse::<Target>()
+                .unwrap_or_else(|_| Target::Role(page.target.clone())),
+            recipient,
+            channel_id: incident.channel_id,
+            link,
+            drill: incident.drill,
+            opened_at: incident.opened_at,
+            message: page.message.clone(),
+        }
+    }
+
+    /// Pages the fallback of every open, unacknowledged incident that has nothing left due,
+    /// once, and says so on its timeline (and so in its channel).
+    async fn audit(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let store = self.ops.store();
+        let config = self.ops.config();
+        let mut audited = 0;
+        for incident in store.unguarded_incidents(BATCH).await? {
+            let escalation = store.escalation(incident.id).await?;
+            let policy: Option<&Policy> = match &escalation {
+                Some(escalation) => config.policy(&escalation.policy),
+                None => config.policy_for(&incident.severity, incident.service.as_deref()),
+            };
+            let policy_name = policy.map(|policy| policy.name.clone()).unwrap_or_default();
+            let fallback =
+                policy.and_then(|policy| policy.fallback.clone().map(|target| (policy, target)));
+            let (page, text) = match fallback {
+                Some((policy, target)) => {
+                    let earlier = store
+                        .pages(incident.id)
+                        .await?
+                        .iter()
+                        .filter(|page| page.level == 0 && page.action == PageAction::Trigger)
+                        .count();
+                    let round = u32::try_from(earlier).unwrap_or(u32::MAX);
+                    let reach = Directory::of(config).resolve_page(policy, &target, now);
+                    let page = NewPage {
+                        dedup_key: dedup_key(incident.id, 0, round, &target),
+                        action: PageAction::Trigger,
+                        level: 0,
+                        round,
+                        target: target.to_string(),
+                        recipient: (&reach.reach).into(),
+                        message: None,
+                        send_after: now,
+                    };
+                    let text = format!(
+                        "{} is still unacknowledged and its policy {} has nothing more to page: paging the fallback {}",
+                        incident.id,
+                        policy.name,
+                        describe_reach(&target, &reach.reach)
+                    );
+                    (Some(page), text)
+                }
+                None if policy.is_some() => (
+                    None,
+                    format!(
+                        "{} is still unacknowledged and its policy {policy_name} has nothing more to page, and no fallback: nobody else will be paged automatically. Use /page.",
+                        incident.id
+                    ),
+                ),
+                None => (
+                    None,
+                    format!(
+                        "{} is unacknowledged and no escalation policy applies to it: nobody will be paged automatically. Use /page.",
+                        incident.id
+                    ),
+                ),
+            };
+            let event = NewEvent::new(now, EventKind::Escalated, self.actor.clone(), text)
+                .with_data(json!({"audit": true, "policy": policy_name}));
+            if let Some(appended) = store
+                .record_audit(incident.id, &policy_name, page, event, now)
+                .await?
+            {
+                audited += 1;
+                if let Some((incident, events)) = appended {
+                    self.ops.announce(&incident, &events);
+                }
+            }
+        }
+        Ok(audited)
+    }
+}
+
+/// The step after `(level, round)` with its due time, from the plan's origin.
+fn next_step(
+    policy: &Policy,
+    escalation: &Escalation,
+    level: u32,
+    round: u32,
+) -> Option<(u32, u32, Timestamp)> {
+    let (level, round) = policy.next_step(level, round)?;
+    let after = policy.step_after(level, round)?;
+    Some((level, round, escalation.started_at.plus(after)))
+}
+
+fn recipient_name(recipient: &PageRecipient) -> String {
+    match recipient {
+        PageRecipient::DiscordUser { .. } | PageRecipient::DiscordRole { .. } => {
+            "discord".to_owned()
+        }
+        PageRecipient::Notifier { name } => name.clone(),
+        PageRecipient::Nobody { .. } => "nobody".to_owned(),
+    }
+}
+
+fn describe_recipient(recipient: &PageRecipient) -> String {
+    match recipient {
+        PageRecipient::DiscordUser {
+            user_id, schedule, ..
+        } => match schedule {
+            Some(schedule) => format!("<@{user_id}>, on call in {schedule}"),
+            None => format!("<@{user_id}>"),
+        },
+        PageRecipient::DiscordRole { role } => format!("bot role {role}"),
+        PageRecipient::Notifier { name } => format!("notifier {name}"),
+        PageRecipient::Nobody { reason } => format!("nobody: {reason}"),
+    }
+}
+
+fn describe_reach(target: &Target, reach: &super::Reach) -> String {
+    match reach {
+        super::Reach::Reached { recipient } => {
+            format!("{target} ({})", describe_recipient(&recipient.into()))
+        }
+        super::Reach::Fallback {
+            reason,
+            fallback,
+            recipient,
+        } => format!(
+            "{fallback} ({}) in place of {target}: {reason}",
+            describe_recipient(&recipient.into())
+        ),
+        super::Reach::Nobody { reason } => format!("{target}: nobody is reached: {reason}"),
+    }
+}
+
+fn page_data(page: &Page, state: &str) -> serde_json::Value {
+    json!({
+        "dedup_key": page.dedup_key,
+        "action": page.action,
+        "level": page.level,
+        "round": page.round,
+        "target": page.target,
+        "recipient": page.recipient,
+        "state": state,
+        "attempt": page.attempts,
+    })
+}

@@ -1,0 +1,851 @@
+//! Storage of escalation: where each incident's policy stands, and the outbox of pages.
+//!
+//! Every decision is one transaction: a step fires (the escalation moves on, its pages enter
+//! the outbox, its timeline event is appended) or it does not; a page is claimed, then its
+//! outcome recorded with its event. Claims are conditional updates, so two engines on one
+//! database never fire the same step or send the same claimed page.
+//!
+//! Starting and stopping an escalation belong to the incident's own writes (opening,
+//! acknowledging, resolving, reopening), in their transactions: see [`EscalationEffect`].
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::{Row, Transaction};
+
+use super::StoreError;
+use super::sql::{corrupt, db_id, sql, sql_store_impl};
+use crate::domain::{Event, Incident, IncidentId, NewEvent, Status, Timestamp};
+
+/// How a write to an incident changes its escalation, in the same transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EscalationEffect {
+    #[default]
+    None,
+    /// (Re)start the policy from level 1: at opening, at reopening, or from `/page`.
+    Start(EscalationStart),
+    /// Nothing more is paged: acknowledged, mitigated or resolved. Unsent pages are cancelled
+    /// and the notifiers that were paged are told.
+    Stop(Stop),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EscalationStart {
+    /// The policy's name; empty when no policy applies (the incident pages nobody
+    /// automatically, and the auditor leaves it alone).
+    pub policy: String,
+    /// The plan's origin: level delays count from here.
+    pub started_at: Timestamp,
+    /// When level 1 is due; `None` with an empty policy.
+    pub first_due: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub at: Timestamp,
+    /// What the notifiers that were paged are told: `acknowledge` or `resolve`.
+    pub forward: PageAction,
+}
+
+/// What a row of the outbox asks of its receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageAction {
+    Trigger,
+    Acknowledge,
+    Resolve,
+}
+
+impl PageAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageAction::Trigger => "trigger",
+            PageAction::Acknowledge => "acknowledge",
+            PageAction::Resolve => "resolve",
+        }
+    }
+
+    fn parse(text: &str) -> Result<PageAction, StoreError> {
+        match text {
+            "trigger" => Ok(PageAction::Trigger),
+            "acknowledge" => Ok(PageAction::Acknowledge),
+            "resolve" => Ok(PageAction::Resolve),
+            other => Err(corrupt(format!("unknown page action `{other}`"))),
+        }
+    }
+}
+
+/// Where a page goes, as decided when its step fired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PageRecipient {
+    DiscordUser {
+        #[serde(serialize_with = "crate::escalation::discord_ids::one")]
+        user_id: u64,
+        schedule: Option<String>,
+        via_override: bool,
+    },
+    /// A mention of the Discord roles that grant this bot role.
+    DiscordRole {
+        role: String,
+    },
+    Notifier {
+        name: String,
+    },
+    /// Nobody could be reached; the page is recorded as failed with this reason.
+    Nobody {
+        reason: String,
+    },
+}
+
+impl PageRecipient {
+    fn columns(&self) -> Result<(&'static str, String, Option<String>, bool), StoreError> {
+        Ok(match self {
+            PageRecipient::DiscordUser {
+                user_id,
+                schedule,
+                via_override,
+            } => (
+                "discord_user",
+                db_id(*user_id)?.to_string(),
+                schedule.clone(),
+                *via_override,
+            ),
+            PageRecipient::DiscordRole { role } => ("discord_role", role.clone(), None, false),
+            PageRecipient::Notifier { name } => ("notifier", name.clone(), None, false),
+            PageRecipient::Nobody { reason } => ("nobody", reason.clone(), None, false),
+        })
+    }
+
+    fn from_columns(
+        kind: &str,
+        value: String,
+        schedule: Option<String>,
+        via_override: bool,
+    ) -> Result<PageRecipient, StoreError> {
+        Ok(match kind {
+            "discord_user" => PageRecipient::DiscordUser {
+                user_id: value
+                    .parse()
+                    .map_err(|_| corrupt(format!("page recipient `{value}` is not a user id")))?,
+                schedule,
+                via_override,
+            },
+            "discord_role" => PageRecipient::DiscordRole { role: value },
+            "notifier" => PageRecipient::Notifier { name: value },
+            "nobody" => PageRecipient::Nobody { reason: value },
+            other => return Err(corrupt(format!("unknown page recipient kind `{other}`"))),
+        })
+    }
+
+    /// Whether the page travels inside Discord (the only place drill pages go).
+    pub fn is_discord(&self) -> bool {
+        matches!(
+            self,
+            PageRecipient::DiscordUser { .. } | PageRecipient::DiscordRole { .. }
+        )
+    }
+}
+
+/// A page to put in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPage {
+    pub dedup_key: String,
+    pub action: PageAction,
+    /// 1-based; 0 for pages made by hand (`/page`) or by the auditor.
+    pub level: u32,
+    /// Absolute round (rounds of earlier runs of the policy included).
+    pub round: u32,
+    /// The target as written (the policy's, the fallback's, or `/page`'s).
+    pub target: String,
+    pub recipient: PageRecipient,
+    pub message: Option<String>,
+    pub send_after: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageState {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+    /// Not sent on purpose: a drill page to a notifier outside Discord.
+    Skipped,
+}
+
+impl PageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageState::Pending => "pending",
+            PageState::Sending => "sending",
+            PageState::Sent => "sent",
+            PageState::Failed => "failed",
+            PageState::Cancelled => "cancelled",
+            PageState::Skipped => "skipped",
+        }
+    }
+
+    fn parse(text: &str) -> Result<PageState, StoreError> {
+        [
+            PageState::Pending,
+            PageState::Sending,
+            PageState::Sent,
+            PageState::Failed,
+            PageState::Cancelled,
+            PageState::Skipped,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+        .ok_or_else(|| corrupt(format!("unknown page state `{text}`")))
+    }
+}
+
+/// A row of the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Page {
+    pub id: i64,
+    pub dedup_key: String,
+    pub action: PageAction,
+    pub incident_id: IncidentId,
+    pub level: u32,
+    pub round: u32,
+    pub target: String,
+    pub recipient: PageRecipient,
+    pub message: Option<String>,
+    pub state: PageState,
+    /// How many times the page was claimed: more than one means a sender stopped (or its
+    /// claim ran out) before recording the outcome.
+    pub attempts: u32,
+    pub send_after: Timestamp,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub outcome: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationState {
+    Active,
+    Stopped,
+    Finished,
+    Audited,
+    /// No policy applies to the incident.
+    Unpaged,
+}
+
+impl EscalationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationState::Active => "active",
+            EscalationState::Stopped => "stopped",
+            EscalationState::Finished => "finished",
+            EscalationState::Audited => "audited",
+            EscalationState::Unpaged => "unpaged",
+        }
+    }
+
+    fn parse(text: &str) -> Result<EscalationState, StoreError> {
+        [
+            EscalationState::Active,
+            EscalationState::Stopped,
+            EscalationState::Finished,
+            EscalationState::Audited,
+            EscalationState::Unpaged,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+        .ok_or_else(|| corrupt(format!("unknown escalation state `{text}`")))
+    }
+}
+
+/// Where an incident's escalation stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Escalation {
+    pub incident_id: IncidentId,
+    pub policy: String,
+    pub state: EscalationState,
+    pub started_at: Timestamp,
+    pub round_base: u32,
+    /// The step that fires next (1-based level, round relative to `round_base`).
+    pub next_level: u32,
+    pub next_round: u32,
+    pub due_at: Option<Timestamp>,
+    pub failures: u32,
+}
+
+/// A step to fire: the escalation must still expect `(level, round)`; it moves to `next`
+/// (or finishes), and `pages` and `events` are written with it.
+#[derive(Clone, Debug)]
+pub struct FireStep {
+    pub incident: IncidentId,
+    pub level: u32,
+    pub round: u32,
+    /// The following step and when it is due; `None` after the last.
+    pub next: Option<(u32, u32, Timestamp)>,
+    pub pages: Vec<NewPage>,
+    pub events: Vec<NewEvent>,
+    pub now: Timestamp,
+}
+
+/// The outcome of a claimed page.
+#[derive(Clone, Debug)]
+pub struct PageDone {
+    pub page: i64,
+    /// The `attempts` value of the claim: a stale claim records nothing.
+    pub claim: u32,
+    pub state: PageState,
+    pub outcome: String,
+    pub event: Option<NewEvent>,
+    pub now: Timestamp,
+    /// For a failed page of a policy step: after this many failures in the step, the next
+    /// step becomes due at once.
+    pub failures_before_next_level: Option<u32>,
+}
+
+/// What a write produced for the incident's timeline (for listeners).
+pub type Appended = Option<(Incident, Vec<Event>)>;
+
+#[async_trait]
+pub trait EscalationStore: Send + Sync {
+    async fn escalation(&self, id: IncidentId) -> Result<Option<Escalation>, StoreError>;
+
+    /// Active escalations whose next step is due at `now`, earliest first.
+    async fn due_escalations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Escalation>, StoreError>;
+
+    /// Fires a step if the escalation still expects it; `None` when another engine (or an
+    /// acknowledgement) got there first.
+    async fn fire_step(&self, step: FireStep) -> Result<Option<Appended>, StoreError>;
+
+    /// Puts pages in the outbox with their events (`/page`); pages whose (dedup key, action)
+    /// exists already are left alone. Returns how many were new.
+    async fn enqueue_pages(
+        &self,
+        id: IncidentId,
+        pages: Vec<NewPage>,
+        events: Vec<NewEvent>,
+    ) -> Result<(usize, Appended), StoreError>;
+
+    /// Claims up to `limit` pages ready at `now` (pending, or sending with a claim that ran
+    /// out) until `lease_until`. Each is claimed by one conditional update.
+    async fn claim_pages(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Page>, StoreError>;
+
+    /// Records a claimed page's outcome with its event; `None` when the claim was stale.
+    async fn finish_page(&self, done: PageDone) -> Result<Option<Appended>, StoreError>;
+
+    /// The earliest moment something is due: a step, a pending page, a claim running out.
+    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Open (unacknowledged) incidents with nothing left to page them: the policy finished,
+    /// or no escalation row exists at all. No pending or claimed pages.
+    async fn unguarded_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError>;
+
+    /// Marks the escalation audited (creating the row if there was none) and writes the
+    /// fallback page and the event, if it is still unguarded; false when someone else did.
+    async fn record_audit(
+        &self,
+        id: IncidentId,
+        policy: &str,
+        page: Option<NewPage>,
+        event: NewEvent,
+        now: Timestamp,
+    ) -> Result<Option<Appended>, StoreError>;
+
+    /// Every page of the incident, oldest first.
+    async fn pages(&self, id: IncidentId) -> Result<Vec<Page>, StoreError>;
+
+    /// Whether the Discord user was paged for the incident (they may acknowledge it).
+    async fn was_paged(&self, id: IncidentId, user_id: u64) -> Result<bool, StoreError>;
+}
+
+const PAGE_COLUMNS: &str = "id, dedup_key, action, incident_id, level, round, target, \
+     recipient_kind, recipient, schedule, via_override, message, state, attempts, send_after, \
+     created_at, finished_at, outcome";
+
+const ESCALATION_COLUMNS: &str =
+    "incident_id, policy, state, started_at, round_base, next_level, next_round, due_at, failures";
+
+fn small(value: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| corrupt(format!("{what} {value} is out of range")))
+}
+
+sql_store_impl! {
+impl {
+    fn page_from_row(row: &DB::Row) -> Result<Page, StoreError> {
+        let action: String = row.try_get("action")?;
+        let state: String = row.try_get("state")?;
+        let kind: String = row.try_get("recipient_kind")?;
+        Ok(Page {
+            id: row.try_get("id")?,
+            dedup_key: row.try_get("dedup_key")?,
+            action: PageAction::parse(&action)?,
+            incident_id: IncidentId(row.try_get("incident_id")?),
+            level: small(row.try_get("level")?, "level")?,
+            round: small(row.try_get("round")?, "round")?,
+            target: row.try_get("target")?,
+            recipient: PageRecipient::from_columns(
+                &kind,
+                row.try_get("recipient")?,
+                row.try_get("schedule")?,
+                row.try_get("via_override")?,
+            )?,
+            message: row.try_get("message")?,
+            state: PageState::parse(&state)?,
+            attempts: small(row.try_get("attempts")?, "attempts")?,
+            send_after: Timestamp::from_millis(row.try_get("send_after")?),
+            created_at: Timestamp::from_millis(row.try_get("created_at")?),
+            finished_at: row
+                .try_get::<Option<i64>, _>("finished_at")?
+                .map(Timestamp::from_millis),
+            outcome: row.try_get("outcome")?,
+        })
+    }
+
+    fn escalation_from_row(row: &DB::Row) -> Result<Escalation, StoreError> {
+        let state: String = row.try_get("state")?;
+        Ok(Escalation {
+            incident_id: IncidentId(row.try_get("incident_id")?),
+            policy: row.try_get("policy")?,
+            state: EscalationState::parse(&state)?,
+            started_at: Timestamp::from_millis(row.try_get("started_at")?),
+            round_base: small(row.try_get("round_base")?, "round")?,
+            next_level: small(row.try_get("next_level")?, "level")?,
+            next_round: small(row.try_get("next_round")?, "round")?,
+            due_at: row.try_get::<Option<i64>, _>("due_at")?.map(Timestamp::from_millis),
+            failures: small(row.try_get("failures")?, "failures")?,
+        })
+    }
+
+    /// Inserts pages, skipping any whose (dedup key, action) exists; returns how many were new.
+    async fn insert_pages(
+        tx: &mut Transaction<'static, DB>,
+        id: IncidentId,
+        pages: &[NewPage],
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let mut inserted = 0;
+        for page in pages {
+            let (kind, recipient, schedule, via_override) = page.recipient.columns()?;
+            let done = sqlx::query(
+                "INSERT INTO pages (dedup_key, action, incident_id, level, round, target, \
+                 recipient_kind, recipient, schedule, via_override, message, state, send_after, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13) \
+                 ON CONFLICT (dedup_key, action) DO NOTHING RETURNING id",
+            )
+            .bind(page.dedup_key.clone())
+            .bind(page.action.as_str().to_owned())
+            .bind(id.0)
+            .bind(i64::from(page.level))
+            .bind(i64::from(page.round))
+            .bind(page.target.clone())
+            .bind(kind.to_owned())
+            .bind(recipient)
+            .bind(schedule)
+            .bind(via_override)
+            .bind(page.message.clone())
+            .bind(page.send_after.as_millis())
+            .bind(now.as_millis())
+            .fetch_optional(&mut **tx)
+            .await?;
+            inserted += usize::from(done.is_some());
+        }
+        Ok(inserted)
+    }
+
+    /// Applies an incident write's effect on its escalation, inside that write's transaction.
+    pub(super) async fn apply_escalation_effect(
+        tx: &mut Transaction<'static, DB>,
+        id: IncidentId,
+        effect: &EscalationEffect,
+    ) -> Result<(), StoreError> {
+        match effect {
+            EscalationEffect::None => Ok(()),
+            EscalationEffect::Start(start) => Self::start_escalation(tx, id, start).await,
+            EscalationEffect::Stop(stop) => Self::stop_escalation(tx, id, *stop).await,
+        }
+    }
+
+    async fn start_escalation(
+        tx: &mut Transaction<'static, DB>,
+        id: IncidentId,
+        start: &EscalationStart,
+    ) -> Result<(), StoreError> {
+        // Rounds already paged (before a reopen) are skipped, so new dedup keys never collide.
+        let row = sqlx::query("SELECT MAX(round) AS last FROM pages WHERE incident_id = $1 AND level > 0")
+            .bind(id.0)
+            .fetch_one(&mut **tx)
+            .await?;
+        let round_base = row.try_get::<Option<i64>, _>("last")?.map_or(0, |last| last + 1);
+        let state = if start.first_due.is_some() {
+            EscalationState::Active
+        } else {
+            EscalationState::Unpaged
+        };
+        sqlx::query(
+            "INSERT INTO escalations (incident_id, policy, state, started_at, round_base, \
+             next_level, next_round, due_at, failures, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, 0, $6, 0, $4) \
+             ON CONFLICT (incident_id) DO UPDATE SET policy = excluded.policy, \
+             state = excluded.state, started_at = excluded.started_at, \
+             round_base = excluded.round_base, next_level = 1, next_round = 0, \
+             due_at = excluded.due_at, failures = 0, updated_at = excluded.updated_at",
+        )
+        .bind(id.0)
+        .bind(start.policy.clone())
+        .bind(state.as_str().to_owned())
+        .bind(start.started_at.as_millis())
+        .bind(round_base)
+        .bind(start.first_due.map(Timestamp::as_millis))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn stop_escalation(
+        tx: &mut Transaction<'static, DB>,
+        id: IncidentId,
+        stop: Stop,
+    ) -> Result<(), StoreError> {
+        // Updating the row first takes its lock (PostgreSQL): a step being fired by another
+        // engine either committed before (its pages are cancelled below) or waits and then
+        // finds the escalation stopped.
+        sqlx::query(
+            "UPDATE escalations SET state = 'stopped', due_at = NULL, updated_at = $2 \
+             WHERE incident_id = $1 AND state <> 'unpaged'",
+        )
+        .bind(id.0)
+        .bind(stop.at.as_millis())
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE pages SET state = 'cancelled', finished_at = $2, lease_until = NULL, \
+             outcome = 'not sent: the incident was acknowledged or resolved first' \
+             WHERE incident_id = $1 AND action = 'trigger' AND state = 'pending'",
+        )
+        .bind(id.0)
+        .bind(stop.at.as_millis())
+        .execute(&mut **tx)
+        .await?;
+        // Receivers outside Discord that were paged hear about it under the same key.
+        sqlx::query(
+            "INSERT INTO pages (dedup_key, action, incident_id, level, round, target, \
+             recipient_kind, recipient, schedule, via_override, message, state, send_after, \
+             created_at) \
+             SELECT dedup_key, $2, incident_id, level, round, target, recipient_kind, recipient, \
+             schedule, via_override, NULL, 'pending', $3, $3 FROM pages \
+             WHERE incident_id = $1 AND action = 'trigger' AND recipient_kind = 'notifier' \
+             AND state IN ('sent', 'sending') \
+             ON CONFLICT (dedup_key, action) DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(stop.forward.as_str().to_owned())
+        .bind(stop.at.as_millis())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_escalation_for_update(
+        tx: &mut Transaction<'static, DB>,
+        id: IncidentId,
+    ) -> Result<Option<Escalation>, StoreError> {
+        let row = sqlx::query(sql(format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE incident_id = $1{}",
+            DB::LOCK_ROW
+        )))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.as_ref().map(Self::escalation_from_row).transpose()
+    }
+
+    async fn append_if_any(
+        tx: &mut Transaction<'static, DB>,
+        id: IncidentId,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
+        if events.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self::append_in_tx(tx, id, events).await?))
+    }
+}
+}
+
+sql_store_impl! {
+impl EscalationStore {
+    async fn escalation(&self, id: IncidentId) -> Result<Option<Escalation>, StoreError> {
+        let row = sqlx::query(sql(format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE incident_id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(Self::escalation_from_row).transpose()
+    }
+
+    async fn due_escalations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Escalation>, StoreError> {
+        let rows = sqlx::query(sql(format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations \
+             WHERE due_at IS NOT NULL AND due_at <= $1 AND state = 'active' \
+             ORDER BY due_at LIMIT $2"
+        )))
+        .bind(now.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::escalation_from_row).collect()
+    }
+
+    async fn fire_step(&self, step: FireStep) -> Result<Option<Appended>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (next_level, next_round, due_at, state) = match step.next {
+            Some((level, round, due)) => (level, round, Some(due.as_millis()), EscalationState::Active),
+            None => (step.level, step.round, None, EscalationState::Finished),
+        };
+        let claimed = sqlx::query(
+            "UPDATE escalations SET next_level = $2, next_round = $3, due_at = $4, state = $5, \
+             failures = 0, updated_at = $6 \
+             WHERE incident_id = $1 AND state = 'active' AND next_level = $7 AND next_round = $8 \
+             RETURNING incident_id",
+        )
+        .bind(step.incident.0)
+        .bind(i64::from(next_level))
+        .bind(i64::from(next_round))
+        .bind(due_at)
+        .bind(state.as_str().to_owned())
+        .bind(step.now.as_millis())
+        .bind(i64::from(step.level))
+        .bind(i64::from(step.round))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if claimed.is_none() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Self::insert_pages(&mut tx, step.incident, &step.pages, step.now).await?;
+        let appended = Self::append_if_any(&mut tx, step.incident, step.events).await?;
+        tx.commit().await?;
+        Ok(Some(appended))
+    }
+
+    async fn enqueue_pages(
+        &self,
+        id: IncidentId,
+        pages: Vec<NewPage>,
+        events: Vec<NewEvent>,
+    ) -> Result<(usize, Appended), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now = pages.first().map_or_else(
+            || events.first().map_or(Timestamp::from_millis(0), |event| event.at),
+            |page| page.send_after,
+        );
+        let inserted = Self::insert_pages(&mut tx, id, &pages, now).await?;
+        let appended = Self::append_if_any(&mut tx, id, events).await?;
+        tx.commit().await?;
+        Ok((inserted, appended))
+    }
+
+    async fn claim_pages(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Page>, StoreError> {
+        let candidates = sqlx::query(
+            "SELECT id, attempts FROM pages WHERE send_after <= $1 \
+             AND (state = 'pending' OR (state = 'sending' AND lease_until <= $1)) \
+             ORDER BY send_after, id LIMIT $2",
+        )
+        .bind(now.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut claimed = Vec::with_capacity(candidates.len());
+        // One transaction for the batch: on SQLite one write lock instead of one per page.
+        let mut tx = self.begin_write().await?;
+        for candidate in &candidates {
+            let id: i64 = candidate.try_get("id")?;
+            let attempts: i64 = candidate.try_get("attempts")?;
+            let row = sqlx::query(sql(format!(
+                "UPDATE pages SET state = 'sending', attempts = attempts + 1, lease_until = $2 \
+                 WHERE id = $1 AND attempts = $3 \
+                 AND (state = 'pending' OR (state = 'sending' AND lease_until <= $4)) \
+                 RETURNING {PAGE_COLUMNS}"
+            )))
+            .bind(id)
+            .bind(lease_until.as_millis())
+            .bind(attempts)
+            .bind(now.as_millis())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                claimed.push(Self::page_from_row(&row)?);
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn finish_page(&self, done: PageDone) -> Result<Option<Appended>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE pages SET state = $2, outcome = $3, finished_at = $4, lease_until = NULL \
+             WHERE id = $1 AND state = 'sending' AND attempts = $5 \
+             RETURNING incident_id, level",
+        )
+        .bind(done.page)
+        .bind(done.state.as_str().to_owned())
+        .bind(done.outcome.clone())
+        .bind(done.now.as_millis())
+        .bind(i64::from(done.claim))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let incident = IncidentId(row.try_get("incident_id")?);
+        if let (PageState::Failed, Some(threshold)) = (done.state, done.failures_before_next_level)
+            && let Some(escalation) = Self::load_escalation_for_update(&mut tx, incident).await?
+            && escalation.state == EscalationState::Active
+        {
+            let failures = escalation.failures + 1;
+            let due_at = match escalation.due_at {
+                Some(due) if failures >= threshold && due > done.now => Some(done.now),
+                other => other,
+            };
+            sqlx::query(
+                "UPDATE escalations SET failures = $2, due_at = $3, updated_at = $4 \
+                 WHERE incident_id = $1",
+            )
+            .bind(incident.0)
+            .bind(i64::from(failures))
+            .bind(due_at.map(Timestamp::as_millis))
+            .bind(done.now.as_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let appended = Self::append_if_any(&mut tx, incident, done.event.into_iter().collect()).await?;
+        tx.commit().await?;
+        Ok(Some(appended))
+    }
+
+    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT MIN(due_at) FROM escalations WHERE due_at IS NOT NULL AND state = 'active') AS step, \
+             (SELECT MIN(send_after) FROM pages WHERE state = 'pending') AS page, \
+             (SELECT MIN(lease_until) FROM pages WHERE state = 'sending') AS lease",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let times = [
+            row.try_get::<Option<i64>, _>("step")?,
+            row.try_get::<Option<i64>, _>("page")?,
+            row.try_get::<Option<i64>, _>("lease")?,
+        ];
+        Ok(times.into_iter().flatten().min().map(Timestamp::from_millis))
+    }
+
+    async fn unguarded_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError> {
+        let columns: Vec<String> = super::sql::INCIDENT_COLUMNS
+            .split(", ")
+            .map(|column| format!("i.{}", column.trim()))
+            .collect();
+        let rows = sqlx::query(sql(format!(
+            "SELECT {} FROM incidents i LEFT JOIN escalations e ON e.incident_id = i.id \
+             WHERE i.status = $1 AND (e.incident_id IS NULL OR e.state = 'finished') \
+             AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.incident_id = i.id \
+                 AND p.state IN ('pending', 'sending')) \
+             ORDER BY i.id LIMIT $2",
+            columns.join(", ")
+        )))
+        .bind(Status::Open.as_str().to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::incident_from_row).collect()
+    }
+
+    async fn record_audit(
+        &self,
+        id: IncidentId,
+        policy: &str,
+        page: Option<NewPage>,
+        event: NewEvent,
+        now: Timestamp,
+    ) -> Result<Option<Appended>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE escalations SET state = 'audited', due_at = NULL, updated_at = $2 \
+             WHERE incident_id = $1 AND state = 'finished' RETURNING incident_id",
+        )
+        .bind(id.0)
+        .bind(now.as_millis())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mine = if updated.is_some() {
+            true
+        } else {
+            let inserted = sqlx::query(
+                "INSERT INTO escalations (incident_id, policy, state, started_at, round_base, \
+                 next_level, next_round, due_at, failures, updated_at) \
+                 VALUES ($1, $2, 'audited', $3, 0, 1, 0, NULL, 0, $3) \
+                 ON CONFLICT (incident_id) DO NOTHING RETURNING incident_id",
+            )
+            .bind(id.0)
+            .bind(policy.to_owned())
+            .bind(now.as_millis())
+            .fetch_optional(&mut *tx)
+            .await?;
+            inserted.is_some()
+        };
+        if !mine {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Self::insert_pages(&mut tx, id, page.as_slice(), now).await?;
+        let appended = Self::append_if_any(&mut tx, id, vec![event]).await?;
+        tx.commit().await?;
+        Ok(Some(appended))
+    }
+
+    async fn pages(&self, id: IncidentId) -> Result<Vec<Page>, StoreError> {
+        let rows = sqlx::query(sql(format!(
+            "SELECT {PAGE_COLUMNS} FROM pages WHERE incident_id = $1 ORDER BY id"
+        )))
+        .bind(id.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::page_from_row).collect()
+    }
+
+    async fn was_paged(&self, id: IncidentId, user_id: u64) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pages WHERE incident_id = $1 \
+             AND recipient_kind = 'discord_user' AND recipient = $2 AND action = 'trigger'",
+        )
+        .bind(id.0)
+        .bind(db_id(user_id)?.to_string())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}
+}
