@@ -2,6 +2,7 @@
 //! BENCHMARKS.md). Each measurement runs the real binary as a child process.
 
 mod alerts;
+mod escalation;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -82,6 +83,21 @@ pub enum BenchCommand {
         #[arg(long)]
         alertmanager: Option<String>,
     },
+    /// B3: incidents whose first page comes due at one instant, sent by `warroom run` to a
+    /// webhook receiver in this process: lateness of each page against its due time; then
+    /// overdue pages, a SIGKILL while sending, a restart: ready to the last overdue page
+    Escalation {
+        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...);
+        /// the restart part uses a second one named after it with `_restart`
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        incidents: usize,
+        /// When the pages come due, counted from the start of seeding; longer than seeding
+        /// and start-up take
+        #[arg(long, default_value = "60s", value_parser = parse_duration_arg)]
+        due_in: Duration,
+    },
     /// Run a command as this process's only child; print its wall time and peak RSS
     #[command(hide = true)]
     Measure {
@@ -127,6 +143,18 @@ pub async fn execute(
                 groups: groups.max(1),
                 concurrency: concurrency.max(1),
                 alertmanager,
+            })
+            .await
+        }
+        BenchCommand::Escalation {
+            database_url,
+            incidents,
+            due_in,
+        } => {
+            escalation::run(escalation::Options {
+                database_url,
+                incidents: incidents.max(1),
+                due_in,
             })
             .await
         }

@@ -200,7 +200,7 @@ async fn drive(
 }
 
 /// Stops a child process when dropped.
-struct Running(Child);
+pub(super) struct Running(pub(super) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -209,7 +209,7 @@ impl Drop for Running {
     }
 }
 
-async fn wait_ready(url: &str, child: &mut Child) -> anyhow::Result<()> {
+pub(super) async fn wait_ready(url: &str, child: &mut Child) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().no_proxy().build()?;
     let started = Instant::now();
     loop {
@@ -228,7 +228,7 @@ async fn wait_ready(url: &str, child: &mut Child) -> anyhow::Result<()> {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::{Directory, Policy, Recipient, Target, dedup_key};
-use crate::domain::{Actor, EventKind, Incident, IncidentId, NewEvent, Timestamp};
+use crate::domain::{Actor, EventKind, Incident, NewEvent, Timestamp};
 use crate::notify::{Delivery, Notifier, NotifierKind, PageMessage, Priority};
 use crate::ops::Ops;
 use crate::store::{
@@ -31,6 +31,10 @@ use crate::store::{
 
 /// How many due steps or ready pages one query takes.
 const BATCH: u32 = 500;
+
+/// Steps fired, or page outcomes recorded, per transaction: one commit (one fsync on
+/// SQLite) for many, while keeping each transaction short.
+const STEPS_PER_WRITE: usize = 100;
 
 /// The longest the engine sleeps without looking at the store: changes made by other
 /// processes (a second engine, the CLI) reach it at least this often. Its own changes wake
@@ -151,14 +155,22 @@ impl Engine {
                 let engine = self.clone_parts();
                 sending.spawn(async move { engine.send(page).await });
             }
+            let mut done = Vec::new();
             while let Some(result) = sending.join_next().await {
                 match result {
-                    Ok(Ok(true)) => pass.pages_sent += 1,
-                    Ok(Ok(false)) => pass.pages_failed += 1,
+                    Ok(Ok(outcome)) => {
+                        if outcome.state == PageState::Failed {
+                            pass.pages_failed += 1;
+                        } else {
+                            pass.pages_sent += 1;
+                        }
+                        done.push(outcome);
+                    }
                     Ok(Err(error)) => return Err(error),
                     Err(panic) => tracing::error!(%panic, "a page sender panicked"),
                 }
             }
+            self.record(done).await?;
         }
         pass.audited = self.audit(self.now()).await?;
         Ok(pass)
@@ -172,7 +184,8 @@ impl Engine {
         let mut changes = self.ops.subscribe();
         let max_in_flight =
             usize::try_from(self.ops.config().escalation.max_in_flight).unwrap_or(64);
-        let mut sending: JoinSet<Result<bool, StoreError>> = JoinSet::new();
+        let mut sending: JoinSet<Result<PageDone, StoreError>> = JoinSet::new();
+        let mut finished: Vec<PageDone> = Vec::new();
         let mut last_audit: Option<Timestamp> = None;
         loop {
             let now = self.now();
@@ -229,17 +242,23 @@ impl Engine {
                     }
                 }
                 Some(done) = sending.join_next(), if !sending.is_empty() => {
-                    if let Ok(Err(error)) = done {
-                        tracing::warn!(%error, "recording a page's outcome failed; it will be retried when its claim runs out");
+                    collect(done, &mut finished);
+                    // Every other delivery that finished meanwhile goes in the same write.
+                    while let Some(done) = sending.try_join_next() {
+                        collect(done, &mut finished);
+                    }
+                    if let Err(error) = self.record(std::mem::take(&mut finished)).await {
+                        tracing::warn!(%error, "recording pages' outcomes failed; they are sent again when their claims run out");
                     }
                 }
             }
         }
         // Deliveries in flight finish (their claims would otherwise resend them later).
         while let Some(done) = sending.join_next().await {
-            if let Ok(Err(error)) = done {
-                tracing::warn!(%error, "recording a page's outcome failed at shutdown");
-            }
+            collect(done, &mut finished);
+        }
+        if let Err(error) = self.record(finished).await {
+            tracing::warn!(%error, "recording pages' outcomes failed at shutdown");
         }
     }
 
@@ -262,16 +281,32 @@ impl Engine {
     }
 
     /// Fires every step due at `now`; a step that became due because an earlier one was
-    /// late (after a restart, say) fires in the same pass.
+    /// late (after a restart, say) fires in the same pass. Steps are written in batches of
+    /// [`STEPS_PER_WRITE`], one transaction each.
     async fn fire_due(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut fired = 0;
         loop {
             let due = self.ops.store().due_escalations(now, BATCH).await?;
             let mut progress = false;
-            for escalation in &due {
-                if self.fire(escalation, now).await? {
+            let planned: Vec<(FireStep, i64)> = due
+                .iter()
+                .map(|escalation| self.plan_step(escalation, now))
+                .collect();
+            for chunk in planned.chunks(STEPS_PER_WRITE) {
+                let steps = chunk.iter().map(|(step, _)| step.clone()).collect();
+                let results = self.ops.store().fire_steps(steps).await?;
+                let mut by_incident: Vec<_> = chunk.iter().collect();
+                by_incident.sort_by_key(|(step, _)| step.incident);
+                for ((_, late_ms), result) in by_incident.into_iter().zip(results) {
+                    let Some(appended) = result else { continue };
                     fired += 1;
                     progress = true;
+                    crate::metrics::escalation_lateness(Duration::from_millis(
+                        u64::try_from(*late_ms).unwrap_or(0),
+                    ));
+                    if let Some((incident, events)) = appended {
+                        self.ops.announce(&incident, &events);
+                    }
                 }
             }
             // Steps fired may have made their next steps due too (a late pass); look again
@@ -282,32 +317,46 @@ impl Engine {
         }
     }
 
-    async fn fire(&self, escalation: &Escalation, now: Timestamp) -> Result<bool, StoreError> {
+    /// The step `escalation` owes at `now`, with its pages resolved, and how late it is (ms).
+    fn plan_step(&self, escalation: &Escalation, now: Timestamp) -> (FireStep, i64) {
         let config = self.ops.config();
         let id = escalation.incident_id;
         let (level, round) = (escalation.next_level, escalation.next_round);
         let due_at = escalation.due_at.unwrap_or(now);
+        let late_ms = (now.as_millis() - due_at.as_millis()).max(0);
+        let stop = |text: String, data: serde_json::Value| FireStep {
+            incident: id,
+            level,
+            round,
+            next: None,
+            pages: Vec::new(),
+            events: vec![
+                NewEvent::new(now, EventKind::Escalated, self.actor.clone(), text).with_data(data),
+            ],
+            now,
+        };
         let Some(policy) = config.policy(&escalation.policy) else {
             let text = format!(
                 "Escalation stopped: the policy {} is no longer in the configuration",
                 escalation.policy
             );
-            let event = NewEvent::new(now, EventKind::Escalated, self.actor.clone(), text)
-                .with_data(json!({"policy": escalation.policy, "missing_policy": true}));
-            return self
-                .commit_step(id, level, round, None, Vec::new(), event, now)
-                .await;
+            return (
+                stop(
+                    text,
+                    json!({"policy": escalation.policy, "missing_policy": true}),
+                ),
+                late_ms,
+            );
         };
         let Some(step) = policy.levels.get(level.saturating_sub(1) as usize) else {
             let text = format!(
                 "Escalation stopped: policy {} has no level {level} any more",
                 policy.name
             );
-            let event = NewEvent::new(now, EventKind::Escalated, self.actor.clone(), text)
-                .with_data(json!({"policy": policy.name, "level": level}));
-            return self
-                .commit_step(id, level, round, None, Vec::new(), event, now)
-                .await;
+            return (
+                stop(text, json!({"policy": policy.name, "missing_level": level})),
+                late_ms,
+            );
         };
         let absolute_round = escalation.round_base + round;
         let directory = Directory::of(config);
@@ -339,7 +388,6 @@ impl Engine {
             policy.name,
             described.join("; ")
         );
-        let late_ms = (now.as_millis() - due_at.as_millis()).max(0);
         let event =
             NewEvent::new(now, EventKind::Escalated, self.actor.clone(), text).with_data(json!({
                 "policy": policy.name,
@@ -350,50 +398,18 @@ impl Engine {
                 "dedup_keys": pages.iter().map(|page| page.dedup_key.clone()).collect::<Vec<_>>(),
                 "next_due_at": next.map(|(_, _, due)| due),
             }));
-        let fired = self
-            .commit_step(id, level, round, next, pages, event, now)
-            .await?;
-        if fired {
-            crate::metrics::escalation_lateness(Duration::from_millis(
-                u64::try_from(late_ms).unwrap_or(0),
-            ));
-        }
-        Ok(fired)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn commit_step(
-        &self,
-        incident: IncidentId,
-        level: u32,
-        round: u32,
-        next: Option<(u32, u32, Timestamp)>,
-        pages: Vec<NewPage>,
-        event: NewEvent,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let fired = self
-            .ops
-            .store()
-            .fire_step(FireStep {
-                incident,
+        (
+            FireStep {
+                incident: id,
                 level,
                 round,
                 next,
                 pages,
                 events: vec![event],
                 now,
-            })
-            .await?;
-        match fired {
-            Some(appended) => {
-                if let Some((incident, events)) = appended {
-                    self.ops.announce(&incident, &events);
-                }
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+            },
+            late_ms,
+        )
     }
 
     async fn claim(&self, now: Timestamp) -> Result<Vec<Page>, StoreError> {
@@ -410,9 +426,8 @@ impl Engine {
             .await
     }
 
-    /// Delivers one claimed page and records the outcome; true when it was delivered (or
-    /// deliberately skipped).
-    async fn send(&self, page: Page) -> Result<bool, StoreError> {
+    /// Delivers one claimed page; the outcome is recorded by the caller, in a batch.
+    async fn send(&self, page: Page) -> Result<PageDone, StoreError> {
         let store = self.ops.store();
         let Some(incident) = store.get_incident(page.incident_id).await? else {
             return Err(StoreError::NotFound(page.incident_id));
@@ -423,6 +438,7 @@ impl Engine {
             .then_some(config.escalation.failures_before_next_level);
         let done = |state: PageState, outcome: String, event: Option<NewEvent>| PageDone {
             page: page.id,
+            incident: page.incident_id,
             claim: page.attempts,
             state,
             outcome,
@@ -445,8 +461,7 @@ impl Engine {
                 )
                 .with_data(page_data(&page, "skipped"))
             });
-            self.record(done(PageState::Skipped, text, event)).await?;
-            return Ok(true);
+            return Ok(done(PageState::Skipped, text, event));
         }
         let delivery = match self.pagers.for_recipient(&page.recipient) {
             Err(reason) => Err(reason),
@@ -506,8 +521,7 @@ impl Engine {
             }
             NewEvent::new(self.now(), kind, self.actor.clone(), text).with_data(data)
         });
-        self.record(done(state, outcome, event)).await?;
-        Ok(state != PageState::Failed)
+        Ok(done(state, outcome, event))
     }
 
     async fn deliver(&self, notifier: &dyn Notifier, page: &Page, incident: &Incident) -> Delivery {
@@ -521,9 +535,20 @@ impl Engine {
         }
     }
 
-    async fn record(&self, done: PageDone) -> Result<(), StoreError> {
-        if let Some(Some((incident, events))) = self.ops.store().finish_page(done).await? {
-            self.ops.announce(&incident, &events);
+    /// Records outcomes, [`STEPS_PER_WRITE`] per transaction.
+    async fn record(&self, done: Vec<PageDone>) -> Result<(), StoreError> {
+        for chunk in done.chunks(STEPS_PER_WRITE) {
+            for (incident, events) in self
+                .ops
+                .store()
+                .finish_pages(chunk.to_vec())
+                .await?
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                self.ops.announce(&incident, &events);
+            }
         }
         Ok(())
     }
@@ -653,6 +678,19 @@ impl Engine {
             }
         }
         Ok(audited)
+    }
+}
+
+fn collect(
+    done: Result<Result<PageDone, StoreError>, tokio::task::JoinError>,
+    finished: &mut Vec<PageDone>,
+) {
+    match done {
+        Ok(Ok(outcome)) => finished.push(outcome),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "a page could not be sent; it is tried again when its claim runs out");
+        }
+        Err(panic) => tracing::error!(%panic, "a page sender panicked"),
     }
 }
 

@@ -292,6 +292,7 @@ pub struct FireStep {
 #[derive(Clone, Debug)]
 pub struct PageDone {
     pub page: i64,
+    pub incident: IncidentId,
     /// The `attempts` value of the claim: a stale claim records nothing.
     pub claim: u32,
     pub state: PageState,
@@ -317,9 +318,9 @@ pub trait EscalationStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Escalation>, StoreError>;
 
-    /// Fires a step if the escalation still expects it; `None` when another engine (or an
-    /// acknowledgement) got there first.
-    async fn fire_step(&self, step: FireStep) -> Result<Option<Appended>, StoreError>;
+    /// Fires each step if its escalation still expects it, in one transaction; `None` for a
+    /// step another engine (or an acknowledgement) got to first.
+    async fn fire_steps(&self, steps: Vec<FireStep>) -> Result<Vec<Option<Appended>>, StoreError>;
 
     /// Puts pages in the outbox with their events (`/page`); pages whose (dedup key, action)
     /// exists already are left alone. Returns how many were new.
@@ -339,8 +340,9 @@ pub trait EscalationStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Page>, StoreError>;
 
-    /// Records a claimed page's outcome with its event; `None` when the claim was stale.
-    async fn finish_page(&self, done: PageDone) -> Result<Option<Appended>, StoreError>;
+    /// Records claimed pages' outcomes with their events, in one transaction; `None` for a
+    /// page whose claim was stale.
+    async fn finish_pages(&self, done: Vec<PageDone>) -> Result<Vec<Option<Appended>>, StoreError>;
 
     /// The earliest moment something is due: a step, a pending page, a claim running out.
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
@@ -568,6 +570,95 @@ impl {
         row.as_ref().map(Self::escalation_from_row).transpose()
     }
 
+    /// Locks the incident's row (PostgreSQL): every write about an incident takes this lock
+    /// first, so writers about one incident queue instead of deadlocking.
+    async fn lock_incident(
+        tx: &mut Transaction<'static, DB>,
+        id: IncidentId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql(format!("SELECT id FROM incidents WHERE id = $1{}", DB::LOCK_ROW)))
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn fire_one(
+        tx: &mut Transaction<'static, DB>,
+        step: FireStep,
+    ) -> Result<Option<Appended>, StoreError> {
+        Self::lock_incident(tx, step.incident).await?;
+        let (next_level, next_round, due_at, state) = match step.next {
+            Some((level, round, due)) => (level, round, Some(due.as_millis()), EscalationState::Active),
+            None => (step.level, step.round, None, EscalationState::Finished),
+        };
+        let claimed = sqlx::query(
+            "UPDATE escalations SET next_level = $2, next_round = $3, due_at = $4, state = $5, \
+             failures = 0, updated_at = $6 \
+             WHERE incident_id = $1 AND state = 'active' AND next_level = $7 AND next_round = $8 \
+             RETURNING incident_id",
+        )
+        .bind(step.incident.0)
+        .bind(i64::from(next_level))
+        .bind(i64::from(next_round))
+        .bind(due_at)
+        .bind(state.as_str().to_owned())
+        .bind(step.now.as_millis())
+        .bind(i64::from(step.level))
+        .bind(i64::from(step.round))
+        .fetch_optional(&mut **tx)
+        .await?;
+        if claimed.is_none() {
+            return Ok(None);
+        }
+        Self::insert_pages(tx, step.incident, &step.pages, step.now).await?;
+        Ok(Some(Self::append_if_any(tx, step.incident, step.events).await?))
+    }
+
+    async fn finish_one(
+        tx: &mut Transaction<'static, DB>,
+        done: PageDone,
+    ) -> Result<Option<Appended>, StoreError> {
+        Self::lock_incident(tx, done.incident).await?;
+        let row = sqlx::query(
+            "UPDATE pages SET state = $2, outcome = $3, finished_at = $4, lease_until = NULL \
+             WHERE id = $1 AND state = 'sending' AND attempts = $5 \
+             RETURNING incident_id",
+        )
+        .bind(done.page)
+        .bind(done.state.as_str().to_owned())
+        .bind(done.outcome.clone())
+        .bind(done.now.as_millis())
+        .bind(i64::from(done.claim))
+        .fetch_optional(&mut **tx)
+        .await?;
+        if row.is_none() {
+            return Ok(None);
+        }
+        let incident = done.incident;
+        if let (PageState::Failed, Some(threshold)) = (done.state, done.failures_before_next_level)
+            && let Some(escalation) = Self::load_escalation_for_update(tx, incident).await?
+            && escalation.state == EscalationState::Active
+        {
+            let failures = escalation.failures + 1;
+            let due_at = match escalation.due_at {
+                Some(due) if failures >= threshold && due > done.now => Some(done.now),
+                other => other,
+            };
+            sqlx::query(
+                "UPDATE escalations SET failures = $2, due_at = $3, updated_at = $4 \
+                 WHERE incident_id = $1",
+            )
+            .bind(incident.0)
+            .bind(i64::from(failures))
+            .bind(due_at.map(Timestamp::as_millis))
+            .bind(done.now.as_millis())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(Some(Self::append_if_any(tx, incident, done.event.into_iter().collect()).await?))
+    }
+
     async fn append_if_any(
         tx: &mut Transaction<'static, DB>,
         id: IncidentId,
@@ -610,36 +701,28 @@ impl EscalationStore {
         rows.iter().map(Self::escalation_from_row).collect()
     }
 
-    async fn fire_step(&self, step: FireStep) -> Result<Option<Appended>, StoreError> {
+    async fn fire_steps(&self, mut steps: Vec<FireStep>) -> Result<Vec<Option<Appended>>, StoreError> {
+        // Incidents are locked in id order, first, as every incident write does: two engines'
+        // batches and an acknowledgement never wait on each other in a cycle.
+        steps.sort_by_key(|step| step.incident);
         let mut tx = self.begin_write().await?;
-        let (next_level, next_round, due_at, state) = match step.next {
-            Some((level, round, due)) => (level, round, Some(due.as_millis()), EscalationState::Active),
-            None => (step.level, step.round, None, EscalationState::Finished),
-        };
-        let claimed = sqlx::query(
-            "UPDATE escalations SET next_level = $2, next_round = $3, due_at = $4, state = $5, \
-             failures = 0, updated_at = $6 \
-             WHERE incident_id = $1 AND state = 'active' AND next_level = $7 AND next_round = $8 \
-             RETURNING incident_id",
-        )
-        .bind(step.incident.0)
-        .bind(i64::from(next_level))
-        .bind(i64::from(next_round))
-        .bind(due_at)
-        .bind(state.as_str().to_owned())
-        .bind(step.now.as_millis())
-        .bind(i64::from(step.level))
-        .bind(i64::from(step.round))
-        .fetch_optional(&mut *tx)
-        .await?;
-        if claimed.is_none() {
-            tx.rollback().await?;
-            return Ok(None);
+        let mut results = Vec::with_capacity(steps.len());
+        for step in steps {
+            results.push(Self::fire_one(&mut tx, step).await?);
         }
-        Self::insert_pages(&mut tx, step.incident, &step.pages, step.now).await?;
-        let appended = Self::append_if_any(&mut tx, step.incident, step.events).await?;
         tx.commit().await?;
-        Ok(Some(appended))
+        Ok(results)
+    }
+
+    async fn finish_pages(&self, mut done: Vec<PageDone>) -> Result<Vec<Option<Appended>>, StoreError> {
+        done.sort_by_key(|done| (done.incident, done.page));
+        let mut tx = self.begin_write().await?;
+        let mut results = Vec::with_capacity(done.len());
+        for done in done {
+            results.push(Self::finish_one(&mut tx, done).await?);
+        }
+        tx.commit().await?;
+        Ok(results)
     }
 
     async fn enqueue_pages(
@@ -649,6 +732,7 @@ impl EscalationStore {
         events: Vec<NewEvent>,
     ) -> Result<(usize, Appended), StoreError> {
         let mut tx = self.begin_write().await?;
+        Self::lock_incident(&mut tx, id).await?;
         let now = pages.first().map_or_else(
             || events.first().map_or(Timestamp::from_millis(0), |event| event.at),
             |page| page.send_after,
@@ -703,50 +787,6 @@ impl EscalationStore {
         Ok(claimed)
     }
 
-    async fn finish_page(&self, done: PageDone) -> Result<Option<Appended>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE pages SET state = $2, outcome = $3, finished_at = $4, lease_until = NULL \
-             WHERE id = $1 AND state = 'sending' AND attempts = $5 \
-             RETURNING incident_id, level",
-        )
-        .bind(done.page)
-        .bind(done.state.as_str().to_owned())
-        .bind(done.outcome.clone())
-        .bind(done.now.as_millis())
-        .bind(i64::from(done.claim))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let incident = IncidentId(row.try_get("incident_id")?);
-        if let (PageState::Failed, Some(threshold)) = (done.state, done.failures_before_next_level)
-            && let Some(escalation) = Self::load_escalation_for_update(&mut tx, incident).await?
-            && escalation.state == EscalationState::Active
-        {
-            let failures = escalation.failures + 1;
-            let due_at = match escalation.due_at {
-                Some(due) if failures >= threshold && due > done.now => Some(done.now),
-                other => other,
-            };
-            sqlx::query(
-                "UPDATE escalations SET failures = $2, due_at = $3, updated_at = $4 \
-                 WHERE incident_id = $1",
-            )
-            .bind(incident.0)
-            .bind(i64::from(failures))
-            .bind(due_at.map(Timestamp::as_millis))
-            .bind(done.now.as_millis())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let appended = Self::append_if_any(&mut tx, incident, done.event.into_iter().collect()).await?;
-        tx.commit().await?;
-        Ok(Some(appended))
-    }
-
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
         let row = sqlx::query(
             "SELECT (SELECT MIN(due_at) FROM escalations WHERE due_at IS NOT NULL AND state = 'active') AS step, \
@@ -792,6 +832,7 @@ impl EscalationStore {
         now: Timestamp,
     ) -> Result<Option<Appended>, StoreError> {
         let mut tx = self.begin_write().await?;
+        Self::lock_incident(&mut tx, id).await?;
         let updated = sqlx::query(
             "UPDATE escalations SET state = 'audited', due_at = NULL, updated_at = $2 \
              WHERE incident_id = $1 AND state = 'finished' RETURNING incident_id",

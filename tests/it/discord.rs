@@ -854,11 +854,11 @@ impl warroom::store::EscalationStore for SlowStore {
     ) -> Result<Vec<warroom::store::Escalation>, warroom::store::StoreError> {
         self.inner.due_escalations(now, limit).await
     }
-    async fn fire_step(
+    async fn fire_steps(
         &self,
-        step: warroom::store::FireStep,
-    ) -> Result<Option<warroom::store::Appended>, warroom::store::StoreError> {
-        self.inner.fire_step(step).await
+        steps: Vec<warroom::store::FireStep>,
+    ) -> Result<Vec<Option<warroom::store::Appended>>, warroom::store::StoreError> {
+        self.inner.fire_steps(steps).await
     }
     async fn enqueue_pages(
         &self,
@@ -877,11 +877,11 @@ impl warroom::store::EscalationStore for SlowStore {
     ) -> Result<Vec<warroom::store::Page>, warroom::store::StoreError> {
         self.inner.claim_pages(now, lease_until, limit).await
     }
-    async fn finish_page(
+    async fn finish_pages(
         &self,
-        done: warroom::store::PageDone,
-    ) -> Result<Option<warroom::store::Appended>, warroom::store::StoreError> {
-        self.inner.finish_page(done).await
+        done: Vec<warroom::store::PageDone>,
+    ) -> Result<Vec<Option<warroom::store::Appended>>, warroom::store::StoreError> {
+        self.inner.finish_pages(done).await
     }
     async fn next_deadline(
         &self,

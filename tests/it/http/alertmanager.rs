@@ -1,7 +1,8 @@
 //! A real Prometheus Alertmanager delivers to warroom, which runs against the Discord
 //! emulator: one incident per alert group, each with its channel; resolving the alerts in
 //! Alertmanager records `alert_resolved`, tells the channel, and mitigates where the route
-//! says so.
+//! says so. Each incident starts paging at once (a webhook notifier on 127.0.0.1), and the
+//! mitigation tells the paged receiver, under the same dedup key.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use warroom::domain::{EventKind, Incident, Status, Timestamp};
 use warroom::store::IncidentFilter;
 
 use super::{ALERTS, CONFIG, program, token_env};
+use crate::receiver::Receiver;
 use crate::support::discord::{WAIT, World};
 use crate::support::{TestDb, free_port};
 
@@ -32,7 +34,26 @@ async fn alertmanager_groups_become_incidents_with_channels_and_resolve() {
     ) else {
         return;
     };
-    let world = World::start_configured(TestDb::sqlite(), CONFIG, token_env(), |store| store).await;
+    let pager = Receiver::start(Vec::new()).await;
+    let config = format!(
+        "{CONFIG}\n[notifiers.oncall]\nkind = \"webhook\"\nurl = \"{}\"\n\n[policies.alerts]\n[[policies.alerts.levels]]\nafter = \"0s\"\ntargets = [\"notifier:oncall\"]\n",
+        pager.url()
+    );
+    let mut env = token_env();
+    env.push((
+        "WARROOM__ESCALATION__DEFAULT_POLICY".to_owned(),
+        "alerts".to_owned(),
+    ));
+    let world = World::start_configured(TestDb::sqlite(), &config, env, |store| store).await;
+    let pages = |event: &str| -> Vec<String> {
+        pager
+            .received()
+            .iter()
+            .map(|request| request.json())
+            .filter(|body| body["event"] == event)
+            .map(|body| body["dedup_key"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("alertmanager.yml");
     std::fs::write(
@@ -160,7 +181,33 @@ receivers:
         );
         assert_eq!(channel.parent_id, Some(world.category));
     }
+    // Paging started for both incidents, once each.
+    let disk_key = format!("warroom-{}-L1-R0-notifier:oncall", disk.id);
+    let mut expected = vec![
+        disk_key.clone(),
+        format!("warroom-{}-L1-R0-notifier:oncall", latency.id),
+    ];
+    expected.sort();
+    let started = Instant::now();
+    loop {
+        let mut got = pages("trigger");
+        got.sort();
+        if got == expected {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "pages: {got:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let disk_firing = world.timeline(disk.id).await;
+    assert!(
+        disk_firing
+            .iter()
+            .any(|event| event.kind == EventKind::PageSent),
+        "{disk_firing:#?}"
+    );
     assert_eq!(
         disk_firing
             .iter()
@@ -216,6 +263,16 @@ receivers:
             event.kind == EventKind::StatusChanged && event.data["to"] == "mitigated"
         })
         .await;
+    // The mitigation stops paging and tells the receiver, under the same key.
+    let started = Instant::now();
+    while pages("acknowledge") != [disk_key.clone()] {
+        assert!(
+            started.elapsed() < WAIT,
+            "acknowledge forwarded: {:?}",
+            pages("acknowledge")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let channel = warroom::domain::IncidentId(disk.id.0);
     let channel_id = world
         .store

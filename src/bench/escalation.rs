@@ -1,0 +1,269 @@
+//! B3: escalation precision. Seeds incidents whose first level comes due at one instant,
+//! runs the real `warroom run` against a webhook receiver in this process, and measures how
+//! late each page reached the receiver against its due time. Then the restart case: seeds
+//! incidents whose pages are already overdue, starts `warroom run`, kills it with SIGKILL
+//! while it is sending, restarts it, and times from ready to the last overdue page received.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use super::alerts::{Running, free_port, wait_ready};
+use crate::config::{Config, Environment};
+use crate::domain::{Clock, ManualClock, Source, SystemClock, Timestamp};
+use crate::ops::{OpenRequest, Ops, Principal};
+use crate::store;
+
+pub struct Options {
+    pub database_url: Option<String>,
+    pub incidents: usize,
+    /// How long after the seeding starts the first level comes due.
+    pub due_in: Duration,
+}
+
+/// Trigger deliveries seen by the receiver: dedup key → arrival times (ms since the epoch).
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<BTreeMap<String, Vec<i64>>>>);
+
+impl Seen {
+    fn distinct(&self) -> usize {
+        self.0.lock().map(|seen| seen.len()).unwrap_or(0)
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, Vec<i64>> {
+        self.0.lock().map(|seen| seen.clone()).unwrap_or_default()
+    }
+}
+
+async fn receive(State(seen): State<Seen>, Json(body): Json<Value>) -> StatusCode {
+    let at = SystemClock.now().as_millis();
+    if body["event"] == "trigger"
+        && let Some(key) = body["dedup_key"].as_str()
+        && let Ok(mut seen) = seen.0.lock()
+    {
+        seen.entry(key.to_owned()).or_default().push(at);
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn start_receiver(seen: Seen) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let app = axum::Router::new()
+        .route("/", axum::routing::post(receive))
+        .with_state(seen);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
+fn write_config(
+    dir: &Path,
+    database_url: &str,
+    receiver: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join("warroom.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = {}\n\n[escalation]\ndefault_policy = \"bench\"\n# Short, so pages in flight at the kill go out again soon after the restart.\npage_lease = \"5s\"\n\n[notifiers.hook]\nkind = \"webhook\"\nurl = {}\nrate_per_second = 1000\nrate_burst = 1000\n\n[policies.bench]\n[[policies.bench.levels]]\nafter = \"0s\"\ntargets = [\"notifier:hook\"]\n",
+            toml::Value::String(database_url.to_owned()),
+            toml::Value::String(receiver.to_owned()),
+        ),
+    )?;
+    Ok(path)
+}
+
+/// Opens `count` incidents at the instant `at` (a manual clock), so their first level is due
+/// at `at` for all of them. Returns the time it took.
+async fn seed(config: &Config, count: usize, at: Timestamp) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let store = store::connect(&config.database).await?;
+    let ops = Ops::new(
+        store,
+        Arc::new(config.clone()),
+        Arc::new(ManualClock::new(at)),
+    );
+    let who = Principal::operator(crate::domain::Actor::cli("bench"));
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = count.div_ceil(8);
+    for task in 0..8 {
+        let ops = ops.clone();
+        let who = who.clone();
+        tasks.spawn(async move {
+            for n in (task * per_task)..((task + 1) * per_task).min(count) {
+                ops.open(
+                    &who,
+                    Source::Cli,
+                    OpenRequest {
+                        title: format!("Escalation bench {n}"),
+                        severity: "SEV2".to_owned(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(started.elapsed())
+}
+
+fn spawn_run(config: &Path) -> anyhow::Result<(std::process::Child, String)> {
+    let port = free_port()?;
+    let child = Command::new(std::env::current_exe()?)
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .env("WARROOM__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("WARROOM_LOG", "warn")
+        .env_remove("WARROOM_DISCORD_TOKEN")
+        .stdout(Stdio::null())
+        .spawn()?;
+    Ok((child, format!("http://127.0.0.1:{port}/readyz")))
+}
+
+async fn wait_for(seen: &Seen, count: usize, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while seen.distinct() < count {
+        if started.elapsed() > limit {
+            bail!(
+                "only {} of {count} pages arrived within {} s",
+                seen.distinct(),
+                limit.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[i64], share: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = ((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let backend = |url: &str| {
+        if url.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    };
+
+    // Part 1: every incident's first level due at one instant, the engine waiting for it.
+    let dir = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let receiver = start_receiver(seen.clone()).await?;
+    let url = options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| "sqlite://bench.db".to_owned());
+    let config_path = write_config(dir.path(), &url, &receiver)?;
+    let config = Config::load(&config_path, &Environment::default())?;
+    let due = SystemClock.now().plus(options.due_in);
+    println!(
+        "B3: {} incidents whose first page is due at one instant ({}), database {}",
+        options.incidents,
+        due,
+        backend(&url)
+    );
+    let seeding = seed(&config, options.incidents, due.plus(Duration::ZERO)).await?;
+    println!("seeded in {:.1} s", seeding.as_secs_f64());
+    let (mut child, ready) = spawn_run(&config_path)?;
+    wait_ready(&ready, &mut child).await?;
+    let warroom = Running(child);
+    if SystemClock.now() >= due {
+        bail!(
+            "seeding took longer than --due-in; raise it so the engine is idle when the pages come due"
+        );
+    }
+    wait_for(&seen, options.incidents, Duration::from_secs(600)).await?;
+    drop(warroom);
+    let arrivals = seen.snapshot();
+    let mut lateness: Vec<i64> = arrivals
+        .values()
+        .map(|times| times[0] - due.as_millis())
+        .collect();
+    lateness.sort_unstable();
+    let repeats: usize = arrivals.values().map(|times| times.len() - 1).sum();
+    println!(
+        "lateness of {} pages against their due time: p50 {} ms, p99 {} ms, max {} ms; pages received twice: {repeats}",
+        lateness.len(),
+        percentile(&lateness, 0.50),
+        percentile(&lateness, 0.99),
+        percentile(&lateness, 1.0),
+    );
+
+    // Part 2: overdue pages, a kill -9 while sending, a restart.
+    let dir = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let receiver = start_receiver(seen.clone()).await?;
+    let url = match &options.database_url {
+        Some(url) => {
+            // A second fresh database beside the first.
+            let fresh = format!("{url}_restart");
+            let admin = sqlx::PgPool::connect(url)
+                .await
+                .context("connect to PostgreSQL")?;
+            let name = fresh.rsplit('/').next().unwrap_or_default().to_owned();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\""
+            )))
+            .execute(&admin)
+            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&admin)
+                .await?;
+            fresh
+        }
+        None => "sqlite://bench.db".to_owned(),
+    };
+    let config_path = write_config(dir.path(), &url, &receiver)?;
+    let config = Config::load(&config_path, &Environment::default())?;
+    let overdue_since = SystemClock.now();
+    seed(&config, options.incidents, overdue_since).await?;
+    let (mut child, ready) = spawn_run(&config_path)?;
+    wait_ready(&ready, &mut child).await?;
+    let killed_after = options.incidents / 5;
+    wait_for(&seen, killed_after, Duration::from_secs(600)).await?;
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    let before_restart = seen.distinct();
+    let (mut child, ready) = spawn_run(&config_path)?;
+    wait_ready(&ready, &mut child).await?;
+    let ready_at = SystemClock.now();
+    let warroom = Running(child);
+    wait_for(&seen, options.incidents, Duration::from_secs(600)).await?;
+    let last = seen
+        .snapshot()
+        .values()
+        .map(|times| times[0])
+        .max()
+        .unwrap_or(ready_at.as_millis());
+    // Pages in flight at the kill go out again when their claims run out (page_lease 5 s).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    drop(warroom);
+    let arrivals = seen.snapshot();
+    let repeats: usize = arrivals.values().map(|times| times.len() - 1).sum();
+    println!(
+        "restart: killed with SIGKILL after {before_restart} of {} overdue pages; after the restart, the last overdue page arrived {} ms after ready; pages received twice (in flight at the kill): {repeats}",
+        options.incidents,
+        last - ready_at.as_millis()
+    );
+    Ok(())
+}
