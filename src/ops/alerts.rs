@@ -174,10 +174,20 @@ impl Ops {
                     } else {
                         self.open_request(&route, group)
                     };
-                    let opened = self.open(&system, Source::Alert, request).await?;
+                    // Opened and linked in one transaction; if the claim was taken over
+                    // meanwhile, nothing was written and the sender is asked to retry.
+                    let opened = self
+                        .open_linked(&system, Source::Alert, request, Some(&claim))
+                        .await
+                        .map_err(|error| match error {
+                            OpsError::Store(crate::store::StoreError::ClaimLost(reason)) => IngestError::Busy(
+                                format!("{reason}; send this again in a few seconds"),
+                            ),
+                            other => IngestError::Ops(other),
+                        })?;
                     outcome.opened = true;
                     outcome.overflow = claim.is_overflow();
-                    break (opened.incident.id, Some(claim));
+                    break (opened.incident.id, None);
                 }
                 GroupPlan::Busy if waiting.elapsed() < BUSY_WAIT => {
                     tokio::time::sleep(BUSY_PAUSE).await;

@@ -39,6 +39,18 @@ impl Ops {
         source: Source,
         request: OpenRequest,
     ) -> Result<Written, OpsError> {
+        self.open_linked(who, source, request, None).await
+    }
+
+    /// Opens an incident; with `claim`, links the claimed alert group to it in the same
+    /// transaction (see `AlertStore::open_for_claim`).
+    pub(crate) async fn open_linked(
+        &self,
+        who: &Principal,
+        source: Source,
+        request: OpenRequest,
+        claim: Option<&crate::store::Claim>,
+    ) -> Result<Written, OpsError> {
         authorize(who, Permission::Open, None)?;
         let title = required_text("title", &request.title, TITLE_LIMIT)?;
         if title.contains(['\n', '\r']) {
@@ -72,24 +84,29 @@ impl Ops {
                 "private": request.private,
             }));
         let escalation = self.escalation_start(&severity, service.as_deref(), now);
-        let written = self
-            .store
-            .create_incident(
-                NewIncident {
-                    title,
-                    description,
-                    severity,
-                    service,
-                    source,
-                    drill: request.drill,
-                    private: request.private,
-                    opened_at: now,
-                    opened_by: who.actor.clone(),
-                },
-                vec![opened],
-                escalation,
-            )
-            .await?;
+        let incident = NewIncident {
+            title,
+            description,
+            severity,
+            service,
+            source,
+            drill: request.drill,
+            private: request.private,
+            opened_at: now,
+            opened_by: who.actor.clone(),
+        };
+        let written = match claim {
+            Some(claim) => {
+                self.store
+                    .open_for_claim(claim, incident, vec![opened], escalation)
+                    .await?
+            }
+            None => {
+                self.store
+                    .create_incident(incident, vec![opened], escalation)
+                    .await?
+            }
+        };
         self.announce(&written.incident, &written.events);
         Ok(written)
     }

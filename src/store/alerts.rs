@@ -14,7 +14,7 @@ use sqlx::{Row, Transaction};
 
 use super::sql::{INCIDENT_COLUMNS, corrupt, sql, sql_store_impl};
 use super::{StoreError, Written};
-use crate::domain::{IncidentId, NewEvent, Status, Timestamp};
+use crate::domain::{IncidentId, NewEvent, NewIncident, Status, Timestamp};
 
 /// The `source` of the groups that collect a route's overflow (see `OVERFLOW_PREFIX`).
 pub const OVERFLOW_SOURCE: &str = "warroom";
@@ -172,6 +172,18 @@ pub trait AlertStore: Send + Sync {
     /// alert's new state and the events `render` makes for the changes, in one transaction.
     /// Alerts whose state is already stored change nothing.
     async fn record_alerts(&self, request: RecordRequest<'_>) -> Result<Recorded, StoreError>;
+
+    /// Opens the incident of a claimed group and links the group to it, in one transaction:
+    /// a process dying in between can leave neither an unlinked incident (which would page
+    /// people for nothing) nor a group pointing nowhere. Fails, writing nothing, when the
+    /// claim was taken over meanwhile.
+    async fn open_for_claim(
+        &self,
+        claim: &Claim,
+        incident: NewIncident,
+        events: Vec<NewEvent>,
+        escalation: super::EscalationEffect,
+    ) -> Result<Written, StoreError>;
 
     /// The incident a group feeds, if it has one.
     async fn group_incident(
@@ -335,6 +347,42 @@ impl {
         .execute(&mut **tx)
         .await?;
         Ok(true)
+    }
+
+    /// Links a claimed group (and the group that overflowed into it) to incident `id`; fails
+    /// when the claim was taken over.
+    async fn link_claim(
+        tx: &mut Transaction<'static, DB>,
+        claim: &Claim,
+        id: IncidentId,
+    ) -> Result<(), StoreError> {
+        let linked = sqlx::query(
+            "UPDATE alert_groups SET incident_id = $4, claim = NULL, claimed_at = NULL \
+             WHERE source = $1 AND group_key = $2 AND claim = $3 RETURNING source",
+        )
+        .bind(claim.source.clone())
+        .bind(claim.group_key.clone())
+        .bind(claim.token.clone())
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if linked.is_none() {
+            return Err(StoreError::ClaimLost(format!(
+                "another delivery took over the claim on alert group {} before {id} was linked to it; nothing was written",
+                claim.group_key
+            )));
+        }
+        if let Some((source, group_key)) = &claim.overflowed {
+            sqlx::query(
+                "UPDATE alert_groups SET incident_id = $3 WHERE source = $1 AND group_key = $2",
+            )
+            .bind(source.clone())
+            .bind(group_key.clone())
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
     }
 
     /// Locks the group's row, creating it (unclaimed, without incident) when missing.
@@ -533,36 +581,25 @@ impl AlertStore {
         Ok(plan)
     }
 
+    async fn open_for_claim(
+        &self,
+        claim: &Claim,
+        incident: NewIncident,
+        events: Vec<NewEvent>,
+        escalation: super::EscalationEffect,
+    ) -> Result<Written, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let written = Self::insert_incident(&mut tx, incident, events, &escalation).await?;
+        Self::link_claim(&mut tx, claim, written.incident.id).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
     async fn record_alerts(&self, request: RecordRequest<'_>) -> Result<Recorded, StoreError> {
         let mut tx = self.begin_write().await?;
         let id = request.incident;
         if let Some(claim) = request.claim {
-            let linked = sqlx::query(
-                "UPDATE alert_groups SET incident_id = $4, claim = NULL, claimed_at = NULL \
-                 WHERE source = $1 AND group_key = $2 AND claim = $3 RETURNING source",
-            )
-            .bind(claim.source.clone())
-            .bind(claim.group_key.clone())
-            .bind(claim.token.clone())
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if linked.is_none() {
-                return Err(StoreError::Corrupt(format!(
-                    "the claim on alert group {} was taken over while {id} was opened",
-                    claim.group_key
-                )));
-            }
-            if let Some((source, group_key)) = &claim.overflowed {
-                sqlx::query(
-                    "UPDATE alert_groups SET incident_id = $3 WHERE source = $1 AND group_key = $2",
-                )
-                .bind(source.clone())
-                .bind(group_key.clone())
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
-            }
+            Self::link_claim(&mut tx, claim, id).await?;
         }
         let current = Self::load_for_update(&mut tx, id).await?;
         if request.require_active && !current.status.is_active() {

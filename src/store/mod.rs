@@ -46,6 +46,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database holds a value this warroom cannot read: {0}")]
     Corrupt(String),
+    /// Another delivery took over an alert group's claim (this one was too slow).
+    #[error("{0}")]
+    ClaimLost(String),
 }
 
 /// What a decision about an incident produces: its new state and the events that record why.

@@ -115,6 +115,63 @@ impl {
         Ok(self.writer.begin_with(DB::BEGIN_WRITE).await?)
     }
 
+    /// Inserts a new incident with its first events and starts its escalation, inside `tx`.
+    pub(super) async fn insert_incident(
+        tx: &mut Transaction<'static, DB>,
+        new: NewIncident,
+        events: Vec<NewEvent>,
+        escalation: &super::EscalationEffect,
+    ) -> Result<Written, StoreError> {
+        let last_seq = i64::try_from(events.len()).map_err(corrupt)?;
+        let row = sqlx::query(
+            "INSERT INTO incidents (title, description, severity, status, service, source, drill, \
+             private, opened_at, opened_by, opened_by_name, roles, last_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        )
+        .bind(new.title.clone())
+        .bind(new.description.clone())
+        .bind(new.severity.clone())
+        .bind(Status::Open.as_str().to_owned())
+        .bind(new.service.clone())
+        .bind(new.source.as_str().to_owned())
+        .bind(new.drill)
+        .bind(new.private)
+        .bind(new.opened_at.as_millis())
+        .bind(new.opened_by.id.clone())
+        .bind(new.opened_by.name.clone())
+        .bind("{}".to_owned())
+        .bind(last_seq)
+        .fetch_one(&mut **tx)
+        .await?;
+        let id = IncidentId(row.try_get::<i64, _>("id")?);
+        let events = Self::insert_events(tx, id, 1, events).await?;
+        Self::apply_escalation_effect(tx, id, escalation).await?;
+        Ok(Written {
+            incident: Incident {
+                id,
+                title: new.title,
+                description: new.description,
+                severity: new.severity,
+                status: Status::Open,
+                service: new.service,
+                source: new.source,
+                drill: new.drill,
+                private: new.private,
+                channel_id: None,
+                opened_at: new.opened_at,
+                opened_by: new.opened_by,
+                acknowledged_at: None,
+                acknowledged_by: None,
+                mitigated_at: None,
+                resolved_at: None,
+                roles: BTreeMap::new(),
+                last_seq,
+            },
+            events,
+            duplicate: false,
+        })
+    }
+
     pub(super) async fn load_for_update(
         tx: &mut Transaction<'static, DB>,
         id: IncidentId,
@@ -372,55 +429,9 @@ impl IncidentStore {
         escalation: super::EscalationEffect,
     ) -> Result<Written, StoreError> {
         let mut tx = self.begin_write().await?;
-        let last_seq = i64::try_from(events.len()).map_err(corrupt)?;
-        let row = sqlx::query(
-            "INSERT INTO incidents (title, description, severity, status, service, source, drill, \
-             private, opened_at, opened_by, opened_by_name, roles, last_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-        )
-        .bind(new.title.clone())
-        .bind(new.description.clone())
-        .bind(new.severity.clone())
-        .bind(Status::Open.as_str().to_owned())
-        .bind(new.service.clone())
-        .bind(new.source.as_str().to_owned())
-        .bind(new.drill)
-        .bind(new.private)
-        .bind(new.opened_at.as_millis())
-        .bind(new.opened_by.id.clone())
-        .bind(new.opened_by.name.clone())
-        .bind("{}".to_owned())
-        .bind(last_seq)
-        .fetch_one(&mut *tx)
-        .await?;
-        let id = IncidentId(row.try_get::<i64, _>("id")?);
-        let events = Self::insert_events(&mut tx, id, 1, events).await?;
-        Self::apply_escalation_effect(&mut tx, id, &escalation).await?;
+        let written = Self::insert_incident(&mut tx, new, events, &escalation).await?;
         tx.commit().await?;
-        Ok(Written {
-            incident: Incident {
-                id,
-                title: new.title,
-                description: new.description,
-                severity: new.severity,
-                status: Status::Open,
-                service: new.service,
-                source: new.source,
-                drill: new.drill,
-                private: new.private,
-                channel_id: None,
-                opened_at: new.opened_at,
-                opened_by: new.opened_by,
-                acknowledged_at: None,
-                acknowledged_by: None,
-                mitigated_at: None,
-                resolved_at: None,
-                roles: BTreeMap::new(),
-                last_seq,
-            },
-            events,
-            duplicate: false,
-        })
+        Ok(written)
     }
 
     async fn update_incident(

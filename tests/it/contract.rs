@@ -21,6 +21,7 @@ on_both_backends!(
     listing_filters_and_puts_active_incidents_first,
     exports_list_every_event_in_order_and_round_trip,
     drill_and_private_flags_are_stored,
+    an_alert_group_is_opened_and_linked_in_one_transaction,
 );
 
 fn request(title: &str) -> OpenRequest {
@@ -574,4 +575,103 @@ async fn drill_and_private_flags_are_stored(db: TestDb) {
     let plain = open(&ops, "Real").await;
     let stored = ops.show(&operator("alice"), plain).await.unwrap();
     assert!(!stored.drill && !stored.private);
+}
+
+/// A delivery whose claim on an alert group was taken over (it stalled past the claim
+/// timeout) writes nothing: no incident without its group, which would page for nothing.
+async fn an_alert_group_is_opened_and_linked_in_one_transaction(db: TestDb) {
+    use std::time::Duration;
+    use warroom::domain::{NewIncident, Timestamp};
+    use warroom::store::{
+        AlertReport, AlertState, EscalationEffect, GroupPlan, PlanRequest, StoreError,
+    };
+
+    let store = db.store().await;
+    let alert = AlertReport {
+        fingerprint: "f1".to_owned(),
+        starts_at: Some(Timestamp::from_millis(1_000)),
+        ends_at: None,
+        state: AlertState::Firing,
+        summary: "Disk full".to_owned(),
+        labels: Default::default(),
+        details: serde_json::Value::Null,
+    };
+    let alerts = [alert];
+    let plan = |token: &'static str, now: i64| PlanRequest {
+        source: "generic",
+        group_key: "disk",
+        route: "default",
+        alerts: &alerts,
+        now: Timestamp::from_millis(now),
+        cap: 100,
+        window: Duration::from_secs(60),
+        claim_timeout: Duration::from_secs(30),
+        token,
+    };
+    let GroupPlan::Open(stalled) = store.plan_group(plan("first", 10_000)).await.unwrap() else {
+        panic!("the first delivery claims the group");
+    };
+    // A minute later the first claim is taken to be abandoned and taken over.
+    let GroupPlan::Open(second) = store.plan_group(plan("second", 70_000)).await.unwrap() else {
+        panic!("the stale claim is taken over");
+    };
+    let new = |title: &str| NewIncident {
+        title: title.to_owned(),
+        description: String::new(),
+        severity: "SEV2".to_owned(),
+        service: None,
+        source: Source::Alert,
+        drill: false,
+        private: false,
+        opened_at: Timestamp::from_millis(70_000),
+        opened_by: Actor::alert("generic"),
+    };
+    let opened = |title: &str| {
+        vec![NewEvent::new(
+            Timestamp::from_millis(70_000),
+            EventKind::Opened,
+            Actor::alert("generic"),
+            title,
+        )]
+    };
+    let lost = store
+        .open_for_claim(
+            &stalled,
+            new("stalled"),
+            opened("stalled"),
+            EscalationEffect::None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(lost, StoreError::ClaimLost(_)), "{lost}");
+    let written = store
+        .open_for_claim(
+            &second,
+            new("second"),
+            opened("second"),
+            EscalationEffect::None,
+        )
+        .await
+        .unwrap();
+    let incidents = store
+        .list_incidents(&IncidentFilter::default())
+        .await
+        .unwrap();
+    let titles: Vec<&str> = incidents
+        .iter()
+        .map(|incident| incident.title.as_str())
+        .collect();
+    assert_eq!(
+        titles,
+        ["second"],
+        "the stalled delivery left an incident behind"
+    );
+    assert_eq!(
+        store
+            .group_incident("generic", "disk")
+            .await
+            .unwrap()
+            .map(|(id, _)| id),
+        Some(written.incident.id)
+    );
 }

@@ -835,6 +835,18 @@ impl warroom::store::AlertStore for SlowStore {
         tokio::time::sleep(self.delay).await;
         self.inner.incident_counts().await
     }
+    async fn open_for_claim(
+        &self,
+        claim: &warroom::store::Claim,
+        incident: warroom::domain::NewIncident,
+        events: Vec<warroom::domain::NewEvent>,
+        escalation: warroom::store::EscalationEffect,
+    ) -> Result<warroom::store::Written, warroom::store::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner
+            .open_for_claim(claim, incident, events, escalation)
+            .await
+    }
 }
 
 /// The escalation engine works in the background, not inside interactions: its calls pass
