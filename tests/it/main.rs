@@ -8,6 +8,7 @@ mod crash;
 mod discord;
 mod escalation;
 mod escalation_engine;
+mod escalation_crash;
 mod http;
 mod notify;
 mod receiver;

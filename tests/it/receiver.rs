@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -44,6 +45,8 @@ impl Received {
 struct State {
     script: VecDeque<Reply>,
     received: Vec<Received>,
+    /// How long each answer waits after its request is recorded (zero: none).
+    delay: Duration,
 }
 
 /// A running receiver. Answers 202 once its script runs out.
@@ -57,6 +60,7 @@ impl Receiver {
         let state = Arc::new(Mutex::new(State {
             script: script.into(),
             received: Vec::new(),
+            delay: Duration::ZERO,
         }));
         let shared = state.clone();
         let app = axum::Router::new().fallback(
@@ -82,6 +86,12 @@ impl Receiver {
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
+
+    /// Makes every later answer wait `delay` after its request is recorded, so deliveries
+    /// stay in flight that long (a crash test kills the sender while many are).
+    pub fn delay_answers(&self, delay: Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
 }
 
 async fn answer(
@@ -91,7 +101,7 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let reply = {
+    let (reply, delay) = {
         let mut state = state.lock().unwrap();
         state.received.push(Received {
             method,
@@ -102,8 +112,11 @@ async fn answer(
             headers,
             body,
         });
-        state.script.pop_front()
+        (state.script.pop_front(), state.delay)
     };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match reply.unwrap_or(Reply::Status(202, r#"{"status":"success"}"#)) {
         Reply::Status(status, body) => {
             (StatusCode::from_u16(status).unwrap(), body.to_owned()).into_response()
