@@ -15,16 +15,18 @@ use serenity::all::{
     Interaction, Message, MessageId, MessageUpdateEvent, Reaction, Ready, ResumedEvent,
     ShardManager, ShardStageUpdateEvent,
 };
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::commands::{Call, Registry};
 use super::components::Action;
+use super::pager::DiscordPager;
 use super::principal;
 use super::reply::{Reply, Visibility, answer};
-use super::rooms::Rooms;
+use super::rooms::{ChannelLine, LINE_QUEUE, Rooms};
 use crate::config::{Config, DiscordConfig};
 use crate::domain::{Actor, IncidentId};
+use crate::escalation::Pagers;
 use crate::http::GatewayState;
 use crate::ops::{Ops, OpsError, Principal};
 
@@ -52,6 +54,8 @@ pub(crate) struct Bot {
     /// Channels known to belong to an incident; saves a database lookup per message there.
     channels: Mutex<HashMap<u64, IncidentId>>,
     gateway: watch::Sender<GatewayState>,
+    /// Lines for incident channels, posted in order by `rooms::post_lines`.
+    pub(super) lines: mpsc::Sender<ChannelLine>,
 }
 
 impl Bot {
@@ -398,11 +402,15 @@ pub struct DiscordHandle {
     shard_manager: Arc<ShardManager>,
     client: JoinHandle<()>,
     listeners: Vec<JoinHandle<()>>,
+    /// Where the Discord pager is registered; it is taken out again on stop.
+    pagers: Arc<Pagers>,
 }
 
 impl DiscordHandle {
-    /// Closes the gateway connection cleanly and stops reacting to changes.
+    /// Stops paging through Discord, closes the gateway connection cleanly and stops reacting
+    /// to changes.
     pub async fn stop(self) {
+        self.pagers.set_discord(None);
         self.shard_manager.shutdown_all().await;
         let _ = self.client.await;
         for listener in self.listeners {
@@ -434,13 +442,13 @@ fn build_http(discord: &DiscordConfig, token: &str) -> anyhow::Result<Http> {
 }
 
 /// Connects to Discord and starts answering; returns once the client is built (the gateway
-/// connects in the background and reports through `gateway`).
+/// connects in the background and reports through `gateway`). The Discord pager is registered
+/// in `pagers` at once: pages go out through REST, which works before the gateway is up.
 pub async fn start(
     ops: Ops,
     gateway: watch::Sender<GatewayState>,
-    pagers: std::sync::Arc<crate::escalation::Pagers>,
+    pagers: Arc<Pagers>,
 ) -> anyhow::Result<DiscordHandle> {
-    let _ = &pagers; // the Discord pager registers here (next commit)
     let config = ops.config().clone();
     let token = config
         .discord
@@ -455,6 +463,7 @@ pub async fn start(
         | GatewayIntents::MESSAGE_CONTENT
         | GatewayIntents::GUILD_MESSAGE_REACTIONS;
     let cell = Arc::new(OnceLock::new());
+    let (lines, queued_lines) = mpsc::channel(LINE_QUEUE);
     let mut client: Client = ClientBuilder::new_with_http(http, intents)
         .event_handler(Handler(cell.clone()))
         .await
@@ -467,9 +476,12 @@ pub async fn start(
         seen: Mutex::new(HashMap::new()),
         channels: Mutex::new(HashMap::new()),
         gateway,
+        lines,
         ops: ops.clone(),
     });
     let _ = cell.set(bot.clone());
+    pagers.set_discord(Some(Arc::new(DiscordPager::new(bot.clone()))));
+    let line_poster = tokio::spawn(super::rooms::post_lines(bot.clone(), queued_lines));
     // Subscribe before the gateway starts, so no change made after start-up is missed.
     let listener = tokio::spawn(listen(bot.clone(), ops.subscribe()));
     let run_listener = tokio::spawn(super::runs::listen(bot.clone(), ops.subscribe_runs()));
@@ -482,7 +494,8 @@ pub async fn start(
     Ok(DiscordHandle {
         shard_manager,
         client,
-        listeners: vec![listener, run_listener],
+        listeners: vec![listener, run_listener, line_poster],
+        pagers,
     })
 }
 

@@ -9,10 +9,13 @@
 //! - `components.rs`: buttons; `rooms.rs`: incident channels, cards, announcements;
 //!   `timeline.rs`: recording the channel; `runs.rs`: run cards and streamed output;
 //!   `render.rs`: how things look; `principal.rs`: who asks.
+//! - `pager.rs`: the Discord pager (a DM and a mention with Acknowledge), the `Notifier` the
+//!   escalation engine uses for Discord users and roles.
 
 mod bot;
 mod commands;
 mod components;
+mod pager;
 mod principal;
 mod render;
 mod reply;

@@ -4,10 +4,13 @@
 use serenity::all::{ButtonStyle, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter};
 
 use super::components::Action;
+use super::reply::CONTENT_LIMIT;
 use crate::config::Config;
 use crate::domain::{
-    Event, EventKind, Incident, Run, RunState, Status, Timestamp, format_duration,
+    Event, EventKind, Incident, IncidentId, Run, RunState, Status, Timestamp, format_duration,
 };
+use crate::escalation::{Recipient, Schedule, Shift};
+use crate::notify::PageMessage;
 
 /// Discord's limit on channel names.
 const CHANNEL_NAME_LIMIT: usize = 100;
@@ -217,6 +220,182 @@ pub(crate) fn change_announcement(incident: &Incident, event: &Event) -> Option<
     Some(text)
 }
 
+/// Why someone is paged, for the page's text: `level 1 of policy critical`, `on call in
+/// primary`, `paged by hand`; empty when there is nothing to say.
+pub(crate) fn page_reason(page: &PageMessage, policy: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    if let Recipient::DiscordUser {
+        schedule: Some(schedule),
+        via_override,
+        ..
+    } = &page.recipient
+    {
+        parts.push(format!(
+            "on call in {schedule}{}",
+            if *via_override { " by override" } else { "" }
+        ));
+    }
+    if page.level > 0 {
+        let round = if page.round > 0 {
+            format!(", round {}", page.round + 1)
+        } else {
+            String::new()
+        };
+        parts.push(match policy {
+            Some(policy) => format!("level {}{round} of policy {policy}", page.level),
+            None => format!("level {}{round} of the escalation policy", page.level),
+        });
+    } else if page.message.is_some() {
+        parts.push("paged by hand".to_owned());
+    }
+    parts.join(", ")
+}
+
+/// A page: `🚨 INC-12 SEV1: Checkout is down — you are paged (level 1 of policy critical)`,
+/// with what the person who paged said and, in a DM, the link to the incident. `whom` is the
+/// mention in the incident channel (`None` in a DM). A drill's page starts with DRILL.
+pub(crate) fn page_text(page: &PageMessage, whom: Option<&str>, why: &str, dm: bool) -> String {
+    let mut text = String::new();
+    if page.drill {
+        text.push_str("🧪 DRILL — ");
+    }
+    text.push_str(&format!(
+        "🚨 **{} {}: {}**",
+        page.incident_id, page.severity, page.title
+    ));
+    if let Some(service) = &page.service {
+        text.push_str(&format!(" (service {service})"));
+    }
+    match whom {
+        Some(whom) => text.push_str(&format!(" — {whom}, you are paged")),
+        None => text.push_str(" — you are paged"),
+    }
+    if !why.is_empty() {
+        text.push_str(&format!(" ({why})"));
+    }
+    if let Some(message) = &page.message {
+        for line in message.lines() {
+            text.push_str("\n> ");
+            text.push_str(line);
+        }
+    }
+    if dm && let Some(link) = &page.link {
+        text.push_str(&format!("\n🔗 {link}"));
+    }
+    if page.drill {
+        text.push_str("\n-# This is a drill: a practice incident, nothing is really down.");
+    }
+    text.push_str("\nPress **Acknowledge** when you are on it: that stops the escalation.");
+    fit(text)
+}
+
+/// The Acknowledge button of a page.
+pub(crate) fn page_buttons(id: IncidentId) -> Vec<CreateActionRow> {
+    vec![CreateActionRow::Buttons(vec![
+        CreateButton::new(Action::Acknowledge(id).custom_id())
+            .label("Acknowledge")
+            .style(ButtonStyle::Danger),
+    ])]
+}
+
+/// `text` within one message; what does not fit is said to be on the timeline (pages and
+/// their messages are recorded there whole).
+pub(crate) fn fit(text: String) -> String {
+    if text.chars().count() <= CONTENT_LIMIT {
+        return text;
+    }
+    let note = "… (the rest is on the incident timeline)";
+    let head: String = text
+        .chars()
+        .take(CONTENT_LIMIT - note.chars().count())
+        .collect();
+    head + note
+}
+
+/// What the incident channel is told about paging: every escalation (a level fired, a page by
+/// hand, the auditor's notices), every failed page, and pages to notifiers outside Discord
+/// (Discord pages show as their own mention). `None` for other events.
+pub(crate) fn escalation_line(event: &Event) -> Option<String> {
+    match event.kind {
+        EventKind::Escalated => Some(format!("📟 {}", event.text)),
+        EventKind::PageFailed => Some(format!("⚠️ {}", event.text)),
+        EventKind::PageSent if event.data["recipient"]["kind"] == "notifier" => {
+            Some(format!("📨 {}", event.text))
+        }
+        _ => None,
+    }
+}
+
+/// `text` as messages within Discord's limit, cut at line ends where possible: nothing is
+/// dropped.
+pub(crate) fn split_message(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest: &str = text;
+    while rest.chars().count() > CONTENT_LIMIT {
+        let limit = rest
+            .char_indices()
+            .nth(CONTENT_LIMIT)
+            .map_or(rest.len(), |(at, _)| at);
+        let cut = rest[..limit]
+            .rfind('\n')
+            .filter(|at| *at > 0)
+            .unwrap_or(limit);
+        parts.push(rest[..cut].to_owned());
+        // The line end the cut falls on becomes the message break; nothing else is dropped.
+        rest = rest[cut..].strip_prefix('\n').unwrap_or(&rest[cut..]);
+    }
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(rest.to_owned());
+    }
+    parts
+}
+
+/// `/oncall`: who is on call now in each schedule, until when, and who is next. People are
+/// mentions (the answer pings nobody); times are Discord timestamps, local to each reader.
+pub(crate) fn oncall(schedules: &[&Schedule], now: Timestamp) -> String {
+    if schedules.is_empty() {
+        return "No on-call schedules are configured; an admin adds them as [schedules.NAME] in the config.".to_owned();
+    }
+    let mut text = format!("**On call** at {}\n", short_when(now));
+    for schedule in schedules {
+        text.push_str(&format!(
+            "\n**{}** · {}\n",
+            schedule.name,
+            schedule.describe()
+        ));
+        let current = schedule.shift_at(now);
+        text.push_str(&format!("• now: {}\n", shift_line(&current, true)));
+        match schedule.next_shift(now) {
+            Some(next) => text.push_str(&format!("• next: {}\n", shift_line(&next, false))),
+            None => text.push_str("• next: nobody: the current shift never ends\n"),
+        }
+    }
+    text
+}
+
+fn shift_line(shift: &Shift, current: bool) -> String {
+    let who = match shift.user {
+        Some(user) if shift.via_override() => format!("<@{user}> (override)"),
+        Some(user) => format!("<@{user}>"),
+        None => "nobody (a gap in the schedule)".to_owned(),
+    };
+    let since = match (shift.since, current) {
+        (Some(since), true) => format!(" since {}", short_when(since)),
+        (Some(since), false) => format!(" from {} ({})", short_when(since), relative(since)),
+        (None, _) => String::new(),
+    };
+    let until = match (shift.until, current) {
+        (Some(until), true) => format!(", hands off {} ({})", short_when(until), relative(until)),
+        (Some(until), false) => format!(" until {}", short_when(until)),
+        (None, _) => ", with no end".to_owned(),
+    };
+    format!("{who}{since}{until}")
+}
+
+fn relative(at: Timestamp) -> String {
+    format!("<t:{}:R>", at.as_unix_seconds())
+}
+
 /// Text inside a code block: a run of three backticks in it would end the block early.
 pub(crate) fn code_block(text: &str) -> String {
     format!("```\n{}\n```", text.replace("```", "`\u{200b}``"))
@@ -403,5 +582,73 @@ mod tests {
         );
         assert_eq!(channel_name(&incident("日本語")), "inc-12");
         assert!(channel_name(&incident(&"x".repeat(300))).len() <= CHANNEL_NAME_LIMIT);
+    }
+
+    fn page(drill: bool, level: u32, message: Option<&str>) -> PageMessage {
+        PageMessage {
+            dedup_key: "warroom-INC-12-L1-R0-user:7".to_owned(),
+            incident_id: IncidentId(12),
+            title: "Checkout is down".to_owned(),
+            severity: "SEV1".to_owned(),
+            priority: crate::notify::Priority::P1,
+            service: None,
+            level,
+            round: 0,
+            target: crate::escalation::Target::User(7),
+            recipient: Recipient::DiscordUser {
+                user_id: 7,
+                schedule: None,
+                via_override: false,
+            },
+            channel_id: Some(99),
+            link: Some("https://discord.com/channels/1/99".to_owned()),
+            drill,
+            opened_at: Timestamp::from_millis(0),
+            message: message.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn pages_say_what_happens_and_drills_start_with_drill() {
+        let real = page(false, 1, None);
+        let why = page_reason(&real, Some("critical"));
+        let dm = page_text(&real, None, &why, true);
+        assert!(
+            dm.starts_with(
+                "🚨 **INC-12 SEV1: Checkout is down** — you are paged (level 1 of policy critical)"
+            ),
+            "{dm}"
+        );
+        assert!(dm.contains("https://discord.com/channels/1/99"), "{dm}");
+        let mention = page_text(&real, Some("<@7>"), &why, false);
+        assert!(mention.contains("— <@7>, you are paged"), "{mention}");
+        assert!(
+            !mention.contains("https://"),
+            "the channel needs no link to itself"
+        );
+
+        let drill = page(true, 0, Some("need a DBA\nnow"));
+        let why = page_reason(&drill, None);
+        assert_eq!(why, "paged by hand");
+        let text = page_text(&drill, None, &why, true);
+        assert!(text.starts_with("🧪 DRILL — "), "{text}");
+        assert!(text.contains("\n> need a DBA\n> now"), "{text}");
+    }
+
+    #[test]
+    fn long_lines_are_split_not_cut() {
+        let text: String = (0..600).map(|n| format!("line {n}\n")).collect();
+        let parts = split_message(&text);
+        assert!(parts.len() > 1);
+        assert!(
+            parts
+                .iter()
+                .all(|part| part.chars().count() <= CONTENT_LIMIT)
+        );
+        assert_eq!(parts.join("\n"), text);
+        let unbroken = "x".repeat(4_500);
+        let parts = split_message(&unbroken);
+        assert_eq!(parts.concat(), unbroken);
+        assert_eq!(split_message("short"), ["short"]);
     }
 }

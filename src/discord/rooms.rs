@@ -9,6 +9,7 @@ use serenity::all::{
     ChannelId, ChannelType, CreateAllowedMentions, CreateChannel, CreateMessage, CreateThread,
     EditMessage, GuildId, MessageId,
 };
+use tokio::sync::mpsc;
 
 use super::bot::Bot;
 use super::render;
@@ -16,6 +17,21 @@ use super::reply::CONTENT_LIMIT;
 use crate::domain::{EventKind, Incident, IncidentId, Status};
 use crate::ops::Changed;
 use crate::store::{CARD, Post};
+
+/// Lines waiting for their incident channel (escalations, failed pages). Each is one short
+/// message; a thousand is more than any burst of incidents produces, and when the queue is full
+/// the change listener waits rather than dropping a line.
+pub(crate) const LINE_QUEUE: usize = 1_024;
+
+/// A line for an incident's channel, said without pinging anyone.
+pub(crate) struct ChannelLine {
+    incident: IncidentId,
+    /// The channel as the change knew it; `None` while the room is still being made.
+    channel_id: Option<u64>,
+    /// A resolved incident without a room gets none made just for a line.
+    resolved: bool,
+    text: String,
+}
 
 /// One lock per incident, so the slash command and the change listener never both create a
 /// channel for the same incident.
@@ -203,6 +219,17 @@ impl Bot {
                 }
                 _ => {}
             }
+            if let Some(text) = render::escalation_line(event) {
+                let line = ChannelLine {
+                    incident: id,
+                    channel_id: changed.incident.channel_id,
+                    resolved: changed.incident.status == Status::Resolved,
+                    text,
+                };
+                if self.lines.send(line).await.is_err() {
+                    tracing::warn!(incident = %id, "the channel poster has stopped; an escalation line was not posted");
+                }
+            }
             if let Some(text) = render::change_announcement(&changed.incident, event) {
                 self.announce(text, changed.incident.channel_id).await;
             }
@@ -237,6 +264,39 @@ impl Bot {
                     self.remember_channel(channel_id, incident.id);
                     self.catch_up_messages(incident.id, channel_id).await;
                 }
+            }
+        }
+    }
+}
+
+/// Posts channel lines in the order their changes were committed. A line for an incident
+/// whose room is still being made (level 1 fires as the incident opens) waits for the room
+/// here, so the change listener never does.
+pub(crate) async fn post_lines(bot: Arc<Bot>, mut lines: mpsc::Receiver<ChannelLine>) {
+    while let Some(line) = lines.recv().await {
+        let channel_id = match line.channel_id {
+            Some(channel_id) => channel_id,
+            None if line.resolved => continue,
+            None => match bot.ensure_room(line.incident).await {
+                Ok(incident) => match incident.channel_id {
+                    Some(channel_id) => channel_id,
+                    None => continue,
+                },
+                Err(reason) => {
+                    tracing::warn!(incident = %line.incident, %reason, "no channel to post an escalation line in");
+                    continue;
+                }
+            },
+        };
+        for part in render::split_message(&line.text) {
+            let message = CreateMessage::new()
+                .content(part)
+                .allowed_mentions(CreateAllowedMentions::new());
+            if let Err(error) = ChannelId::new(channel_id)
+                .send_message(bot.http(), message)
+                .await
+            {
+                tracing::warn!(%error, incident = %line.incident, "posting an escalation line failed");
             }
         }
     }

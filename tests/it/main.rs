@@ -6,6 +6,7 @@ mod config;
 mod contract;
 mod crash;
 mod discord;
+mod discord_paging;
 mod escalation;
 mod escalation_engine;
 mod escalation_crash;

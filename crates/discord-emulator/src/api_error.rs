@@ -17,6 +17,7 @@ pub mod codes {
     pub const UNKNOWN_MEMBER: u64 = 10007;
     pub const CANNOT_EDIT_OTHERS_MESSAGE: u64 = 50005;
     pub const EMPTY_MESSAGE: u64 = 50006;
+    pub const CANNOT_MESSAGE_USER: u64 = 50007;
     pub const INVALID_FORM_BODY: u64 = 50035;
     pub const ALREADY_ACKNOWLEDGED: u64 = 40060;
     pub const REQUEST_TOO_LARGE: u64 = 40005;

@@ -337,6 +337,14 @@ impl Emulator {
         }
     }
 
+    /// Makes `user` refuse DMs from the bot (their privacy settings): the bot's messages to
+    /// their DM channel get 403 with code 50007, as Discord answers.
+    pub fn close_dms(&self, user: UserId) {
+        self.shared.with(|st| {
+            st.world.dms_closed.insert(user);
+        });
+    }
+
     /// The highest id handed out so far: `m.id > mark` selects what came after.
     pub fn watermark(&self) -> MessageId {
         self.shared

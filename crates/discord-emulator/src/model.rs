@@ -376,6 +376,8 @@ pub(crate) struct World {
     pub interactions: BTreeMap<InteractionId, InteractionRecord>,
     /// DM channel per user (the bot's DM with that user).
     pub dm_channels: BTreeMap<UserId, ChannelId>,
+    /// Users whose privacy settings refuse DMs from the bot: its messages there get 50007.
+    pub dms_closed: std::collections::BTreeSet<UserId>,
 }
 
 impl World {

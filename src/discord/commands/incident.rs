@@ -5,7 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
 
-use super::{CHOICE_LIMIT, Call, Choice, SlashCommand};
+use super::{
+    CHOICE_LIMIT, Call, Choice, SlashCommand, incident_choices, incident_option, matching,
+};
 use crate::config::Config;
 use crate::discord::bot::Bot;
 use crate::discord::principal;
@@ -14,7 +16,6 @@ use crate::discord::reply::{Reply, Visibility};
 use crate::domain::{Actor, IncidentId, Source};
 use crate::export::Format;
 use crate::ops::{OpenRequest, OpsError, TEXT_LIMIT, TITLE_LIMIT};
-use crate::store::IncidentFilter;
 
 /// Events `/incident timeline` shows when `last` is not given.
 const TIMELINE_DEFAULT: i64 = 10;
@@ -145,10 +146,6 @@ fn sub(name: &str, description: &str) -> CreateCommandOption {
 
 fn text(name: &str, description: &str) -> CreateCommandOption {
     CreateCommandOption::new(CommandOptionType::String, name, description)
-}
-
-fn incident_option() -> CreateCommandOption {
-    text("incident", "The incident (defaults to this channel's)").set_autocomplete(true)
 }
 
 fn severity_option(name: &str, description: &str, config: &Config) -> CreateCommandOption {
@@ -296,32 +293,7 @@ impl SlashCommand for IncidentCommand {
     ) -> Vec<Choice> {
         let typed = typed.trim();
         match focused {
-            "incident" => {
-                let filter = IncidentFilter {
-                    search: Some(typed.to_owned()).filter(|typed| !typed.is_empty()),
-                    active_first: true,
-                    limit: Some(CHOICE_LIMIT as u32),
-                    ..IncidentFilter::default()
-                };
-                match bot.ops().list(&call.who, &filter).await {
-                    Ok(incidents) => incidents
-                        .into_iter()
-                        .map(|incident| {
-                            Choice::new(
-                                format!(
-                                    "{} · {} · {} · {}",
-                                    incident.id, incident.severity, incident.status, incident.title
-                                ),
-                                incident.id.0.to_string(),
-                            )
-                        })
-                        .collect(),
-                    Err(error) => {
-                        tracing::warn!(%error, "incident autocomplete failed");
-                        Vec::new()
-                    }
-                }
-            }
+            "incident" => incident_choices(bot, &call, typed).await,
             "service" => matching(
                 bot.config()
                     .services
@@ -339,25 +311,6 @@ impl SlashCommand for IncidentCommand {
             _ => Vec::new(),
         }
     }
-}
-
-fn matching<'a>(items: impl Iterator<Item = (&'a str, &'a str)>, typed: &str) -> Vec<Choice> {
-    let typed = typed.to_lowercase();
-    items
-        .filter(|(name, description)| {
-            typed.is_empty()
-                || name.to_lowercase().contains(&typed)
-                || description.to_lowercase().contains(&typed)
-        })
-        .take(CHOICE_LIMIT)
-        .map(|(name, description)| {
-            if description.is_empty() {
-                Choice::new(name, name)
-            } else {
-                Choice::new(format!("{name} · {description}"), name)
-            }
-        })
-        .collect()
 }
 
 async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Reply, OpsError> {

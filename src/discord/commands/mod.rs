@@ -3,6 +3,8 @@
 
 mod catalog;
 mod incident;
+mod oncall;
+mod page;
 mod run;
 
 pub(crate) use incident::parse_incident;
@@ -11,7 +13,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serenity::all::{
-    CommandInteraction, CreateCommand, PartialMember, ResolvedOption, ResolvedValue, User,
+    CommandInteraction, CommandOptionType, CreateCommand, CreateCommandOption, PartialMember,
+    ResolvedOption, ResolvedValue, User,
 };
 
 use super::bot::Bot;
@@ -19,6 +22,7 @@ use super::principal;
 use super::reply::{Reply, Visibility};
 use crate::config::Config;
 use crate::ops::Principal;
+use crate::store::IncidentFilter;
 
 /// Discord's limit on autocomplete choices.
 pub(crate) const CHOICE_LIMIT: usize = 25;
@@ -147,6 +151,8 @@ impl Registry {
             commands: vec![
                 Box::new(incident::IncidentCommand),
                 Box::new(run::RunCommand),
+                Box::new(page::PageCommand),
+                Box::new(oncall::OncallCommand),
                 Box::new(catalog::CommandsCommand),
             ],
         }
@@ -165,4 +171,80 @@ impl Registry {
             .map(|command| command.definition(config))
             .collect()
     }
+}
+
+/// The `incident` option of commands that act on one: autocompleted, defaulting to the
+/// incident of the channel the command is used in.
+pub(crate) fn incident_option() -> CreateCommandOption {
+    CreateCommandOption::new(
+        CommandOptionType::String,
+        "incident",
+        "The incident (defaults to this channel's)",
+    )
+    .set_autocomplete(true)
+}
+
+/// Suggestions for an `incident` option: active incidents first, matching what was typed.
+pub(crate) async fn incident_choices(bot: &Bot, call: &Call<'_>, typed: &str) -> Vec<Choice> {
+    let filter = IncidentFilter {
+        search: Some(typed.to_owned()).filter(|typed| !typed.is_empty()),
+        active_first: true,
+        limit: Some(CHOICE_LIMIT as u32),
+        ..IncidentFilter::default()
+    };
+    match bot.ops().list(&call.who, &filter).await {
+        Ok(incidents) => incidents
+            .into_iter()
+            .map(|incident| {
+                Choice::new(
+                    format!(
+                        "{} · {} · {} · {}",
+                        incident.id, incident.severity, incident.status, incident.title
+                    ),
+                    incident.id.0.to_string(),
+                )
+            })
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "incident autocomplete failed");
+            Vec::new()
+        }
+    }
+}
+
+/// Names (with descriptions) matching what was typed, at most Discord's 25.
+pub(crate) fn matching<'a>(
+    items: impl Iterator<Item = (&'a str, &'a str)>,
+    typed: &str,
+) -> Vec<Choice> {
+    let typed = typed.trim().to_lowercase();
+    items
+        .filter(|(name, description)| {
+            typed.is_empty()
+                || name.to_lowercase().contains(&typed)
+                || description.to_lowercase().contains(&typed)
+        })
+        .take(CHOICE_LIMIT)
+        .map(|(name, description)| {
+            if description.is_empty() {
+                Choice::new(name, name)
+            } else {
+                Choice::new(format!("{name} · {description}"), name)
+            }
+        })
+        .collect()
+}
+
+/// A string option whose values are configured names (roles, policies, schedules): fixed
+/// choices while they fit Discord's 25, autocomplete beyond that, so none is left out.
+pub(crate) fn names_option<'a>(
+    name: &str,
+    description: &str,
+    names: impl ExactSizeIterator<Item = &'a str>,
+) -> CreateCommandOption {
+    let option = CreateCommandOption::new(CommandOptionType::String, name, description);
+    if names.len() > CHOICE_LIMIT {
+        return option.set_autocomplete(true);
+    }
+    names.fold(option, |option, name| option.add_string_choice(name, name))
 }

@@ -37,6 +37,43 @@ pub struct Options {
     pub extra_env: Vec<(String, String)>,
 }
 
+/// The emulated guild before warroom starts: its roles and channels. Tests whose config names
+/// people (a policy paging `user:<id>`, a schedule's members) add them here first, then start
+/// warroom with [`World::start_in`].
+pub struct Guild {
+    pub emu: Emulator,
+    pub responders: RoleId,
+    pub commanders: RoleId,
+    pub admins: RoleId,
+    pub dbas: RoleId,
+    pub category: ChannelId,
+    pub announce: ChannelId,
+    pub general: ChannelId,
+}
+
+impl Guild {
+    pub async fn new() -> Guild {
+        let emu = Emulator::start(EmulatorConfig::for_tests()).await;
+        let responders = emu.add_role("responders");
+        let commanders = emu.add_role("incident-commanders");
+        let admins = emu.add_role("warroom-admins");
+        let dbas = emu.add_role("dbas");
+        let category = emu.add_category("incidents");
+        let announce = emu.add_text_channel("incident-announcements", None);
+        let general = emu.add_text_channel("general", None);
+        Guild {
+            emu,
+            responders,
+            commanders,
+            admins,
+            dbas,
+            category,
+            announce,
+            general,
+        }
+    }
+}
+
 pub struct World {
     pub emu: Emulator,
     pub db: TestDb,
@@ -94,14 +131,21 @@ impl World {
     }
 
     pub async fn start_with_options(db: TestDb, options: Options) -> World {
-        let emu = Emulator::start(EmulatorConfig::for_tests()).await;
-        let responders = emu.add_role("responders");
-        let commanders = emu.add_role("incident-commanders");
-        let admins = emu.add_role("warroom-admins");
-        let dbas = emu.add_role("dbas");
-        let category = emu.add_category("incidents");
-        let announce = emu.add_text_channel("incident-announcements", None);
-        let general = emu.add_text_channel("general", None);
+        World::start_in(Guild::new().await, db, options).await
+    }
+
+    /// Starts warroom in a guild the test prepared (people its config names already exist).
+    pub async fn start_in(guild: Guild, db: TestDb, options: Options) -> World {
+        let Guild {
+            emu,
+            responders,
+            commanders,
+            admins,
+            dbas,
+            category,
+            announce,
+            general,
+        } = guild;
         let catalog = options
             .catalog
             .clone()

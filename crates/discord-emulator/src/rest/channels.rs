@@ -308,6 +308,16 @@ pub(crate) fn create_message(
             "Cannot send messages in a non-text channel",
         ));
     }
+    let recipient = st.world.channels[&cid].recipient;
+    if st.world.channels[&cid].kind == ChannelKind::Dm
+        && recipient.is_some_and(|user| st.world.dms_closed.contains(&user))
+    {
+        return Err(ApiError::new(
+            403,
+            codes::CANNOT_MESSAGE_USER,
+            "Cannot send messages to this user",
+        ));
+    }
     let body = req.body();
     check_message_body(body, req.files, true)?;
     if let Some(r) = body
