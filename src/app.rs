@@ -86,11 +86,6 @@ pub async fn run_with(
     let pagers = Arc::new(Pagers::new(notifiers, not_ready));
     let ops = Ops::new(store, Arc::new(config), clock).with_commands(commands);
     let sweeper = tokio::spawn(sweep_runs(ops.clone()));
-    let engine = Arc::new(Engine::new(ops.clone(), pagers.clone()));
-    let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
-    let escalation = tokio::spawn(engine.clone().run(async move {
-        let _ = engine_stopped.await;
-    }));
     let (gateway_tx, gateway) = watch::channel(if discord_enabled {
         GatewayState::Connecting
     } else {
@@ -101,6 +96,13 @@ pub async fn run_with(
     } else {
         None
     };
+    // After the Discord pager is registered: a page due from before a restart must not be
+    // claimed while Discord is still missing and fail for that.
+    let engine = Arc::new(Engine::new(ops.clone(), pagers.clone()));
+    let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
+    let escalation = tokio::spawn(engine.clone().run(async move {
+        let _ = engine_stopped.await;
+    }));
     let state = Arc::new(AppState { ops, gateway });
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");

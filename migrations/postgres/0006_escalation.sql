@@ -52,11 +52,16 @@ CREATE TABLE pages (
     attempts       BIGINT  NOT NULL DEFAULT 0,
     send_after     BIGINT  NOT NULL,
     lease_until    BIGINT,
+    -- The process holding the claim (`host/pid/start`), so a restarted warroom on the same
+    -- host can tell that a dead process's claims will never be finished.
+    claimed_by     TEXT,
     created_at     BIGINT  NOT NULL,
     finished_at    BIGINT,
     outcome        TEXT,
     UNIQUE (dedup_key, action)
 );
 
-CREATE INDEX pages_ready ON pages (send_after) WHERE state IN ('pending', 'sending');
+-- The sender's two questions: pending pages by when they may go, claims by when they end.
+CREATE INDEX pages_ready ON pages (state, send_after);
+CREATE INDEX pages_claims ON pages (state, lease_until);
 CREATE INDEX pages_incident ON pages (incident_id, state);

@@ -123,15 +123,73 @@ pub struct Engine {
     pagers: Arc<Pagers>,
     wake: Arc<Notify>,
     actor: Actor,
+    /// This process, as its claims name it: `host/pid/start`.
+    instance: Arc<str>,
+}
+
+/// The engines alive in this process (tests run several in one process).
+static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// `host/pid/start-millis/n` of a new engine in this process, registered as alive.
+fn instance_id(now: Timestamp) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!(
+        "{}/{}/{}/{n}",
+        host_name(),
+        std::process::id(),
+        now.as_millis()
+    );
+    LIVE.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(id.clone());
+    id
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Whether `claimant` (`host/pid/start`) is a warroom process on this host that no longer
+/// runs: its claims can be ended at once. Claims of other hosts, and of any process that may
+/// still run, wait for their lease.
+fn is_dead_here(claimant: &str, me: &str) -> bool {
+    let mut parts = claimant.split('/');
+    let (Some(host), Some(pid), Some(_started)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if host.is_empty() || host != host_name() || claimant == me {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    if pid == std::process::id() {
+        // Our pid: an engine of this process, or an earlier process that had our pid.
+        return !LIVE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(claimant);
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        // Running, and (as far as its command line tells) a warroom: wait for the lease.
+        Ok(cmdline) => !String::from_utf8_lossy(&cmdline).contains("warroom"),
+        Err(_) => true,
+    }
 }
 
 impl Engine {
     pub fn new(ops: Ops, pagers: Arc<Pagers>) -> Engine {
+        let instance = instance_id(ops.clock().now()).into();
         Engine {
             ops,
             pagers,
             wake: Arc::new(Notify::new()),
             actor: Actor::system(),
+            instance,
         }
     }
 
@@ -189,7 +247,7 @@ impl Engine {
         let mut last_audit: Option<Timestamp> = None;
         loop {
             let now = self.now();
-            if let Err(error) = self.fire_due(now).await {
+            if let Err(error) = self.fire_due_up_to(now, 1).await {
                 tracing::warn!(%error, "firing due escalation steps failed; retrying");
             }
             let room = max_in_flight.saturating_sub(sending.len());
@@ -206,6 +264,9 @@ impl Engine {
             }
             if last_audit.is_none_or(|last| now.as_millis() - last.as_millis() >= 1_000) {
                 last_audit = Some(now);
+                if let Err(error) = self.release_dead_claims(now).await {
+                    tracing::warn!(%error, "reading the claims of stopped processes failed");
+                }
                 if let Err(error) = self.audit(now).await {
                     tracing::warn!(%error, "the escalation audit failed; retrying");
                 }
@@ -240,6 +301,9 @@ impl Engine {
                         // Nobody can announce any more; deadlines still wake us.
                         changes = self.ops.subscribe();
                     }
+                    // One pass covers every change announced meanwhile (many are this
+                    // engine's own pages).
+                    while changes.try_recv().is_ok() {}
                 }
                 Some(done) = sending.join_next(), if !sending.is_empty() => {
                     collect(done, &mut finished);
@@ -262,6 +326,26 @@ impl Engine {
         }
     }
 
+    /// Ends at once the claims of warroom processes on this host that died (kill -9, a
+    /// crash) while sending, so their pages go out again now rather than when the claims run
+    /// out. Runs first thing and then every second.
+    async fn release_dead_claims(&self, now: Timestamp) -> Result<(), StoreError> {
+        let store = self.ops.store();
+        for claimant in store.claimants().await? {
+            if is_dead_here(&claimant, &self.instance) {
+                let released = store.release_claims(&claimant, now).await?;
+                if released > 0 {
+                    tracing::warn!(
+                        claimant,
+                        released,
+                        "pages claimed by a stopped warroom process are sent again now, under the same dedup keys"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Wakes a sleeping [`Engine::run`] (the Discord pager connected, say).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -277,6 +361,7 @@ impl Engine {
             pagers: self.pagers.clone(),
             wake: self.wake.clone(),
             actor: self.actor.clone(),
+            instance: self.instance.clone(),
         }
     }
 
@@ -284,8 +369,14 @@ impl Engine {
     /// late (after a restart, say) fires in the same pass. Steps are written in batches of
     /// [`STEPS_PER_WRITE`], one transaction each.
     async fn fire_due(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.fire_due_up_to(now, usize::MAX).await
+    }
+
+    /// [`Engine::fire_due`], reading at most `looks` batches of due steps, so that
+    /// [`Engine::run`] starts sending the first pages while later steps still wait.
+    async fn fire_due_up_to(&self, now: Timestamp, looks: usize) -> Result<usize, StoreError> {
         let mut fired = 0;
-        loop {
+        for _ in 0..looks {
             let due = self.ops.store().due_escalations(now, BATCH).await?;
             let mut progress = false;
             let planned: Vec<(FireStep, i64)> = due
@@ -315,6 +406,7 @@ impl Engine {
                 return Ok(fired);
             }
         }
+        Ok(fired)
     }
 
     /// The step `escalation` owes at `now`, with its pages resolved, and how late it is (ms).
@@ -422,7 +514,7 @@ impl Engine {
         let limit = u32::try_from(room).unwrap_or(BATCH).min(BATCH);
         self.ops
             .store()
-            .claim_pages(now, now.plus(lease), limit)
+            .claim_pages(now, now.plus(lease), limit, &self.instance)
             .await
     }
 

@@ -399,6 +399,14 @@ impl Delivery {
                 self.notifier,
                 self.action.as_str()
             ),
+            // The Discord pager has no [notifiers] entry to check: Discord refused the
+            // message itself (a user who does not accept DMs, a missing permission).
+            Outcome::FailedPermanently { status, body } if self.notifier == "discord" => format!(
+                "Discord refused the {} with HTTP {status}{}{}",
+                self.action.as_str(),
+                if body.is_empty() { "" } else { ": " },
+                body
+            ),
             Outcome::FailedPermanently { status, body } => format!(
                 "notifier {}: {} refused with HTTP {status}{}{}; not retried: check the notifier's configuration (key, URL) in [notifiers.{}]",
                 self.notifier,

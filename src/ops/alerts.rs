@@ -180,9 +180,11 @@ impl Ops {
                         .open_linked(&system, Source::Alert, request, Some(&claim))
                         .await
                         .map_err(|error| match error {
-                            OpsError::Store(crate::store::StoreError::ClaimLost(reason)) => IngestError::Busy(
-                                format!("{reason}; send this again in a few seconds"),
-                            ),
+                            OpsError::Store(crate::store::StoreError::ClaimLost(reason)) => {
+                                IngestError::Busy(format!(
+                                    "{reason}; send this again in a few seconds"
+                                ))
+                            }
                             other => IngestError::Ops(other),
                         })?;
                     outcome.opened = true;

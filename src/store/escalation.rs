@@ -338,7 +338,14 @@ pub trait EscalationStore: Send + Sync {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        by: &str,
     ) -> Result<Vec<Page>, StoreError>;
+
+    /// The processes holding claims on pages being sent.
+    async fn claimants(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Ends the claims of a process known to be dead at once, instead of when they run out.
+    async fn release_claims(&self, by: &str, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Records claimed pages' outcomes with their events, in one transaction; `None` for a
     /// page whose claim was stale.
@@ -576,6 +583,10 @@ impl {
         tx: &mut Transaction<'static, DB>,
         id: IncidentId,
     ) -> Result<(), StoreError> {
+        if DB::LOCK_ROW.is_empty() {
+            // SQLite: the write transaction already excludes every other writer.
+            return Ok(());
+        }
         sqlx::query(sql(format!("SELECT id FROM incidents WHERE id = $1{}", DB::LOCK_ROW)))
             .bind(id.0)
             .fetch_optional(&mut **tx)
@@ -621,8 +632,8 @@ impl {
     ) -> Result<Option<Appended>, StoreError> {
         Self::lock_incident(tx, done.incident).await?;
         let row = sqlx::query(
-            "UPDATE pages SET state = $2, outcome = $3, finished_at = $4, lease_until = NULL \
-             WHERE id = $1 AND state = 'sending' AND attempts = $5 \
+            "UPDATE pages SET state = $2, outcome = $3, finished_at = $4, lease_until = NULL, \
+             claimed_by = NULL WHERE id = $1 AND state = 'sending' AND attempts = $5 \
              RETURNING incident_id",
         )
         .bind(done.page)
@@ -743,21 +754,60 @@ impl EscalationStore {
         Ok((inserted, appended))
     }
 
+    async fn claimants(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT claimed_by FROM pages WHERE state = 'sending' AND claimed_by IS NOT NULL",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>("claimed_by")?))
+            .collect()
+    }
+
+    async fn release_claims(&self, by: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let released = sqlx::query(
+            "UPDATE pages SET lease_until = $2 WHERE state = 'sending' AND claimed_by = $1 \
+             AND lease_until > $2 RETURNING id",
+        )
+        .bind(by.to_owned())
+        .bind(now.as_millis())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u64::try_from(released.len()).unwrap_or(u64::MAX))
+    }
+
     async fn claim_pages(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        by: &str,
     ) -> Result<Vec<Page>, StoreError> {
-        let candidates = sqlx::query(
-            "SELECT id, attempts FROM pages WHERE send_after <= $1 \
-             AND (state = 'pending' OR (state = 'sending' AND lease_until <= $1)) \
+        // Two index range scans (pending by send_after, claims by lease_until) rather than
+        // one OR that would read the whole outbox.
+        let mut candidates = sqlx::query(
+            "SELECT id, attempts FROM pages WHERE state = 'pending' AND send_after <= $1 \
              ORDER BY send_after, id LIMIT $2",
         )
         .bind(now.as_millis())
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
+        if candidates.len() < limit as usize {
+            candidates.extend(
+                sqlx::query(
+                    "SELECT id, attempts FROM pages WHERE state = 'sending' AND lease_until <= $1 \
+                     ORDER BY lease_until, id LIMIT $2",
+                )
+                .bind(now.as_millis())
+                .bind(i64::from(limit) - i64::try_from(candidates.len()).unwrap_or(0))
+                .fetch_all(&self.reader)
+                .await?,
+            );
+        }
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
@@ -768,8 +818,8 @@ impl EscalationStore {
             let id: i64 = candidate.try_get("id")?;
             let attempts: i64 = candidate.try_get("attempts")?;
             let row = sqlx::query(sql(format!(
-                "UPDATE pages SET state = 'sending', attempts = attempts + 1, lease_until = $2 \
-                 WHERE id = $1 AND attempts = $3 \
+                "UPDATE pages SET state = 'sending', attempts = attempts + 1, lease_until = $2, \
+                 claimed_by = $5 WHERE id = $1 AND attempts = $3 \
                  AND (state = 'pending' OR (state = 'sending' AND lease_until <= $4)) \
                  RETURNING {PAGE_COLUMNS}"
             )))
@@ -777,6 +827,7 @@ impl EscalationStore {
             .bind(lease_until.as_millis())
             .bind(attempts)
             .bind(now.as_millis())
+            .bind(by.to_owned())
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(row) = row {

@@ -650,7 +650,9 @@ impl warroom::store::IncidentStore for SlowStore {
         escalation: warroom::store::EscalationEffect,
     ) -> Result<warroom::store::Written, warroom::store::StoreError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.create_incident(incident, events, escalation).await
+        self.inner
+            .create_incident(incident, events, escalation)
+            .await
     }
     async fn update_incident(
         &self,
@@ -886,8 +888,19 @@ impl warroom::store::EscalationStore for SlowStore {
         now: warroom::domain::Timestamp,
         lease_until: warroom::domain::Timestamp,
         limit: u32,
+        by: &str,
     ) -> Result<Vec<warroom::store::Page>, warroom::store::StoreError> {
-        self.inner.claim_pages(now, lease_until, limit).await
+        self.inner.claim_pages(now, lease_until, limit, by).await
+    }
+    async fn claimants(&self) -> Result<Vec<String>, warroom::store::StoreError> {
+        self.inner.claimants().await
+    }
+    async fn release_claims(
+        &self,
+        by: &str,
+        now: warroom::domain::Timestamp,
+    ) -> Result<u64, warroom::store::StoreError> {
+        self.inner.release_claims(by, now).await
     }
     async fn finish_pages(
         &self,

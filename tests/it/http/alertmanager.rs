@@ -201,13 +201,13 @@ receivers:
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The outcome is recorded once the receiver has answered.
+    world
+        .wait_for_event(disk.id, "the page_sent event", |event| {
+            event.kind == EventKind::PageSent
+        })
+        .await;
     let disk_firing = world.timeline(disk.id).await;
-    assert!(
-        disk_firing
-            .iter()
-            .any(|event| event.kind == EventKind::PageSent),
-        "{disk_firing:#?}"
-    );
     assert_eq!(
         disk_firing
             .iter()
