@@ -247,8 +247,11 @@ impl Engine {
         let mut last_audit: Option<Timestamp> = None;
         loop {
             let now = self.now();
+            // A failing database must not make the loop spin: after an error it waits.
+            let mut failed = false;
             if let Err(error) = self.fire_due_up_to(now, 1).await {
                 tracing::warn!(%error, "firing due escalation steps failed; retrying");
+                failed = true;
             }
             let room = max_in_flight.saturating_sub(sending.len());
             if room > 0 {
@@ -259,7 +262,10 @@ impl Engine {
                             sending.spawn(async move { engine.send(page).await });
                         }
                     }
-                    Err(error) => tracing::warn!(%error, "claiming pages failed; retrying"),
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming pages failed; retrying");
+                        failed = true;
+                    }
                 }
             }
             if last_audit.is_none_or(|last| now.as_millis() - last.as_millis() >= 1_000) {
@@ -283,7 +289,7 @@ impl Engine {
                 }
             };
             // While every slot is busy, new pages wait for a delivery to finish, not a timer.
-            let sleep = if sending.len() >= max_in_flight {
+            let sleep = if sending.len() >= max_in_flight || failed {
                 BACKSTOP
             } else {
                 sleep
