@@ -87,10 +87,12 @@ pub enum BenchCommand {
     /// webhook receiver in this process: lateness of each page against its due time; then
     /// overdue pages, a SIGKILL while sending, a restart: ready to the last overdue page
     Escalation {
-        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...);
-        /// the restart part uses a second one named after it with `_restart`
+        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...)
         #[arg(long)]
         database_url: Option<String>,
+        /// A second fresh database for the restart part (needed with --database-url)
+        #[arg(long)]
+        restart_database_url: Option<String>,
         #[arg(long, default_value_t = 10_000)]
         incidents: usize,
         /// When the pages come due, counted from the start of seeding; longer than seeding
@@ -104,6 +106,16 @@ pub enum BenchCommand {
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
+}
+
+/// The value at `share` (0.5 for the median, 1.0 for the maximum) of sorted values: the
+/// smallest with at least that share of the values at or below it. `None` when empty.
+fn percentile<T: Copy>(sorted: &[T], share: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let index = ((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Some(sorted[index])
 }
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {
@@ -148,11 +160,13 @@ pub async fn execute(
         }
         BenchCommand::Escalation {
             database_url,
+            restart_database_url,
             incidents,
             due_in,
         } => {
             escalation::run(escalation::Options {
                 database_url,
+                restart_database_url,
                 incidents: incidents.max(1),
                 due_in,
             })

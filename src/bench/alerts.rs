@@ -187,8 +187,7 @@ async fn drive(
     let wall = started.elapsed();
     latencies.sort();
     let at = |q: f64| {
-        let index = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[index].as_secs_f64() * 1000.0
+        super::percentile(&latencies, q).map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
     };
     Ok(Measured {
         alerts_per_second: alerts as f64 / wall.as_secs_f64(),

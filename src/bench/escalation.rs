@@ -10,13 +10,14 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::alerts::{Running, free_port, wait_ready};
+use super::percentile;
 use crate::config::{Config, Environment};
 use crate::domain::{Clock, ManualClock, Source, SystemClock, Timestamp};
 use crate::ops::{OpenRequest, Ops, Principal};
@@ -24,6 +25,9 @@ use crate::store;
 
 pub struct Options {
     pub database_url: Option<String>,
+    /// The (fresh) database of the restart part; a temporary SQLite file when neither URL is
+    /// given.
+    pub restart_database_url: Option<String>,
     pub incidents: usize,
     /// How long after the seeding starts the first level comes due.
     pub due_in: Duration,
@@ -157,14 +161,6 @@ async fn wait_for(seen: &Seen, count: usize, limit: Duration) -> anyhow::Result<
     Ok(())
 }
 
-fn percentile(sorted: &[i64], share: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let index = ((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
-
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let backend = |url: &str| {
         if url.starts_with("postgres") {
@@ -213,34 +209,24 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     println!(
         "lateness of {} pages against their due time: p50 {} ms, p99 {} ms, max {} ms; pages received twice: {repeats}",
         lateness.len(),
-        percentile(&lateness, 0.50),
-        percentile(&lateness, 0.99),
-        percentile(&lateness, 1.0),
+        percentile(&lateness, 0.50).unwrap_or(0),
+        percentile(&lateness, 0.99).unwrap_or(0),
+        percentile(&lateness, 1.0).unwrap_or(0),
     );
 
     // Part 2: overdue pages, a kill -9 while sending, a restart.
     let dir = tempfile::tempdir()?;
     let seen = Seen::default();
     let receiver = start_receiver(seen.clone()).await?;
-    let url = match &options.database_url {
-        Some(url) => {
-            // A second fresh database beside the first.
-            let fresh = format!("{url}_restart");
-            let admin = sqlx::PgPool::connect(url)
-                .await
-                .context("connect to PostgreSQL")?;
-            let name = fresh.rsplit('/').next().unwrap_or_default().to_owned();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\""
-            )))
-            .execute(&admin)
-            .await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .execute(&admin)
-                .await?;
-            fresh
+    let url = match (&options.database_url, &options.restart_database_url) {
+        (_, Some(url)) => url.clone(),
+        (None, None) => "sqlite://bench.db".to_owned(),
+        (Some(_), None) => {
+            println!(
+                "restart: skipped; give --restart-database-url, a second fresh database, to measure it"
+            );
+            return Ok(());
         }
-        None => "sqlite://bench.db".to_owned(),
     };
     let config_path = write_config(dir.path(), &url, &receiver)?;
     let config = Config::load(&config_path, &Environment::default())?;

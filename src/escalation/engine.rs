@@ -722,13 +722,7 @@ impl Engine {
                 policy.and_then(|policy| policy.fallback.clone().map(|target| (policy, target)));
             let (page, text) = match fallback {
                 Some((policy, target)) => {
-                    let earlier = store
-                        .pages(incident.id)
-                        .await?
-                        .iter()
-                        .filter(|page| page.level == 0 && page.action == PageAction::Trigger)
-                        .count();
-                    let round = u32::try_from(earlier).unwrap_or(u32::MAX);
+                    let round = self.ops.next_hand_round(incident.id).await?;
                     let reach = Directory::of(config).resolve_page(policy, &target, now);
                     let page = NewPage {
                         dedup_key: dedup_key(incident.id, 0, round, &target),

@@ -8,7 +8,7 @@ use super::{Ops, OpsError, Permission, Principal, authorize};
 use crate::domain::{EventKind, Incident, IncidentId, NewEvent, Refusal, Status, Timestamp};
 use crate::escalation::{Directory, Reach, Recipient, Target, dedup_key};
 use crate::store::{
-    Change, EscalationEffect, EscalationStart, NewPage, Page, PageAction, PageRecipient,
+    Change, EscalationEffect, EscalationStart, NewPage, Page, PageAction, PageRecipient, StoreError,
 };
 
 /// Whom `/page` pages: a target as policies name them, or a whole policy (restarted from its
@@ -107,6 +107,19 @@ impl Ops {
         }
     }
 
+    /// The round of the incident's next page outside its policy's levels (level 0: `/page`
+    /// or the auditor's fallback), so each such page has its own dedup key.
+    pub(crate) async fn next_hand_round(&self, id: IncidentId) -> Result<u32, StoreError> {
+        let earlier = self
+            .store
+            .pages(id)
+            .await?
+            .iter()
+            .filter(|page| page.level == 0 && page.action == PageAction::Trigger)
+            .count();
+        Ok(u32::try_from(earlier).unwrap_or(u32::MAX))
+    }
+
     /// Every page of the incident, oldest first.
     pub async fn pages(&self, who: &Principal, id: IncidentId) -> Result<Vec<Page>, OpsError> {
         let incident = self.incident(id).await?;
@@ -155,14 +168,7 @@ impl Ops {
         let recipient = directory.resolve(target, now).map_err(|unreachable| {
             OpsError::Invalid(format!("{target}: {}", unreachable.reason))
         })?;
-        let earlier = self
-            .store
-            .pages(incident.id)
-            .await?
-            .iter()
-            .filter(|page| page.level == 0 && page.action == PageAction::Trigger)
-            .count();
-        let round = u32::try_from(earlier).unwrap_or(u32::MAX);
+        let round = self.next_hand_round(incident.id).await?;
         let key = dedup_key(incident.id, 0, round, target);
         let description = recipient.describe();
         let mut text = format!("{} paged {target} ({description})", who.actor.name);

@@ -46,31 +46,40 @@ pub struct Stop {
     pub forward: PageAction,
 }
 
-/// What a row of the outbox asks of its receiver.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PageAction {
-    Trigger,
-    Acknowledge,
-    Resolve,
+/// A closed set of values stored as text: `as_str` writes one, `parse` reads it back (an
+/// unknown text is a corrupt row). Serialized (JSON) the same way.
+macro_rules! stored_text {
+    ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            fn parse(text: &str) -> Result<$name, StoreError> {
+                match text {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(corrupt(format!(concat!("unknown ", $what, " `{}`"), other))),
+                }
+            }
+        }
+    };
 }
 
-impl PageAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PageAction::Trigger => "trigger",
-            PageAction::Acknowledge => "acknowledge",
-            PageAction::Resolve => "resolve",
-        }
-    }
-
-    fn parse(text: &str) -> Result<PageAction, StoreError> {
-        match text {
-            "trigger" => Ok(PageAction::Trigger),
-            "acknowledge" => Ok(PageAction::Acknowledge),
-            "resolve" => Ok(PageAction::Resolve),
-            other => Err(corrupt(format!("unknown page action `{other}`"))),
-        }
+stored_text! {
+    /// What a row of the outbox asks of its receiver.
+    PageAction ("page action") {
+        Trigger => "trigger",
+        Acknowledge => "acknowledge",
+        Resolve => "resolve",
     }
 }
 
@@ -162,42 +171,15 @@ pub struct NewPage {
     pub send_after: Timestamp,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PageState {
-    Pending,
-    Sending,
-    Sent,
-    Failed,
-    Cancelled,
-    /// Not sent on purpose: a drill page to a notifier outside Discord.
-    Skipped,
-}
-
-impl PageState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PageState::Pending => "pending",
-            PageState::Sending => "sending",
-            PageState::Sent => "sent",
-            PageState::Failed => "failed",
-            PageState::Cancelled => "cancelled",
-            PageState::Skipped => "skipped",
-        }
-    }
-
-    fn parse(text: &str) -> Result<PageState, StoreError> {
-        [
-            PageState::Pending,
-            PageState::Sending,
-            PageState::Sent,
-            PageState::Failed,
-            PageState::Cancelled,
-            PageState::Skipped,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == text)
-        .ok_or_else(|| corrupt(format!("unknown page state `{text}`")))
+stored_text! {
+    PageState ("page state") {
+        Pending => "pending",
+        Sending => "sending",
+        Sent => "sent",
+        Failed => "failed",
+        Cancelled => "cancelled",
+        /// Not sent on purpose: a drill page to a notifier outside Discord.
+        Skipped => "skipped",
     }
 }
 
@@ -223,39 +205,14 @@ pub struct Page {
     pub outcome: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EscalationState {
-    Active,
-    Stopped,
-    Finished,
-    Audited,
-    /// No policy applies to the incident.
-    Unpaged,
-}
-
-impl EscalationState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EscalationState::Active => "active",
-            EscalationState::Stopped => "stopped",
-            EscalationState::Finished => "finished",
-            EscalationState::Audited => "audited",
-            EscalationState::Unpaged => "unpaged",
-        }
-    }
-
-    fn parse(text: &str) -> Result<EscalationState, StoreError> {
-        [
-            EscalationState::Active,
-            EscalationState::Stopped,
-            EscalationState::Finished,
-            EscalationState::Audited,
-            EscalationState::Unpaged,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == text)
-        .ok_or_else(|| corrupt(format!("unknown escalation state `{text}`")))
+stored_text! {
+    EscalationState ("escalation state") {
+        Active => "active",
+        Stopped => "stopped",
+        Finished => "finished",
+        Audited => "audited",
+        /// No policy applies to the incident.
+        Unpaged => "unpaged",
     }
 }
 

@@ -60,6 +60,28 @@ fn default_policy(name: &str) -> Vec<(String, String)> {
 }
 
 /// A webhook notifier sending to `receiver`, tried once (its failures are the test's point).
+/// warroom on `guild`'s emulator with the frozen `clock`, `extra_toml`, and `policy` as
+/// `[escalation] default_policy` when given.
+async fn start(
+    guild: Guild,
+    db: TestDb,
+    clock: Arc<ManualClock>,
+    extra_toml: String,
+    policy: Option<&str>,
+) -> World {
+    World::start_in(
+        guild,
+        db,
+        Options {
+            clock: Some(clock),
+            extra_toml,
+            extra_env: policy.map(default_policy).unwrap_or_default(),
+            ..Options::default()
+        },
+    )
+    .await
+}
+
 fn webhook(name: &str, receiver: &Receiver) -> String {
     format!(
         "[notifiers.{name}]\nkind = \"webhook\"\nurl = \"{}\"\nmax_attempts = 1\n",
@@ -118,15 +140,12 @@ async fn a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires(db: Tes
     let carol = guild.emu.member("carol", &[]);
     let responders = guild.responders;
     let clock = clock();
-    let world = World::start_in(
+    let world = start(
         guild,
         db,
-        Options {
-            clock: Some(clock.clone()),
-            extra_toml: pager_policy(carol.id()),
-            extra_env: default_policy("pager"),
-            ..Options::default()
-        },
+        clock.clone(),
+        pager_policy(carol.id()),
+        Some("pager"),
     )
     .await;
     let emu = &world.emu;
@@ -263,15 +282,12 @@ async fn someone_neither_paged_nor_a_responder_cannot_acknowledge(db: TestDb) {
     let erin = guild.emu.member("erin", &[]);
     let responders = guild.responders;
     let clock = clock();
-    let world = World::start_in(
+    let world = start(
         guild,
         db,
-        Options {
-            clock: Some(clock.clone()),
-            extra_toml: pager_policy(carol.id()),
-            extra_env: default_policy("pager"),
-            ..Options::default()
-        },
+        clock.clone(),
+        pager_policy(carol.id()),
+        Some("pager"),
     )
     .await;
     let emu = &world.emu;
@@ -336,17 +352,7 @@ async fn a_drill_pages_say_drill_and_stay_inside_discord(db: TestDb) {
         webhook("hook", &receiver),
         carol.id()
     );
-    let world = World::start_in(
-        guild,
-        db,
-        Options {
-            clock: Some(clock()),
-            extra_toml: policy,
-            extra_env: default_policy("practice"),
-            ..Options::default()
-        },
-    )
-    .await;
+    let world = start(guild, db, clock(), policy, Some("practice")).await;
     let emu = &world.emu;
 
     open(
@@ -403,15 +409,7 @@ async fn page_by_hand_reaches_a_person_and_a_role_and_needs_the_responder_role(d
     let dave = guild.emu.member("dave", &[]);
     let dbas = guild.dbas;
     // No policy: nobody is paged unless someone pages by hand.
-    let world = World::start_in(
-        guild,
-        db,
-        Options {
-            clock: Some(clock()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let world = start(guild, db, clock(), String::new(), None).await;
     let emu = &world.emu;
 
     open(
@@ -577,16 +575,7 @@ start = "2026-03-02"
         dave.id(),
         erin.id()
     );
-    let world = World::start_in(
-        guild,
-        db,
-        Options {
-            clock: Some(clock()),
-            extra_toml: schedule,
-            ..Options::default()
-        },
-    )
-    .await;
+    let world = start(guild, db, clock(), schedule, None).await;
 
     // Anyone may ask. Dave's turn began today at 09:00 UTC; Erin's begins tomorrow at 09:00.
     let answer = frank
@@ -646,17 +635,7 @@ async fn failed_pages_are_said_in_the_incident_channel(db: TestDb) {
         webhook("broken", &broken),
         carol.id()
     );
-    let world = World::start_in(
-        guild,
-        db,
-        Options {
-            clock: Some(clock()),
-            extra_toml: policy,
-            extra_env: default_policy("flaky"),
-            ..Options::default()
-        },
-    )
-    .await;
+    let world = start(guild, db, clock(), policy, Some("flaky")).await;
     let emu = &world.emu;
 
     open(
