@@ -106,6 +106,12 @@ pub async fn run_with(
     let state = Arc::new(AppState { ops, gateway });
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");
+    // Answers go out at once, not after the client's delayed ACK (Nagle's algorithm).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await

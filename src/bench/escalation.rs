@@ -64,6 +64,10 @@ async fn start_receiver(seen: Seen) -> anyhow::Result<String> {
     let app = axum::Router::new()
         .route("/", axum::routing::post(receive))
         .with_state(seen);
+    // Answers at once, as a paging API's load balancer would (no Nagle delay).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
 }

@@ -78,6 +78,12 @@ impl Emulator {
             .with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            // Small gateway frames and REST answers go out at once: with Nagle's algorithm a
+            // frame can wait for the peer's delayed ACK (40 ms on Linux), which would show as
+            // latency of the bot under test.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stop_rx.await;
             });
