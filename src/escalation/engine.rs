@@ -13,7 +13,7 @@
 //! receiver that deduplicates, as PagerDuty and Opsgenie do, sees one page). That resend is
 //! the only way a page can reach a receiver twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -22,11 +22,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::{Directory, Policy, Recipient, Target, dedup_key};
-use crate::domain::{Actor, EventKind, Incident, NewEvent, Timestamp};
+use crate::domain::{Actor, EventKind, Incident, NewEvent, Status, Timestamp};
 use crate::notify::{Delivery, Notifier, NotifierKind, PageMessage, Priority};
 use crate::ops::Ops;
 use crate::store::{
-    Escalation, FireStep, NewPage, Page, PageAction, PageDone, PageRecipient, PageState, StoreError,
+    Escalation, FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient,
+    PageState, StoreError,
 };
 
 /// How many due steps or ready pages one query takes.
@@ -35,6 +36,10 @@ const BATCH: u32 = 500;
 /// Steps fired, or page outcomes recorded, per transaction: one commit (one fsync on
 /// SQLite) for many, while keeping each transaction short.
 const STEPS_PER_WRITE: usize = 100;
+
+/// Pages this engine claimed and has not yet handed to a sender, each with the moment its
+/// claim runs out.
+type Ready = VecDeque<(Page, Timestamp)>;
 
 /// The longest the engine sleeps without looking at the store: changes made by other
 /// processes (a second engine, the CLI) reach it at least this often. Its own changes wake
@@ -202,14 +207,22 @@ impl Engine {
     pub async fn tick(&self) -> Result<Pass, StoreError> {
         let mut pass = Pass::default();
         let now = self.now();
-        pass.steps_fired = self.fire_due(now).await?;
+        let mut ready = Ready::new();
+        pass.steps_fired = self
+            .fire_due_up_to(now, usize::MAX, BATCH, &mut ready)
+            .await?;
         loop {
-            let pages = self.claim(self.now()).await?;
-            if pages.is_empty() {
+            if ready.is_empty() {
+                let now = self.now();
+                let lease_until = now.plus(self.ops.config().escalation.page_lease);
+                let claimed = self.claim(now).await?;
+                ready.extend(claimed.into_iter().map(|page| (page, lease_until)));
+            }
+            if ready.is_empty() {
                 break;
             }
             let mut sending = JoinSet::new();
-            for page in pages {
+            for (page, _) in ready.drain(..) {
                 let engine = self.clone_parts();
                 sending.spawn(async move { engine.send(page).await });
             }
@@ -236,37 +249,74 @@ impl Engine {
 
     /// Runs passes until `shutdown`: sleeps until the next deadline the store reports, a
     /// committed change, a finished delivery, or [`BACKSTOP`], whichever comes first. Pages
-    /// are sent concurrently (up to `[escalation] max_in_flight`) while steps keep firing.
+    /// are sent concurrently (up to `[escalation] max_in_flight`) while steps keep firing:
+    /// each turn records the deliveries that finished (one write), fires the next due steps
+    /// (one write, which also claims their pages), and starts sending.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut changes = self.ops.subscribe();
         let max_in_flight =
             usize::try_from(self.ops.config().escalation.max_in_flight).unwrap_or(64);
         let mut sending: JoinSet<Result<PageDone, StoreError>> = JoinSet::new();
+        // Pages claimed by this engine and not yet handed to a sender.
+        let mut ready = Ready::new();
+        let lease = self.ops.config().escalation.page_lease;
+        // Pages wait for a sender in `ready` only briefly: about one write's worth, and not
+        // many more than the senders take at once.
+        let queue = STEPS_PER_WRITE.min(2 * max_in_flight).max(1);
         let mut finished: Vec<PageDone> = Vec::new();
         let mut last_audit: Option<Timestamp> = None;
         loop {
             let now = self.now();
             // A failing database must not make the loop spin: after an error it waits.
             let mut failed = false;
-            if let Err(error) = self.fire_due_up_to(now, 1).await {
-                tracing::warn!(%error, "firing due escalation steps failed; retrying");
+            while let Some(done) = sending.try_join_next() {
+                collect(done, &mut finished);
+            }
+            if !finished.is_empty()
+                && let Err(error) = self.record(std::mem::take(&mut finished)).await
+            {
+                tracing::warn!(%error, "recording pages' outcomes failed; they are sent again when their claims run out");
                 failed = true;
             }
-            let room = max_in_flight.saturating_sub(sending.len());
-            if room > 0 {
-                match self.claim_up_to(now, room).await {
+            // Few pages wait for a sender: first the outbox's ready pages (pages by hand,
+            // acknowledgements to forward, pages of a stopped process), then new steps' pages,
+            // so neither starves the other and pages go out as their steps are written.
+            let wanted = queue.saturating_sub(ready.len());
+            if wanted > 0 {
+                match self.claim_up_to(now, wanted).await {
                     Ok(pages) => {
-                        for page in pages {
-                            let engine = self.clone_parts();
-                            sending.spawn(async move { engine.send(page).await });
-                        }
+                        ready.extend(pages.into_iter().map(|page| (page, now.plus(lease))))
                     }
                     Err(error) => {
                         tracing::warn!(%error, "claiming pages failed; retrying");
                         failed = true;
                     }
                 }
+            }
+            if ready.len() < queue
+                && let Err(error) = self
+                    .fire_due_up_to(now, 1, u32::try_from(queue).unwrap_or(BATCH), &mut ready)
+                    .await
+            {
+                tracing::warn!(%error, "firing due escalation steps failed; retrying");
+                failed = true;
+            }
+            while sending.len() < max_in_flight
+                && let Some((page, lease_until)) = ready.pop_front()
+            {
+                // A claim with less than half its lease left may run out while the page is
+                // in flight, and another sender take it: leave it to whoever claims it next.
+                let left = lease_until.as_millis() - self.now().as_millis();
+                if left < i64::try_from(lease.as_millis() / 2).unwrap_or(i64::MAX) {
+                    tracing::debug!(
+                        page = page.id,
+                        "claim too old to send; left to the next claim"
+                    );
+                    continue;
+                }
+                let engine = self.clone_parts();
+                sending.spawn(async move { engine.send(page).await });
             }
             if last_audit.is_none_or(|last| now.as_millis() - last.as_millis() >= 1_000) {
                 last_audit = Some(now);
@@ -277,24 +327,24 @@ impl Engine {
                     tracing::warn!(%error, "the escalation audit failed; retrying");
                 }
             }
-            let sleep = match self.ops.store().next_deadline().await {
-                Ok(Some(due)) => Duration::from_millis(
-                    u64::try_from(due.as_millis() - self.now().as_millis()).unwrap_or(0),
-                )
-                .min(BACKSTOP),
-                Ok(None) => BACKSTOP,
-                Err(error) => {
-                    tracing::warn!(%error, "reading the next escalation deadline failed");
-                    BACKSTOP
-                }
-            };
-            // While every slot is busy, new pages wait for a delivery to finish, not a timer.
-            let sleep = if sending.len() >= max_in_flight || failed {
+            let busy = sending.len() >= max_in_flight;
+            let sleep = if busy || failed {
+                // While every sender is busy, more pages wait for a delivery to finish.
                 BACKSTOP
             } else {
-                sleep
+                match self.ops.store().next_deadline().await {
+                    Ok(Some(due)) => Duration::from_millis(
+                        u64::try_from(due.as_millis() - self.now().as_millis()).unwrap_or(0),
+                    )
+                    .min(BACKSTOP),
+                    Ok(None) => BACKSTOP,
+                    Err(error) => {
+                        tracing::warn!(%error, "reading the next escalation deadline failed");
+                        BACKSTOP
+                    }
+                }
             };
-            if sleep.is_zero() && sending.len() < max_in_flight {
+            if sleep.is_zero() {
                 tokio::task::yield_now().await;
                 continue;
             }
@@ -307,28 +357,31 @@ impl Engine {
                         // Nobody can announce any more; deadlines still wake us.
                         changes = self.ops.subscribe();
                     }
-                    // One pass covers every change announced meanwhile (many are this
+                    // One turn covers every change announced meanwhile (many are this
                     // engine's own pages).
                     while changes.try_recv().is_ok() {}
                 }
                 Some(done) = sending.join_next(), if !sending.is_empty() => {
                     collect(done, &mut finished);
-                    // Every other delivery that finished meanwhile goes in the same write.
-                    while let Some(done) = sending.try_join_next() {
-                        collect(done, &mut finished);
-                    }
-                    if let Err(error) = self.record(std::mem::take(&mut finished)).await {
-                        tracing::warn!(%error, "recording pages' outcomes failed; they are sent again when their claims run out");
-                    }
                 }
             }
         }
-        // Deliveries in flight finish (their claims would otherwise resend them later).
+        // Deliveries in flight finish (their claims would otherwise resend them later); pages
+        // claimed but not started are handed back at once, for the next engine to send.
         while let Some(done) = sending.join_next().await {
             collect(done, &mut finished);
         }
         if let Err(error) = self.record(finished).await {
             tracing::warn!(%error, "recording pages' outcomes failed at shutdown");
+        }
+        if !ready.is_empty()
+            && let Err(error) = self
+                .ops
+                .store()
+                .release_claims(&self.instance, self.now())
+                .await
+        {
+            tracing::warn!(%error, "handing back claimed pages at shutdown failed; they are sent when their claims run out");
         }
     }
 
@@ -371,19 +424,24 @@ impl Engine {
         }
     }
 
-    /// Fires every step due at `now`; a step that became due because an earlier one was
-    /// late (after a restart, say) fires in the same pass. Steps are written in batches of
-    /// [`STEPS_PER_WRITE`], one transaction each.
-    async fn fire_due(&self, now: Timestamp) -> Result<usize, StoreError> {
-        self.fire_due_up_to(now, usize::MAX).await
-    }
-
-    /// [`Engine::fire_due`], reading at most `looks` batches of due steps, so that
-    /// [`Engine::run`] starts sending the first pages while later steps still wait.
-    async fn fire_due_up_to(&self, now: Timestamp, looks: usize) -> Result<usize, StoreError> {
+    /// Fires the steps due at `now`, reading `batch` due steps at a time, at most `looks`
+    /// times (a step that became due because an earlier one was late, after a restart say,
+    /// fires in a later look). Steps are written [`STEPS_PER_WRITE`] per transaction; their
+    /// pages, claimed by this engine in the same transaction, join `ready`.
+    async fn fire_due_up_to(
+        &self,
+        now: Timestamp,
+        looks: usize,
+        batch: u32,
+        ready: &mut Ready,
+    ) -> Result<usize, StoreError> {
+        let claim = PageClaim {
+            by: self.instance.to_string(),
+            lease_until: now.plus(self.ops.config().escalation.page_lease),
+        };
         let mut fired = 0;
         for _ in 0..looks {
-            let due = self.ops.store().due_escalations(now, BATCH).await?;
+            let due = self.ops.store().due_escalations(now, batch).await?;
             let mut progress = false;
             let planned: Vec<(FireStep, i64)> = due
                 .iter()
@@ -391,11 +449,11 @@ impl Engine {
                 .collect();
             for chunk in planned.chunks(STEPS_PER_WRITE) {
                 let steps = chunk.iter().map(|(step, _)| step.clone()).collect();
-                let results = self.ops.store().fire_steps(steps).await?;
-                let mut by_incident: Vec<_> = chunk.iter().collect();
-                by_incident.sort_by_key(|(step, _)| step.incident);
-                for ((_, late_ms), result) in by_incident.into_iter().zip(results) {
-                    let Some(appended) = result else { continue };
+                let results = self.ops.store().fire_steps(steps, &claim).await?;
+                for ((_, late_ms), result) in chunk.iter().zip(results) {
+                    let Some(Fired { appended, pages }) = result else {
+                        continue;
+                    };
                     fired += 1;
                     progress = true;
                     crate::metrics::escalation_lateness(Duration::from_millis(
@@ -404,6 +462,7 @@ impl Engine {
                     if let Some((incident, events)) = appended {
                         self.ops.announce(&incident, &events);
                     }
+                    ready.extend(pages.into_iter().map(|page| (page, claim.lease_until)));
                 }
             }
             // Steps fired may have made their next steps due too (a late pass); look again
@@ -544,6 +603,26 @@ impl Engine {
             now: self.now(),
             failures_before_next_level: threshold,
         };
+        if page.action == PageAction::Trigger
+            && let Some(stopped_at) = stopped_since(&incident)
+            && stopped_at > page.created_at
+        {
+            // Acknowledged (or mitigated, resolved) after the page was written and before it
+            // went out: nobody needs waking any more.
+            let again = if page.attempts > 1 {
+                " (an earlier attempt, cut off, may have reached the receiver)"
+            } else {
+                ""
+            };
+            return Ok(done(
+                PageState::Cancelled,
+                format!(
+                    "not sent: the incident was {} first{again}",
+                    incident.status.as_str()
+                ),
+                None,
+            ));
+        }
         if incident.drill && !page.recipient.is_discord() {
             let text = format!(
                 "DRILL: {} not paged through {}: drills page only inside Discord",
@@ -796,6 +875,22 @@ fn next_step(
     let (level, round) = policy.next_step(level, round)?;
     let after = policy.step_after(level, round)?;
     Some((level, round, escalation.started_at.plus(after)))
+}
+
+/// The latest acknowledgement, mitigation or resolution of an incident that pages nobody;
+/// `None` while it is open (unacknowledged). A page written before it is not sent.
+fn stopped_since(incident: &Incident) -> Option<Timestamp> {
+    if incident.status == Status::Open {
+        return None;
+    }
+    [
+        incident.acknowledged_at,
+        incident.mitigated_at,
+        incident.resolved_at,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
 }
 
 fn recipient_name(recipient: &PageRecipient) -> String {

@@ -248,7 +248,7 @@ impl Ops {
         let severity = self.canonical_severity(severity)?;
         let now = self.clock.now();
         let actor = who.actor.clone();
-        let decide = move |current: &Incident| -> Result<Change, Refusal> {
+        let decide = |current: &Incident| -> Result<Change, Refusal> {
             if current.severity == severity {
                 return Err(Refusal::Unchanged {
                     id: current.id,
@@ -257,17 +257,42 @@ impl Ops {
             }
             let mut next = current.clone();
             next.severity = severity.clone();
-            let event = NewEvent::new(
-                now,
-                EventKind::SeverityChanged,
-                actor.clone(),
-                format!("Severity {} → {}", current.severity, severity),
-            )
-            .with_data(json!({"from": current.severity, "to": severity}));
+            let mut text = format!("Severity {} → {}", current.severity, severity);
+            // An unacknowledged incident escalates by its new severity's policy, from level 1
+            // now; once someone has acknowledged it nothing pages, and a reopening starts the
+            // policy of the severity it has then.
+            let policy_of = |severity: &str| {
+                self.config
+                    .policy_for(severity, current.service.as_deref())
+                    .map(|policy| policy.name.clone())
+            };
+            let new_policy = policy_of(&severity);
+            let switch =
+                current.status == Status::Open && policy_of(&current.severity) != new_policy;
+            if switch {
+                match &new_policy {
+                    Some(policy) => text.push_str(&format!(
+                        "; escalation restarts with policy {policy} from level 1"
+                    )),
+                    None => text.push_str(&format!(
+                        "; no escalation policy applies to {severity}: nobody more will be paged automatically. Use /page."
+                    )),
+                }
+            }
+            let event = NewEvent::new(now, EventKind::SeverityChanged, actor.clone(), text)
+                .with_data(json!({
+                    "from": current.severity,
+                    "to": severity,
+                    "policy": switch.then(|| new_policy.clone().unwrap_or_default()),
+                }));
             Ok(Change {
                 incident: next,
                 events: vec![event],
-                escalation: EscalationEffect::None,
+                escalation: if switch {
+                    self.escalation_start(&severity, current.service.as_deref(), now)
+                } else {
+                    EscalationEffect::None
+                },
             })
         };
         let written = self.store.update_incident(id, &decide).await?;

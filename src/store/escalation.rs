@@ -245,6 +245,22 @@ pub struct FireStep {
     pub now: Timestamp,
 }
 
+/// Who holds a claim on pages being sent, and until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageClaim {
+    /// The claiming process: `host/pid/start/n`.
+    pub by: String,
+    pub lease_until: Timestamp,
+}
+
+/// A step that fired: what it appended to the timeline, and its pages, already claimed by
+/// the engine that fired it (no second write to claim them).
+#[derive(Clone, Debug)]
+pub struct Fired {
+    pub appended: Appended,
+    pub pages: Vec<Page>,
+}
+
 /// The outcome of a claimed page.
 #[derive(Clone, Debug)]
 pub struct PageDone {
@@ -275,9 +291,14 @@ pub trait EscalationStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Escalation>, StoreError>;
 
-    /// Fires each step if its escalation still expects it, in one transaction; `None` for a
-    /// step another engine (or an acknowledgement) got to first.
-    async fn fire_steps(&self, steps: Vec<FireStep>) -> Result<Vec<Option<Appended>>, StoreError>;
+    /// Fires each step if its escalation still expects it, in one transaction, its pages
+    /// entering the outbox already claimed under `claim`; `None` for a step another engine
+    /// (or an acknowledgement) got to first. Results are in the order of `steps`.
+    async fn fire_steps(
+        &self,
+        steps: Vec<FireStep>,
+        claim: &PageClaim,
+    ) -> Result<Vec<Option<Fired>>, StoreError>;
 
     /// Puts pages in the outbox with their events (`/page`); pages whose (dedup key, action)
     /// exists already are left alone. Returns how many were new.
@@ -391,22 +412,29 @@ impl {
         })
     }
 
-    /// Inserts pages, skipping any whose (dedup key, action) exists; returns how many were new.
+    /// Inserts pages, pending or (with `claim`) already claimed, skipping any whose (dedup
+    /// key, action) exists; returns the new ones.
     async fn insert_pages(
         tx: &mut Transaction<'static, DB>,
         id: IncidentId,
         pages: &[NewPage],
         now: Timestamp,
-    ) -> Result<usize, StoreError> {
-        let mut inserted = 0;
+        claim: Option<&PageClaim>,
+    ) -> Result<Vec<Page>, StoreError> {
+        let mut inserted = Vec::with_capacity(pages.len());
+        let (state, attempts) = match claim {
+            Some(_) => (PageState::Sending, 1_i64),
+            None => (PageState::Pending, 0),
+        };
         for page in pages {
             let (kind, recipient, schedule, via_override) = page.recipient.columns()?;
-            let done = sqlx::query(
+            let row = sqlx::query(sql(format!(
                 "INSERT INTO pages (dedup_key, action, incident_id, level, round, target, \
                  recipient_kind, recipient, schedule, via_override, message, state, send_after, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13) \
-                 ON CONFLICT (dedup_key, action) DO NOTHING RETURNING id",
-            )
+                 created_at, attempts, lease_until, claimed_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, $13, $15, $16, $17) \
+                 ON CONFLICT (dedup_key, action) DO NOTHING RETURNING {PAGE_COLUMNS}"
+            )))
             .bind(page.dedup_key.clone())
             .bind(page.action.as_str().to_owned())
             .bind(id.0)
@@ -420,9 +448,15 @@ impl {
             .bind(page.message.clone())
             .bind(page.send_after.as_millis())
             .bind(now.as_millis())
+            .bind(state.as_str().to_owned())
+            .bind(attempts)
+            .bind(claim.map(|claim| claim.lease_until.as_millis()))
+            .bind(claim.map(|claim| claim.by.clone()))
             .fetch_optional(&mut **tx)
             .await?;
-            inserted += usize::from(done.is_some());
+            if let Some(row) = row {
+                inserted.push(Self::page_from_row(&row)?);
+            }
         }
         Ok(inserted)
     }
@@ -554,7 +588,8 @@ impl {
     async fn fire_one(
         tx: &mut Transaction<'static, DB>,
         step: FireStep,
-    ) -> Result<Option<Appended>, StoreError> {
+        claim: &PageClaim,
+    ) -> Result<Option<Fired>, StoreError> {
         Self::lock_incident(tx, step.incident).await?;
         let (next_level, next_round, due_at, state) = match step.next {
             Some((level, round, due)) => (level, round, Some(due.as_millis()), EscalationState::Active),
@@ -579,8 +614,9 @@ impl {
         if claimed.is_none() {
             return Ok(None);
         }
-        Self::insert_pages(tx, step.incident, &step.pages, step.now).await?;
-        Ok(Some(Self::append_if_any(tx, step.incident, step.events).await?))
+        let pages = Self::insert_pages(tx, step.incident, &step.pages, step.now, Some(claim)).await?;
+        let appended = Self::append_if_any(tx, step.incident, step.events).await?;
+        Ok(Some(Fired { appended, pages }))
     }
 
     async fn finish_one(
@@ -591,7 +627,7 @@ impl {
         let row = sqlx::query(
             "UPDATE pages SET state = $2, outcome = $3, finished_at = $4, lease_until = NULL, \
              claimed_by = NULL WHERE id = $1 AND state = 'sending' AND attempts = $5 \
-             RETURNING incident_id",
+             RETURNING dedup_key",
         )
         .bind(done.page)
         .bind(done.state.as_str().to_owned())
@@ -600,10 +636,25 @@ impl {
         .bind(i64::from(done.claim))
         .fetch_optional(&mut **tx)
         .await?;
-        if row.is_none() {
+        let Some(row) = row else {
             return Ok(None);
-        }
+        };
         let incident = done.incident;
+        if done.state == PageState::Cancelled && done.claim == 1 {
+            // A trigger never sent at all: the acknowledge or resolve that was to follow it
+            // would tell the receiver of a page it never got. (After an earlier claim the
+            // trigger may have arrived, and the receiver must hear the rest.)
+            let dedup_key: String = row.try_get("dedup_key")?;
+            sqlx::query(
+                "UPDATE pages SET state = 'cancelled', finished_at = $2, \
+                 outcome = 'not sent: the page it follows was never sent' \
+                 WHERE dedup_key = $1 AND action <> 'trigger' AND state = 'pending'",
+            )
+            .bind(dedup_key)
+            .bind(done.now.as_millis())
+            .execute(&mut **tx)
+            .await?;
+        }
         if let (PageState::Failed, Some(threshold)) = (done.state, done.failures_before_next_level)
             && let Some(escalation) = Self::load_escalation_for_update(tx, incident).await?
             && escalation.state == EscalationState::Active
@@ -669,14 +720,22 @@ impl EscalationStore {
         rows.iter().map(Self::escalation_from_row).collect()
     }
 
-    async fn fire_steps(&self, mut steps: Vec<FireStep>) -> Result<Vec<Option<Appended>>, StoreError> {
+    async fn fire_steps(
+        &self,
+        steps: Vec<FireStep>,
+        claim: &PageClaim,
+    ) -> Result<Vec<Option<Fired>>, StoreError> {
         // Incidents are locked in id order, first, as every incident write does: two engines'
         // batches and an acknowledgement never wait on each other in a cycle.
-        steps.sort_by_key(|step| step.incident);
+        let mut order: Vec<usize> = (0..steps.len()).collect();
+        order.sort_by_key(|&index| steps[index].incident);
+        let mut steps: Vec<Option<FireStep>> = steps.into_iter().map(Some).collect();
+        let mut results: Vec<Option<Fired>> = vec![None; steps.len()];
         let mut tx = self.begin_write().await?;
-        let mut results = Vec::with_capacity(steps.len());
-        for step in steps {
-            results.push(Self::fire_one(&mut tx, step).await?);
+        for index in order {
+            if let Some(step) = steps[index].take() {
+                results[index] = Self::fire_one(&mut tx, step, claim).await?;
+            }
         }
         tx.commit().await?;
         Ok(results)
@@ -705,7 +764,7 @@ impl EscalationStore {
             || events.first().map_or(Timestamp::from_millis(0), |event| event.at),
             |page| page.send_after,
         );
-        let inserted = Self::insert_pages(&mut tx, id, &pages, now).await?;
+        let inserted = Self::insert_pages(&mut tx, id, &pages, now, None).await?.len();
         let appended = Self::append_if_any(&mut tx, id, events).await?;
         tx.commit().await?;
         Ok((inserted, appended))
@@ -869,7 +928,7 @@ impl EscalationStore {
             tx.rollback().await?;
             return Ok(None);
         }
-        Self::insert_pages(&mut tx, id, page.as_slice(), now).await?;
+        Self::insert_pages(&mut tx, id, page.as_slice(), now, None).await?;
         let appended = Self::append_if_any(&mut tx, id, vec![event]).await?;
         tx.commit().await?;
         Ok(Some(appended))

@@ -21,7 +21,8 @@ pub use alerts::{
 };
 pub use escalation::{
     Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
-    FireStep, NewPage, Page, PageAction, PageDone, PageRecipient, PageState, Stop,
+    FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
+    Stop,
 };
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
 

@@ -871,8 +871,9 @@ impl warroom::store::EscalationStore for SlowStore {
     async fn fire_steps(
         &self,
         steps: Vec<warroom::store::FireStep>,
-    ) -> Result<Vec<Option<warroom::store::Appended>>, warroom::store::StoreError> {
-        self.inner.fire_steps(steps).await
+        claim: &warroom::store::PageClaim,
+    ) -> Result<Vec<Option<warroom::store::Fired>>, warroom::store::StoreError> {
+        self.inner.fire_steps(steps, claim).await
     }
     async fn enqueue_pages(
         &self,

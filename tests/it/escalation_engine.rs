@@ -14,11 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use warroom::config::{Config, Environment};
-use warroom::domain::{Actor, EventKind, IncidentId, ManualClock, Source, Timestamp};
+use warroom::domain::{Actor, Clock, EventKind, IncidentId, ManualClock, Source, Timestamp};
 use warroom::escalation::{Engine, Pagers};
 use warroom::notify::{self, VirtualTimer};
 use warroom::ops::{OpenRequest, Ops, Principal};
-use warroom::store::{EscalationState, PageAction, PageState};
+use warroom::store::{
+    EscalationState, FireStep, NewPage, PageAction, PageClaim, PageRecipient, PageState,
+};
 
 use crate::on_both_backends;
 use crate::receiver::{Receiver, Reply};
@@ -44,6 +46,16 @@ struct Rig {
 /// Webhook notifiers `a`, `b`, `c` and `fallback`, each with its own receiver (scripted by
 /// `scripts`), and the policy `p` written in `policy` as the default.
 async fn rig(db: TestDb, policy: &str, scripts: Vec<(&str, Vec<Reply>)>) -> Rig {
+    rig_with(db, policy, scripts, &[]).await
+}
+
+/// [`rig`] with more `WARROOM__...` overrides.
+async fn rig_with(
+    db: TestDb,
+    policy: &str,
+    scripts: Vec<(&str, Vec<Reply>)>,
+    overrides: &[(&str, &str)],
+) -> Rig {
     let mut scripts: BTreeMap<&str, Vec<Reply>> = scripts.into_iter().collect();
     let mut receivers = BTreeMap::new();
     let mut toml = String::new();
@@ -58,7 +70,11 @@ async fn rig(db: TestDb, policy: &str, scripts: Vec<(&str, Vec<Reply>)>) -> Rig 
     toml.push_str(policy);
     let config = Config::load(
         &db.write_config(&toml),
-        &Environment::from_pairs([("WARROOM__ESCALATION__DEFAULT_POLICY", "p")]),
+        &Environment::from_pairs(
+            [("WARROOM__ESCALATION__DEFAULT_POLICY", "p")]
+                .into_iter()
+                .chain(overrides.iter().copied()),
+        ),
     )
     .unwrap_or_else(|error| panic!("{error}"));
     let clock = Arc::new(ManualClock::new(start()));
@@ -570,7 +586,140 @@ targets = ["user:4242"]
     assert!(rig.ops.acknowledge(&stranger, id).await.is_err());
 }
 
+async fn a_new_severity_switches_an_unacknowledged_incident_to_its_policy(db: TestDb) {
+    let policies = format!(
+        "{THREE_LEVELS}\n{}",
+        r#"
+[policies.urgent]
+[[policies.urgent.levels]]
+after = "0s"
+targets = ["notifier:c"]
+[[policies.urgent.levels]]
+after = "2m"
+targets = ["notifier:fallback"]
+"#
+    );
+    let rig = rig_with(
+        db,
+        &policies,
+        vec![],
+        &[("WARROOM__SEVERITIES__SEV1__POLICY", "urgent")],
+    )
+    .await;
+    let alice = operator("alice");
+    let id = rig.open("Checkout is down").await;
+    rig.engine.tick().await.unwrap();
+    assert_eq!(rig.triggers("a"), [key(id, 1, 0, "a")]);
+
+    rig.advance(MINUTE).await;
+    let changed = rig.ops.change_severity(&alice, id, "SEV1").await.unwrap();
+    assert!(
+        changed.events[0]
+            .text
+            .contains("escalation restarts with policy urgent from level 1"),
+        "{}",
+        changed.events[0].text
+    );
+    rig.engine.tick().await.unwrap();
+    // The urgent policy's first level at once, under a round of its own.
+    assert_eq!(rig.triggers("c"), [key(id, 1, 1, "c")]);
+    rig.advance(2 * MINUTE - SECOND).await;
+    assert!(rig.triggers("fallback").is_empty(), "a second early");
+    rig.advance(SECOND).await;
+    assert_eq!(rig.triggers("fallback"), [key(id, 2, 1, "fallback")]);
+    // The old policy's level 2 (due 5 minutes after opening) never comes.
+    rig.advance(10 * MINUTE).await;
+    assert!(rig.triggers("b").is_empty(), "the old policy kept paging");
+
+    // Once acknowledged, a severity change pages nobody and says nothing of escalation.
+    rig.ops.acknowledge(&alice, id).await.unwrap();
+    let changed = rig.ops.change_severity(&alice, id, "SEV2").await.unwrap();
+    assert!(
+        !changed.events[0].text.contains("escalation"),
+        "{}",
+        changed.events[0].text
+    );
+    rig.advance(10 * MINUTE).await;
+    assert_eq!(rig.triggers("a").len(), 1);
+    let escalation = rig.ops.store().escalation(id).await.unwrap().unwrap();
+    assert_eq!(escalation.state, EscalationState::Stopped);
+    assert_eq!(escalation.policy, "urgent");
+}
+
+/// A page whose sender died (its claim ran out) and whose incident was acknowledged before it
+/// could be sent again is not sent: nobody needs waking. The receiver, which may have got it
+/// the first time, still hears of the acknowledgement.
+async fn a_page_claimed_again_after_the_acknowledgement_is_not_sent(db: TestDb) {
+    let single = r#"
+[policies.p]
+[[policies.p.levels]]
+after = "0s"
+targets = ["notifier:a"]
+"#;
+    let rig = rig(db, single, vec![]).await;
+    let id = rig.open("Checkout is down").await;
+    let now = rig.clock.now();
+    // A process on another host fires the step, claims its page, and dies at once.
+    let dedup = key(id, 1, 0, "a");
+    let fired = rig
+        .ops
+        .store()
+        .fire_steps(
+            vec![FireStep {
+                incident: id,
+                level: 1,
+                round: 0,
+                next: None,
+                pages: vec![NewPage {
+                    dedup_key: dedup.clone(),
+                    action: PageAction::Trigger,
+                    level: 1,
+                    round: 0,
+                    target: "notifier:a".to_owned(),
+                    recipient: PageRecipient::Notifier {
+                        name: "a".to_owned(),
+                    },
+                    message: None,
+                    send_after: now,
+                }],
+                events: Vec::new(),
+                now,
+            }],
+            &PageClaim {
+                by: "elsewhere/1/1/0".to_owned(),
+                lease_until: now.plus(MINUTE),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fired[0].as_ref().unwrap().pages[0].state,
+        PageState::Sending
+    );
+    rig.clock.advance(SECOND);
+    rig.ops.acknowledge(&operator("bob"), id).await.unwrap();
+    // The claim runs out: the engine takes the page again, sees the acknowledgement, and
+    // sends only the acknowledgement.
+    rig.advance(MINUTE - SECOND).await;
+    assert!(rig.triggers("a").is_empty(), "paged after the ack");
+    assert_eq!(rig.deliveries("a", "acknowledge"), [dedup]);
+    let pages = rig.ops.store().pages(id).await.unwrap();
+    let trigger = pages
+        .iter()
+        .find(|page| page.action == PageAction::Trigger)
+        .unwrap();
+    assert_eq!(trigger.state, PageState::Cancelled, "{trigger:?}");
+    assert_eq!(trigger.attempts, 2);
+    let outcome = trigger.outcome.as_deref().unwrap();
+    assert!(
+        outcome.contains("acknowledged first") && outcome.contains("may have reached"),
+        "{outcome}"
+    );
+}
+
 on_both_backends!(
+    a_page_claimed_again_after_the_acknowledgement_is_not_sent,
+    a_new_severity_switches_an_unacknowledged_incident_to_its_policy,
     levels_fire_at_their_delays_and_not_before,
     an_acknowledgement_between_levels_stops_the_rest,
     repeat_rounds_page_again_under_new_keys,
