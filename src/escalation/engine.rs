@@ -222,9 +222,10 @@ impl Engine {
                 break;
             }
             let mut sending = JoinSet::new();
-            for (page, _) in ready.drain(..) {
+            let pages = ready.drain(..).map(|(page, _)| page).collect();
+            for (page, incident) in self.with_incidents(pages).await? {
                 let engine = self.clone_parts();
-                sending.spawn(async move { engine.send(page).await });
+                sending.spawn(async move { engine.send(page, incident).await });
             }
             let mut done = Vec::new();
             while let Some(result) = sending.join_next().await {
@@ -302,7 +303,8 @@ impl Engine {
                 tracing::warn!(%error, "firing due escalation steps failed; retrying");
                 failed = true;
             }
-            while sending.len() < max_in_flight
+            let mut batch = Vec::new();
+            while sending.len() + batch.len() < max_in_flight
                 && let Some((page, lease_until)) = ready.pop_front()
             {
                 // A claim with less than half its lease left may run out while the page is
@@ -315,8 +317,25 @@ impl Engine {
                     );
                     continue;
                 }
-                let engine = self.clone_parts();
-                sending.spawn(async move { engine.send(page).await });
+                batch.push((page, lease_until));
+            }
+            if !batch.is_empty() {
+                let pages = batch.iter().map(|(page, _)| page.clone()).collect();
+                match self.with_incidents(pages).await {
+                    Ok(pages) => {
+                        for (page, incident) in pages {
+                            let engine = self.clone_parts();
+                            sending.spawn(async move { engine.send(page, incident).await });
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "reading the incidents of pages to send failed; retrying");
+                        failed = true;
+                        for claimed in batch.into_iter().rev() {
+                            ready.push_front(claimed);
+                        }
+                    }
+                }
             }
             if last_audit.is_none_or(|last| now.as_millis() - last.as_millis() >= 1_000) {
                 last_audit = Some(now);
@@ -583,12 +602,31 @@ impl Engine {
             .await
     }
 
-    /// Delivers one claimed page; the outcome is recorded by the caller, in a batch.
-    async fn send(&self, page: Page) -> Result<PageDone, StoreError> {
-        let store = self.ops.store();
-        let Some(incident) = store.get_incident(page.incident_id).await? else {
-            return Err(StoreError::NotFound(page.incident_id));
-        };
+    /// Pairs pages with their incidents as they are now, read in one query.
+    async fn with_incidents(&self, pages: Vec<Page>) -> Result<Vec<(Page, Incident)>, StoreError> {
+        let mut ids: Vec<_> = pages.iter().map(|page| page.incident_id).collect();
+        ids.sort();
+        ids.dedup();
+        let incidents: BTreeMap<_, Incident> = self
+            .ops
+            .store()
+            .incidents_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|incident| (incident.id, incident))
+            .collect();
+        pages
+            .into_iter()
+            .map(|page| match incidents.get(&page.incident_id) {
+                Some(incident) => Ok((page, incident.clone())),
+                None => Err(StoreError::NotFound(page.incident_id)),
+            })
+            .collect()
+    }
+
+    /// Delivers one claimed page of `incident` (as read just before); the outcome is
+    /// recorded by the caller, in a batch.
+    async fn send(&self, page: Page, incident: Incident) -> Result<PageDone, StoreError> {
         let config = self.ops.config();
         let step_page = page.level > 0;
         let threshold = (step_page && page.action == PageAction::Trigger)
@@ -715,15 +753,7 @@ impl Engine {
     /// Records outcomes, [`STEPS_PER_WRITE`] per transaction.
     async fn record(&self, done: Vec<PageDone>) -> Result<(), StoreError> {
         for chunk in done.chunks(STEPS_PER_WRITE) {
-            for (incident, events) in self
-                .ops
-                .store()
-                .finish_pages(chunk.to_vec())
-                .await?
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+            for (incident, events) in self.ops.store().finish_pages(chunk.to_vec()).await? {
                 self.ops.announce(&incident, &events);
             }
         }

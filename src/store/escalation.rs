@@ -8,12 +8,14 @@
 //! Starting and stopping an escalation belong to the incident's own writes (opening,
 //! acknowledging, resolving, reopening), in their transactions: see [`EscalationEffect`].
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::{Row, Transaction};
 
 use super::StoreError;
-use super::sql::{corrupt, db_id, sql, sql_store_impl};
+use super::sql::{APPEND_CHUNK, corrupt, db_id, param, sql, sql_store_impl};
 use crate::domain::{Event, Incident, IncidentId, NewEvent, Status, Timestamp};
 
 /// How a write to an incident changes its escalation, in the same transaction.
@@ -325,9 +327,12 @@ pub trait EscalationStore: Send + Sync {
     /// Ends the claims of a process known to be dead at once, instead of when they run out.
     async fn release_claims(&self, by: &str, now: Timestamp) -> Result<u64, StoreError>;
 
-    /// Records claimed pages' outcomes with their events, in one transaction; `None` for a
-    /// page whose claim was stale.
-    async fn finish_pages(&self, done: Vec<PageDone>) -> Result<Vec<Option<Appended>>, StoreError>;
+    /// Records claimed pages' outcomes with their events, in one transaction (a page whose
+    /// claim was stale records nothing); returns what was appended, per incident.
+    async fn finish_pages(
+        &self,
+        done: Vec<PageDone>,
+    ) -> Result<Vec<(Incident, Vec<Event>)>, StoreError>;
 
     /// The earliest moment something is due: a step, a pending page, a claim running out.
     async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
@@ -349,6 +354,10 @@ pub trait EscalationStore: Send + Sync {
 
     /// Every page of the incident, oldest first.
     async fn pages(&self, id: IncidentId) -> Result<Vec<Page>, StoreError>;
+
+    /// The incidents with these ids (those that exist), in one read: what a batch of pages
+    /// about to be sent is about.
+    async fn incidents_by_id(&self, ids: &[IncidentId]) -> Result<Vec<Incident>, StoreError>;
 
     /// Whether the Discord user was paged for the incident (they may acknowledge it).
     async fn was_paged(&self, id: IncidentId, user_id: u64) -> Result<bool, StoreError>;
@@ -412,8 +421,8 @@ impl {
         })
     }
 
-    /// Inserts pages, pending or (with `claim`) already claimed, skipping any whose (dedup
-    /// key, action) exists; returns the new ones.
+    /// Inserts pages of one incident, pending or (with `claim`) already claimed, skipping any
+    /// whose (dedup key, action) exists; returns the new ones.
     async fn insert_pages(
         tx: &mut Transaction<'static, DB>,
         id: IncidentId,
@@ -421,40 +430,62 @@ impl {
         now: Timestamp,
         claim: Option<&PageClaim>,
     ) -> Result<Vec<Page>, StoreError> {
+        let rows: Vec<(IncidentId, &NewPage, Timestamp)> =
+            pages.iter().map(|page| (id, page, now)).collect();
+        Self::insert_many_pages(tx, &rows, claim).await
+    }
+
+    /// Inserts (incident, page, written at) rows with multi-row statements; see
+    /// [`Self::insert_pages`].
+    async fn insert_many_pages(
+        tx: &mut Transaction<'static, DB>,
+        pages: &[(IncidentId, &NewPage, Timestamp)],
+        claim: Option<&PageClaim>,
+    ) -> Result<Vec<Page>, StoreError> {
+        const COLUMNS: usize = 17;
         let mut inserted = Vec::with_capacity(pages.len());
         let (state, attempts) = match claim {
             Some(_) => (PageState::Sending, 1_i64),
             None => (PageState::Pending, 0),
         };
-        for page in pages {
-            let (kind, recipient, schedule, via_override) = page.recipient.columns()?;
-            let row = sqlx::query(sql(format!(
+        for chunk in pages.chunks(APPEND_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| {
+                    let placeholders: Vec<String> = (1..=COLUMNS)
+                        .map(|column| param::<DB>(n * COLUMNS + column))
+                        .collect();
+                    format!("({})", placeholders.join(", "))
+                })
+                .collect();
+            let mut query = sqlx::query(sql(format!(
                 "INSERT INTO pages (dedup_key, action, incident_id, level, round, target, \
                  recipient_kind, recipient, schedule, via_override, message, state, send_after, \
-                 created_at, attempts, lease_until, claimed_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12, $13, $15, $16, $17) \
-                 ON CONFLICT (dedup_key, action) DO NOTHING RETURNING {PAGE_COLUMNS}"
-            )))
-            .bind(page.dedup_key.clone())
-            .bind(page.action.as_str().to_owned())
-            .bind(id.0)
-            .bind(i64::from(page.level))
-            .bind(i64::from(page.round))
-            .bind(page.target.clone())
-            .bind(kind.to_owned())
-            .bind(recipient)
-            .bind(schedule)
-            .bind(via_override)
-            .bind(page.message.clone())
-            .bind(page.send_after.as_millis())
-            .bind(now.as_millis())
-            .bind(state.as_str().to_owned())
-            .bind(attempts)
-            .bind(claim.map(|claim| claim.lease_until.as_millis()))
-            .bind(claim.map(|claim| claim.by.clone()))
-            .fetch_optional(&mut **tx)
-            .await?;
-            if let Some(row) = row {
+                 created_at, attempts, lease_until, claimed_by) VALUES {} \
+                 ON CONFLICT (dedup_key, action) DO NOTHING RETURNING {PAGE_COLUMNS}",
+                values.join(", ")
+            )));
+            for (id, page, now) in chunk {
+                let (kind, recipient, schedule, via_override) = page.recipient.columns()?;
+                query = query
+                    .bind(page.dedup_key.clone())
+                    .bind(page.action.as_str().to_owned())
+                    .bind(id.0)
+                    .bind(i64::from(page.level))
+                    .bind(i64::from(page.round))
+                    .bind(page.target.clone())
+                    .bind(kind.to_owned())
+                    .bind(recipient)
+                    .bind(schedule)
+                    .bind(via_override)
+                    .bind(page.message.clone())
+                    .bind(state.as_str().to_owned())
+                    .bind(page.send_after.as_millis())
+                    .bind(now.as_millis())
+                    .bind(attempts)
+                    .bind(claim.map(|claim| claim.lease_until.as_millis()))
+                    .bind(claim.map(|claim| claim.by.clone()));
+            }
+            for row in query.fetch_all(&mut **tx).await? {
                 inserted.push(Self::page_from_row(&row)?);
             }
         }
@@ -585,97 +616,174 @@ impl {
         Ok(())
     }
 
-    async fn fire_one(
+    /// Locks the incidents' rows in id order (PostgreSQL), as [`Self::lock_incident`] does
+    /// for one.
+    async fn lock_incidents(
         tx: &mut Transaction<'static, DB>,
-        step: FireStep,
-        claim: &PageClaim,
-    ) -> Result<Option<Fired>, StoreError> {
-        Self::lock_incident(tx, step.incident).await?;
-        let (next_level, next_round, due_at, state) = match step.next {
-            Some((level, round, due)) => (level, round, Some(due.as_millis()), EscalationState::Active),
-            None => (step.level, step.round, None, EscalationState::Finished),
-        };
-        let claimed = sqlx::query(
-            "UPDATE escalations SET next_level = $2, next_round = $3, due_at = $4, state = $5, \
-             failures = 0, updated_at = $6 \
-             WHERE incident_id = $1 AND state = 'active' AND next_level = $7 AND next_round = $8 \
-             RETURNING incident_id",
-        )
-        .bind(step.incident.0)
-        .bind(i64::from(next_level))
-        .bind(i64::from(next_round))
-        .bind(due_at)
-        .bind(state.as_str().to_owned())
-        .bind(step.now.as_millis())
-        .bind(i64::from(step.level))
-        .bind(i64::from(step.round))
-        .fetch_optional(&mut **tx)
-        .await?;
-        if claimed.is_none() {
-            return Ok(None);
+        ids: &[IncidentId],
+    ) -> Result<(), StoreError> {
+        if DB::LOCK_ROW.is_empty() || ids.is_empty() {
+            return Ok(());
         }
-        let pages = Self::insert_pages(tx, step.incident, &step.pages, step.now, Some(claim)).await?;
-        let appended = Self::append_if_any(tx, step.incident, step.events).await?;
-        Ok(Some(Fired { appended, pages }))
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        for ids in ids.chunks(APPEND_CHUNK) {
+            let placeholders: Vec<String> = (1..=ids.len()).map(param::<DB>).collect();
+            let mut query = sqlx::query(sql(format!(
+                "SELECT id FROM incidents WHERE id IN ({}) ORDER BY id{}",
+                placeholders.join(", "),
+                DB::LOCK_ROW
+            )));
+            for id in ids {
+                query = query.bind(id.0);
+            }
+            query.fetch_all(&mut **tx).await?;
+        }
+        Ok(())
     }
 
-    async fn finish_one(
+    /// Moves each escalation past its step if it still expects that step, with one
+    /// conditional `UPDATE` per chunk; returns the incidents whose step was taken (the others
+    /// another engine, or an acknowledgement, got to first).
+    async fn take_steps(
         tx: &mut Transaction<'static, DB>,
-        done: PageDone,
-    ) -> Result<Option<Appended>, StoreError> {
-        Self::lock_incident(tx, done.incident).await?;
-        let row = sqlx::query(
-            "UPDATE pages SET state = $2, outcome = $3, finished_at = $4, lease_until = NULL, \
-             claimed_by = NULL WHERE id = $1 AND state = 'sending' AND attempts = $5 \
-             RETURNING dedup_key",
-        )
-        .bind(done.page)
-        .bind(done.state.as_str().to_owned())
-        .bind(done.outcome.clone())
-        .bind(done.now.as_millis())
-        .bind(i64::from(done.claim))
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let incident = done.incident;
-        if done.state == PageState::Cancelled && done.claim == 1 {
-            // A trigger never sent at all: the acknowledge or resolve that was to follow it
-            // would tell the receiver of a page it never got. (After an earlier claim the
-            // trigger may have arrived, and the receiver must hear the rest.)
-            let dedup_key: String = row.try_get("dedup_key")?;
-            sqlx::query(
-                "UPDATE pages SET state = 'cancelled', finished_at = $2, \
-                 outcome = 'not sent: the page it follows was never sent' \
-                 WHERE dedup_key = $1 AND action <> 'trigger' AND state = 'pending'",
-            )
-            .bind(dedup_key)
-            .bind(done.now.as_millis())
-            .execute(&mut **tx)
-            .await?;
+        steps: &[&FireStep],
+    ) -> Result<BTreeSet<IncidentId>, StoreError> {
+        const COLUMNS: usize = 8;
+        let ids: Vec<IncidentId> = steps.iter().map(|step| step.incident).collect();
+        Self::lock_incidents(tx, &ids).await?;
+        let mut taken = BTreeSet::new();
+        for chunk in steps.chunks(APPEND_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| {
+                    let row: Vec<String> = (1..=COLUMNS)
+                        .map(|column| param::<DB>(n * COLUMNS + column))
+                        .collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect();
+            // VALUES columns are column1.. on both backends: incident, next level, next
+            // round, due at, state, now, expected level, expected round.
+            let mut query = sqlx::query(sql(format!(
+                "UPDATE escalations SET next_level = v.column2, next_round = v.column3, \
+                 due_at = v.column4, state = v.column5, failures = 0, updated_at = v.column6 \
+                 FROM (VALUES {}) AS v \
+                 WHERE escalations.incident_id = v.column1 AND escalations.state = 'active' \
+                 AND escalations.next_level = v.column7 AND escalations.next_round = v.column8 \
+                 RETURNING escalations.incident_id",
+                values.join(", ")
+            )));
+            for step in chunk {
+                let (next_level, next_round, due_at, state) = match step.next {
+                    Some((level, round, due)) => {
+                        (level, round, Some(due.as_millis()), EscalationState::Active)
+                    }
+                    None => (step.level, step.round, None, EscalationState::Finished),
+                };
+                query = query
+                    .bind(step.incident.0)
+                    .bind(i64::from(next_level))
+                    .bind(i64::from(next_round))
+                    .bind(due_at)
+                    .bind(state.as_str().to_owned())
+                    .bind(step.now.as_millis())
+                    .bind(i64::from(step.level))
+                    .bind(i64::from(step.round));
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                taken.insert(IncidentId(row.try_get("incident_id")?));
+            }
         }
-        if let (PageState::Failed, Some(threshold)) = (done.state, done.failures_before_next_level)
-            && let Some(escalation) = Self::load_escalation_for_update(tx, incident).await?
-            && escalation.state == EscalationState::Active
-        {
-            let failures = escalation.failures + 1;
-            let due_at = match escalation.due_at {
-                Some(due) if failures >= threshold && due > done.now => Some(done.now),
-                other => other,
+        Ok(taken)
+    }
+
+    /// Records outcomes whose claims are still current, with one conditional `UPDATE` per
+    /// chunk, and what they change: a trigger cancelled before it was ever tried takes its
+    /// acknowledge/resolve with it; failures may move the escalation on. Returns the indexes
+    /// (into `done`) of the outcomes recorded; their events are appended by the caller.
+    async fn finish_many(
+        tx: &mut Transaction<'static, DB>,
+        done: &[PageDone],
+    ) -> Result<Vec<usize>, StoreError> {
+        const COLUMNS: usize = 5;
+        let ids: Vec<IncidentId> = done.iter().map(|done| done.incident).collect();
+        Self::lock_incidents(tx, &ids).await?;
+        let mut current: BTreeMap<i64, String> = BTreeMap::new();
+        for chunk in done.chunks(APPEND_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| {
+                    let row: Vec<String> = (1..=COLUMNS)
+                        .map(|column| param::<DB>(n * COLUMNS + column))
+                        .collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect();
+            // page, state, outcome, finished at, the claim's attempts
+            let mut query = sqlx::query(sql(format!(
+                "UPDATE pages SET state = v.column2, outcome = v.column3, \
+                 finished_at = v.column4, lease_until = NULL, claimed_by = NULL \
+                 FROM (VALUES {}) AS v \
+                 WHERE pages.id = v.column1 AND pages.state = 'sending' \
+                 AND pages.attempts = v.column5 \
+                 RETURNING pages.id, pages.dedup_key",
+                values.join(", ")
+            )));
+            for done in chunk {
+                query = query
+                    .bind(done.page)
+                    .bind(done.state.as_str().to_owned())
+                    .bind(done.outcome.clone())
+                    .bind(done.now.as_millis())
+                    .bind(i64::from(done.claim));
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                current.insert(row.try_get("id")?, row.try_get("dedup_key")?);
+            }
+        }
+        let mut recorded = Vec::with_capacity(current.len());
+        for (index, done) in done.iter().enumerate() {
+            let Some(dedup_key) = current.get(&done.page) else {
+                continue;
             };
-            sqlx::query(
-                "UPDATE escalations SET failures = $2, due_at = $3, updated_at = $4 \
-                 WHERE incident_id = $1",
-            )
-            .bind(incident.0)
-            .bind(i64::from(failures))
-            .bind(due_at.map(Timestamp::as_millis))
-            .bind(done.now.as_millis())
-            .execute(&mut **tx)
-            .await?;
+            recorded.push(index);
+            if done.state == PageState::Cancelled && done.claim == 1 {
+                // A trigger never sent at all: the acknowledge or resolve that was to follow
+                // it would tell the receiver of a page it never got. (After an earlier claim
+                // the trigger may have arrived, and the receiver must hear the rest.)
+                sqlx::query(
+                    "UPDATE pages SET state = 'cancelled', finished_at = $2, \
+                     outcome = 'not sent: the page it follows was never sent' \
+                     WHERE dedup_key = $1 AND action <> 'trigger' AND state = 'pending'",
+                )
+                .bind(dedup_key.clone())
+                .bind(done.now.as_millis())
+                .execute(&mut **tx)
+                .await?;
+            }
+            if let (PageState::Failed, Some(threshold)) =
+                (done.state, done.failures_before_next_level)
+                && let Some(escalation) = Self::load_escalation_for_update(tx, done.incident).await?
+                && escalation.state == EscalationState::Active
+            {
+                let failures = escalation.failures + 1;
+                let due_at = match escalation.due_at {
+                    Some(due) if failures >= threshold && due > done.now => Some(done.now),
+                    other => other,
+                };
+                sqlx::query(
+                    "UPDATE escalations SET failures = $2, due_at = $3, updated_at = $4 \
+                     WHERE incident_id = $1",
+                )
+                .bind(done.incident.0)
+                .bind(i64::from(failures))
+                .bind(due_at.map(Timestamp::as_millis))
+                .bind(done.now.as_millis())
+                .execute(&mut **tx)
+                .await?;
+            }
         }
-        Ok(Some(Self::append_if_any(tx, incident, done.event.into_iter().collect()).await?))
+        Ok(recorded)
     }
 
     async fn append_if_any(
@@ -729,27 +837,64 @@ impl EscalationStore {
         // batches and an acknowledgement never wait on each other in a cycle.
         let mut order: Vec<usize> = (0..steps.len()).collect();
         order.sort_by_key(|&index| steps[index].incident);
-        let mut steps: Vec<Option<FireStep>> = steps.into_iter().map(Some).collect();
-        let mut results: Vec<Option<Fired>> = vec![None; steps.len()];
         let mut tx = self.begin_write().await?;
-        for index in order {
-            if let Some(step) = steps[index].take() {
-                results[index] = Self::fire_one(&mut tx, step, claim).await?;
-            }
-        }
+        let ordered: Vec<&FireStep> = order.iter().map(|&index| &steps[index]).collect();
+        let taken_ids = Self::take_steps(&mut tx, &ordered).await?;
+        let taken: Vec<usize> = order
+            .into_iter()
+            .filter(|&index| taken_ids.contains(&steps[index].incident))
+            .collect();
+        // The pages and events of every step taken: a few multi-row statements for all.
+        let pages: Vec<(IncidentId, &NewPage, Timestamp)> = taken
+            .iter()
+            .flat_map(|&index| {
+                let step = &steps[index];
+                step.pages.iter().map(move |page| (step.incident, page, step.now))
+            })
+            .collect();
+        let inserted = Self::insert_many_pages(&mut tx, &pages, Some(claim)).await?;
+        let appended = Self::append_many(
+            &mut tx,
+            taken
+                .iter()
+                .map(|&index| (steps[index].incident, steps[index].events.clone()))
+                .collect(),
+        )
+        .await?;
         tx.commit().await?;
+        let mut pages_of: BTreeMap<IncidentId, Vec<Page>> = BTreeMap::new();
+        for page in inserted {
+            pages_of.entry(page.incident_id).or_default().push(page);
+        }
+        let mut appended_of: BTreeMap<IncidentId, (Incident, Vec<Event>)> = appended
+            .into_iter()
+            .map(|(incident, events)| (incident.id, (incident, events)))
+            .collect();
+        let mut results: Vec<Option<Fired>> = vec![None; steps.len()];
+        for index in taken {
+            let id = steps[index].incident;
+            results[index] = Some(Fired {
+                appended: appended_of.remove(&id),
+                pages: pages_of.remove(&id).unwrap_or_default(),
+            });
+        }
         Ok(results)
     }
 
-    async fn finish_pages(&self, mut done: Vec<PageDone>) -> Result<Vec<Option<Appended>>, StoreError> {
+    async fn finish_pages(
+        &self,
+        mut done: Vec<PageDone>,
+    ) -> Result<Vec<(Incident, Vec<Event>)>, StoreError> {
         done.sort_by_key(|done| (done.incident, done.page));
         let mut tx = self.begin_write().await?;
-        let mut results = Vec::with_capacity(done.len());
-        for done in done {
-            results.push(Self::finish_one(&mut tx, done).await?);
-        }
+        let recorded = Self::finish_many(&mut tx, &done).await?;
+        let events = recorded
+            .into_iter()
+            .map(|index| (done[index].incident, done[index].event.clone().into_iter().collect()))
+            .collect();
+        let appended = Self::append_many(&mut tx, events).await?;
         tx.commit().await?;
-        Ok(results)
+        Ok(appended)
     }
 
     async fn enqueue_pages(
@@ -942,6 +1087,25 @@ impl EscalationStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(Self::page_from_row).collect()
+    }
+
+    async fn incidents_by_id(&self, ids: &[IncidentId]) -> Result<Vec<Incident>, StoreError> {
+        let mut incidents = Vec::with_capacity(ids.len());
+        for ids in ids.chunks(APPEND_CHUNK) {
+            let placeholders: Vec<String> = (1..=ids.len()).map(param::<DB>).collect();
+            let mut query = sqlx::query(sql(format!(
+                "SELECT {} FROM incidents WHERE id IN ({})",
+                super::sql::INCIDENT_COLUMNS,
+                placeholders.join(", ")
+            )));
+            for id in ids {
+                query = query.bind(id.0);
+            }
+            for row in query.fetch_all(&self.reader).await? {
+                incidents.push(Self::incident_from_row(&row)?);
+            }
+        }
+        Ok(incidents)
     }
 
     async fn was_paged(&self, id: IncidentId, user_id: u64) -> Result<bool, StoreError> {

@@ -17,6 +17,7 @@ impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_ROW: &'static str = " FOR UPDATE";
+    const NUMBERED_PARAMS: bool = true;
 
     fn run_migrations(
         pool: &Pool<Postgres>,

@@ -1,6 +1,7 @@
 //! The SQL shared by both backends, written once over sqlx's `Database` trait.
 //!
-//! Queries use `$N` placeholders, which SQLite and PostgreSQL both accept, and only types both
+//! Queries use `$N` placeholders, which SQLite and PostgreSQL both accept (long generated
+//! statements take theirs from [`param`]), and only types both
 //! have (BIGINT milliseconds for time, TEXT for JSON), so one text serves both. What differs
 //! lives in `Dialect`.
 
@@ -24,6 +25,11 @@ pub(crate) trait Dialect: Database {
     const BEGIN_WRITE: &'static str;
     /// Appended to the `SELECT` that reads an incident before changing it.
     const LOCK_ROW: &'static str;
+    /// Whether long generated statements (multi-row inserts, `IN` lists) number their
+    /// placeholders (`$N`) or use anonymous ones (`?`, in order). SQLite resolves each named
+    /// placeholder by walking all of them, which makes binding a statement of thousands of
+    /// values quadratic; anonymous ones cost nothing.
+    const NUMBERED_PARAMS: bool;
 
     fn run_migrations(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>>;
 }
@@ -55,12 +61,26 @@ pub(super) const INCIDENT_COLUMNS: &str = "id, title, description, severity, sta
      channel_id, opened_at, opened_by, opened_by_name, acknowledged_at, acknowledged_by, \
      acknowledged_by_name, mitigated_at, resolved_at, roles, last_seq";
 
+/// Rows per multi-row statement: far below both backends' limits on bound values (SQLite
+/// 32,766, PostgreSQL 65,535) at up to 17 values a row.
+pub(super) const APPEND_CHUNK: usize = 100;
+
 const EVENT_COLUMNS: &str = "incident_id, seq, at, kind, actor, actor_name, text, data";
 
 pub(super) fn sql(text: String) -> AssertSqlSafe<String> {
     // Every dynamic statement here is assembled from the constants above and `$N`
     // placeholders; no value is ever spliced into SQL text.
     AssertSqlSafe(text)
+}
+
+/// The placeholder of the `n`th (from 1) value of a generated statement whose placeholders
+/// all come from here, in order (see [`Dialect::NUMBERED_PARAMS`]).
+pub(super) fn param<DB: Dialect>(n: usize) -> String {
+    if DB::NUMBERED_PARAMS {
+        format!("${n}")
+    } else {
+        "?".to_owned()
+    }
 }
 
 pub(super) fn corrupt(what: impl fmt::Display) -> StoreError {
@@ -233,6 +253,96 @@ impl {
         let incident = Self::incident_from_row(&row)?;
         let events = Self::insert_events(tx, id, incident.last_seq - count + 1, events).await?;
         Ok((incident, events))
+    }
+
+    /// [`Self::append_in_tx`] for many incidents at once, in few statements: one `UPDATE`
+    /// per distinct number of new events takes the sequence numbers, and multi-row `INSERT`s
+    /// write the events. Events of one incident keep their order. Returns each incident as it
+    /// is after, with its new events, in incident order.
+    pub(super) async fn append_many(
+        tx: &mut Transaction<'static, DB>,
+        batches: Vec<(IncidentId, Vec<NewEvent>)>,
+    ) -> Result<Vec<(Incident, Vec<Event>)>, StoreError> {
+        let mut by_incident: BTreeMap<IncidentId, Vec<NewEvent>> = BTreeMap::new();
+        for (id, events) in batches {
+            by_incident.entry(id).or_default().extend(events);
+        }
+        by_incident.retain(|_, events| !events.is_empty());
+        let mut by_count: BTreeMap<usize, Vec<IncidentId>> = BTreeMap::new();
+        for (id, events) in &by_incident {
+            by_count.entry(events.len()).or_default().push(*id);
+        }
+        let mut incidents: BTreeMap<IncidentId, Incident> = BTreeMap::new();
+        for (count, ids) in by_count {
+            for ids in ids.chunks(APPEND_CHUNK) {
+                let placeholders: Vec<String> =
+                    (0..ids.len()).map(|n| param::<DB>(n + 2)).collect();
+                let mut query = sqlx::query(sql(format!(
+                    "UPDATE incidents SET last_seq = last_seq + {} WHERE id IN ({}) \
+                     RETURNING {INCIDENT_COLUMNS}",
+                    param::<DB>(1),
+                    placeholders.join(", ")
+                )))
+                .bind(i64::try_from(count).map_err(corrupt)?);
+                for id in ids {
+                    query = query.bind(id.0);
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    let incident = Self::incident_from_row(&row)?;
+                    incidents.insert(incident.id, incident);
+                }
+            }
+        }
+        let mut rows: Vec<Event> = Vec::new();
+        let mut keys: Vec<Option<String>> = Vec::new();
+        let mut appended = Vec::with_capacity(by_incident.len());
+        for (id, events) in by_incident {
+            let incident = incidents.remove(&id).ok_or(StoreError::NotFound(id))?;
+            let count = i64::try_from(events.len()).map_err(corrupt)?;
+            let first_seq = incident.last_seq - count + 1;
+            let mut written = Vec::with_capacity(events.len());
+            for (seq, event) in (first_seq..).zip(events) {
+                keys.push(event.key.clone());
+                written.push(Event {
+                    incident_id: id,
+                    seq,
+                    at: event.at,
+                    kind: event.kind,
+                    actor: event.actor,
+                    text: event.text,
+                    data: event.data,
+                });
+            }
+            rows.extend(written.iter().cloned());
+            appended.push((incident, written));
+        }
+        for (events, keys) in rows.chunks(APPEND_CHUNK).zip(keys.chunks(APPEND_CHUNK)) {
+            let values: Vec<String> = (0..events.len())
+                .map(|n| {
+                    let row: Vec<String> = (1..=9).map(|column| param::<DB>(n * 9 + column)).collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect();
+            let mut query = sqlx::query(sql(format!(
+                "INSERT INTO incident_events \
+                 (incident_id, seq, at, kind, actor, actor_name, text, data, event_key) VALUES {}",
+                values.join(", ")
+            )));
+            for (event, key) in events.iter().zip(keys) {
+                query = query
+                    .bind(event.incident_id.0)
+                    .bind(event.seq)
+                    .bind(event.at.as_millis())
+                    .bind(event.kind.as_str().to_owned())
+                    .bind(event.actor.id.clone())
+                    .bind(event.actor.name.clone())
+                    .bind(event.text.clone())
+                    .bind(event.data.to_string())
+                    .bind(key.clone());
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(appended)
     }
 
     pub(super) async fn insert_events(

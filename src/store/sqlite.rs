@@ -25,6 +25,7 @@ impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const LOCK_ROW: &'static str = "";
+    const NUMBERED_PARAMS: bool = false;
 
     fn run_migrations(
         pool: &Pool<Sqlite>,

@@ -903,10 +903,19 @@ impl warroom::store::EscalationStore for SlowStore {
     ) -> Result<u64, warroom::store::StoreError> {
         self.inner.release_claims(by, now).await
     }
+    async fn incidents_by_id(
+        &self,
+        ids: &[IncidentId],
+    ) -> Result<Vec<warroom::domain::Incident>, warroom::store::StoreError> {
+        self.inner.incidents_by_id(ids).await
+    }
     async fn finish_pages(
         &self,
         done: Vec<warroom::store::PageDone>,
-    ) -> Result<Vec<Option<warroom::store::Appended>>, warroom::store::StoreError> {
+    ) -> Result<
+        Vec<(warroom::domain::Incident, Vec<warroom::domain::Event>)>,
+        warroom::store::StoreError,
+    > {
         self.inner.finish_pages(done).await
     }
     async fn next_deadline(
