@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
-use crate::domain::{Event, EventKind, Timestamp, format_duration};
+use crate::domain::{EventKind, Timestamp, format_duration};
 
 /// Columns of the chart. Enough to see the shape of a day-long incident, few enough that the
 /// SVG stays small.
@@ -91,16 +91,14 @@ impl Chart {
         LEFT + (WIDTH - LEFT - 8.0) * offset / span
     }
 
-    pub(super) fn observe(&mut self, event: &Event) {
-        let span = self.end.since(self.start).as_millis().max(1);
-        let offset = event
-            .at
-            .max(self.start)
-            .min(self.end)
-            .since(self.start)
-            .as_millis();
-        let bucket = ((offset * BUCKETS as u128) / (span + 1)) as usize;
-        self.lanes[lane_of(event.kind)].counts[bucket.min(BUCKETS - 1)] += 1;
+    /// The span the chart covers, and its columns: what to count events over.
+    pub(super) fn span(&self) -> (Timestamp, Timestamp, u32) {
+        (self.start, self.end, BUCKETS as u32)
+    }
+
+    /// Counts `count` events of `kind` in column `bucket` (of [`Chart::span`]).
+    pub(super) fn add(&mut self, kind: EventKind, bucket: usize, count: u32) {
+        self.lanes[lane_of(kind)].counts[bucket.min(BUCKETS - 1)] += count;
     }
 
     pub(super) fn svg(&self) -> String {

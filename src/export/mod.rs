@@ -321,8 +321,8 @@ trait Renderer {
     ) -> std::io::Result<()>;
 }
 
-/// The HTML chart sits above the timeline, so it needs a pass of its own first; it keeps only
-/// counts per time bucket.
+/// The HTML chart sits above the timeline, so it is built first, from counts per time bucket
+/// that the database adds up (no second read of the timeline).
 async fn chart(store: &dyn Store, report: &Report<'_>) -> Result<chart::Chart, ExportError> {
     let id = report.incident.id;
     let last = store
@@ -331,14 +331,9 @@ async fn chart(store: &dyn Store, report: &Report<'_>) -> Result<chart::Chart, E
         .first()
         .map_or(report.incident.opened_at, |event| event.at);
     let mut chart = chart::Chart::new(report, last);
-    let mut after = 0;
-    loop {
-        let page = store.timeline_page(id, after, PAGE).await?;
-        let Some(newest) = page.last() else { break };
-        after = newest.seq;
-        for event in &page {
-            chart.observe(event);
-        }
+    let (from, to, buckets) = chart.span();
+    for (kind, bucket, count) in store.timeline_histogram(id, from, to, buckets).await? {
+        chart.add(kind, bucket, count);
     }
     Ok(chart)
 }

@@ -28,7 +28,8 @@ pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, 
 
 use crate::config::{DatabaseConfig, DatabaseUrl};
 use crate::domain::{
-    Event, Incident, IncidentId, NewEvent, NewIncident, Refusal, RunId, RunRefusal, Status,
+    Event, EventKind, Incident, IncidentId, NewEvent, NewIncident, Refusal, RunId, RunRefusal,
+    Status, Timestamp,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +159,17 @@ pub trait IncidentStore: Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError>;
+
+    /// How many events of each kind fall in each of `buckets` equal spans of `[from, to]`
+    /// (events before or after count in the first or last): `(kind, bucket, count)`, in no
+    /// order. The HTML export's chart, without reading the timeline twice.
+    async fn timeline_histogram(
+        &self,
+        id: IncidentId,
+        from: Timestamp,
+        to: Timestamp,
+        buckets: u32,
+    ) -> Result<Vec<(EventKind, usize, u32)>, StoreError>;
 
     /// The event appended with `key`, if any.
     async fn event_by_key(&self, id: IncidentId, key: &str) -> Result<Option<Event>, StoreError>;

@@ -689,6 +689,45 @@ impl IncidentStore {
         rows.iter().map(Self::event_from_row).collect()
     }
 
+    async fn timeline_histogram(
+        &self,
+        id: IncidentId,
+        from: Timestamp,
+        to: Timestamp,
+        buckets: u32,
+    ) -> Result<Vec<(EventKind, usize, u32)>, StoreError> {
+        let span = (to.as_millis() - from.as_millis()).max(1);
+        // The offset into [from, to], clamped, scaled to `buckets` columns: the last bucket
+        // ends just past `to`, so every offset lands in one.
+        let rows = sqlx::query(
+            "SELECT kind, (CASE WHEN at < $2 THEN 0 WHEN at > $3 THEN $3 - $2 ELSE at - $2 END) \
+             * $5 / ($4 + 1) AS bucket, COUNT(*) AS n FROM incident_events \
+             WHERE incident_id = $1 GROUP BY kind, bucket",
+        )
+        .bind(id.0)
+        .bind(from.as_millis())
+        .bind(to.as_millis())
+        .bind(span)
+        .bind(i64::from(buckets))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let kind = kind
+                    .parse::<EventKind>()
+                    .map_err(|_| corrupt(format!("unknown event kind `{kind}`")))?;
+                let bucket: i64 = row.try_get("bucket")?;
+                let count: i64 = row.try_get("n")?;
+                Ok((
+                    kind,
+                    usize::try_from(bucket).map_err(corrupt)?,
+                    u32::try_from(count).map_err(corrupt)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn event_by_key(&self, id: IncidentId, key: &str) -> Result<Option<Event>, StoreError> {
         let row = sqlx::query(sql(format!(
             "SELECT {EVENT_COLUMNS} FROM incident_events WHERE incident_id = $1 AND event_key = $2"

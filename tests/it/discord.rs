@@ -691,6 +691,15 @@ impl warroom::store::IncidentStore for SlowStore {
         tokio::time::sleep(self.delay).await;
         self.inner.list_incidents(filter).await
     }
+    async fn timeline_histogram(
+        &self,
+        id: IncidentId,
+        from: warroom::domain::Timestamp,
+        to: warroom::domain::Timestamp,
+        buckets: u32,
+    ) -> Result<Vec<(warroom::domain::EventKind, usize, u32)>, warroom::store::StoreError> {
+        self.inner.timeline_histogram(id, from, to, buckets).await
+    }
     async fn timeline_page(
         &self,
         id: IncidentId,
