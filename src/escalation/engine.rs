@@ -3,15 +3,18 @@
 //! State lives in the store, never only in memory: each incident's escalation row says which
 //! step fires next and when, and the `pages` outbox holds every page. One pass
 //! ([`Engine::tick`]) fires the steps that are due (each with a conditional update, so two
-//! engines never fire one step), claims the pages that are ready (each claim conditional
-//! too), sends them and records the outcome, and audits that every open, unacknowledged
-//! incident still has something due. [`Engine::run`] repeats passes, sleeping until the next
-//! deadline the store reports or until a change wakes it.
+//! engines never fire one step; a step's pages enter the outbox claimed by the engine that
+//! fired it), claims the other pages that are ready (each claim conditional too), sends them
+//! and records the outcome, and audits that every open, unacknowledged incident still has
+//! something due. [`Engine::run`] repeats passes, sleeping until the next deadline the store
+//! reports or until a change wakes it.
 //!
 //! A page is claimed for `[escalation] page_lease`; if the process dies before recording the
-//! outcome, the page goes out again when the claim runs out, under the same dedup key (so a
-//! receiver that deduplicates, as PagerDuty and Opsgenie do, sees one page). That resend is
-//! the only way a page can reach a receiver twice.
+//! outcome, the page goes out again when the claim runs out (at once when the dead process
+//! ran on this host), under the same dedup key (so a receiver that deduplicates, as
+//! PagerDuty and Opsgenie do, sees one page). That resend is the only way a page can reach a
+//! receiver twice, so a kill repeats at most `max_in_flight` pages. A trigger whose incident
+//! was acknowledged after it was written is not sent at all.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};

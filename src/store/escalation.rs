@@ -324,7 +324,8 @@ pub trait EscalationStore: Send + Sync {
     /// The processes holding claims on pages being sent.
     async fn claimants(&self) -> Result<Vec<String>, StoreError>;
 
-    /// Ends the claims of a process known to be dead at once, instead of when they run out.
+    /// Ends a process's claims at once, instead of when they run out: of a process known to
+    /// be dead, or of this one handing back, at shutdown, pages it will not send.
     async fn release_claims(&self, by: &str, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Records claimed pages' outcomes with their events, in one transaction (a page whose
