@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::{Row, Transaction};
 
-use super::sql::{INCIDENT_COLUMNS, corrupt, param, sql, sql_store_impl};
+use super::sql::{INCIDENT_COLUMNS, corrupt, param, param_list, sql, sql_store_impl};
 use super::{StoreError, Written};
 use crate::domain::{IncidentId, NewEvent, NewIncident, Status, Timestamp};
 
@@ -237,14 +237,11 @@ impl {
         }
         let fingerprints: BTreeSet<&str> =
             alerts.iter().map(|alert| alert.fingerprint.as_str()).collect();
-        let placeholders: Vec<String> = (0..fingerprints.len())
-            .map(|index| param::<DB>(index + 2))
-            .collect();
         let mut query = sqlx::query(sql(format!(
             "SELECT fingerprint, instance, status FROM alerts \
              WHERE source = {} AND fingerprint IN ({})",
             param::<DB>(1),
-            placeholders.join(", ")
+            param_list::<DB>(2, fingerprints.len())
         )))
         .bind(source.to_owned());
         for fingerprint in &fingerprints {

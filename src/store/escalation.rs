@@ -15,7 +15,7 @@ use serde::Serialize;
 use sqlx::{Row, Transaction};
 
 use super::StoreError;
-use super::sql::{APPEND_CHUNK, corrupt, db_id, param, sql, sql_store_impl};
+use super::sql::{APPEND_CHUNK, corrupt, db_id, param_list, sql, sql_store_impl, value_rows};
 use crate::domain::{Event, Incident, IncidentId, NewEvent, Status, Timestamp};
 
 /// How a write to an incident changes its escalation, in the same transaction.
@@ -450,20 +450,12 @@ impl {
             None => (PageState::Pending, 0),
         };
         for chunk in pages.chunks(APPEND_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| {
-                    let placeholders: Vec<String> = (1..=COLUMNS)
-                        .map(|column| param::<DB>(n * COLUMNS + column))
-                        .collect();
-                    format!("({})", placeholders.join(", "))
-                })
-                .collect();
             let mut query = sqlx::query(sql(format!(
                 "INSERT INTO pages (dedup_key, action, incident_id, level, round, target, \
                  recipient_kind, recipient, schedule, via_override, message, state, send_after, \
                  created_at, attempts, lease_until, claimed_by) VALUES {} \
                  ON CONFLICT (dedup_key, action) DO NOTHING RETURNING {PAGE_COLUMNS}",
-                values.join(", ")
+                value_rows::<DB>(1, chunk.len(), COLUMNS)
             )));
             for (id, page, now) in chunk {
                 let (kind, recipient, schedule, via_override) = page.recipient.columns()?;
@@ -630,10 +622,9 @@ impl {
         ids.sort();
         ids.dedup();
         for ids in ids.chunks(APPEND_CHUNK) {
-            let placeholders: Vec<String> = (1..=ids.len()).map(param::<DB>).collect();
             let mut query = sqlx::query(sql(format!(
                 "SELECT id FROM incidents WHERE id IN ({}) ORDER BY id{}",
-                placeholders.join(", "),
+                param_list::<DB>(1, ids.len()),
                 DB::LOCK_ROW
             )));
             for id in ids {
@@ -656,14 +647,6 @@ impl {
         Self::lock_incidents(tx, &ids).await?;
         let mut taken = BTreeSet::new();
         for chunk in steps.chunks(APPEND_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| {
-                    let row: Vec<String> = (1..=COLUMNS)
-                        .map(|column| param::<DB>(n * COLUMNS + column))
-                        .collect();
-                    format!("({})", row.join(", "))
-                })
-                .collect();
             // VALUES columns are column1.. on both backends: incident, next level, next
             // round, due at, state, now, expected level, expected round.
             let mut query = sqlx::query(sql(format!(
@@ -673,7 +656,7 @@ impl {
                  WHERE escalations.incident_id = v.column1 AND escalations.state = 'active' \
                  AND escalations.next_level = v.column7 AND escalations.next_round = v.column8 \
                  RETURNING escalations.incident_id",
-                values.join(", ")
+                value_rows::<DB>(1, chunk.len(), COLUMNS)
             )));
             for step in chunk {
                 let (next_level, next_round, due_at, state) = match step.next {
@@ -712,14 +695,6 @@ impl {
         Self::lock_incidents(tx, &ids).await?;
         let mut current: BTreeMap<i64, String> = BTreeMap::new();
         for chunk in done.chunks(APPEND_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| {
-                    let row: Vec<String> = (1..=COLUMNS)
-                        .map(|column| param::<DB>(n * COLUMNS + column))
-                        .collect();
-                    format!("({})", row.join(", "))
-                })
-                .collect();
             // page, state, outcome, finished at, the claim's attempts
             let mut query = sqlx::query(sql(format!(
                 "UPDATE pages SET state = v.column2, outcome = v.column3, \
@@ -728,7 +703,7 @@ impl {
                  WHERE pages.id = v.column1 AND pages.state = 'sending' \
                  AND pages.attempts = v.column5 \
                  RETURNING pages.id, pages.dedup_key",
-                values.join(", ")
+                value_rows::<DB>(1, chunk.len(), COLUMNS)
             )));
             for done in chunk {
                 query = query
@@ -1093,11 +1068,10 @@ impl EscalationStore {
     async fn incidents_by_id(&self, ids: &[IncidentId]) -> Result<Vec<Incident>, StoreError> {
         let mut incidents = Vec::with_capacity(ids.len());
         for ids in ids.chunks(APPEND_CHUNK) {
-            let placeholders: Vec<String> = (1..=ids.len()).map(param::<DB>).collect();
             let mut query = sqlx::query(sql(format!(
                 "SELECT {} FROM incidents WHERE id IN ({})",
                 super::sql::INCIDENT_COLUMNS,
-                placeholders.join(", ")
+                param_list::<DB>(1, ids.len())
             )));
             for id in ids {
                 query = query.bind(id.0);

@@ -83,6 +83,48 @@ pub(super) fn param<DB: Dialect>(n: usize) -> String {
     }
 }
 
+/// `count` placeholders from the `first`th, comma-separated: an `IN (...)` list.
+pub(super) fn param_list<DB: Dialect>(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(param::<DB>)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `rows` parenthesised rows of `columns` placeholders each, from the `first`th: the
+/// `VALUES` of a multi-row statement.
+pub(super) fn value_rows<DB: Dialect>(first: usize, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", param_list::<DB>(first + row * columns, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `events` as incident `id`'s, numbered from `first_seq`, with their keys.
+fn numbered(
+    id: IncidentId,
+    first_seq: i64,
+    events: Vec<NewEvent>,
+) -> (Vec<Event>, Vec<Option<String>>) {
+    (first_seq..)
+        .zip(events)
+        .map(|(seq, event)| {
+            (
+                Event {
+                    incident_id: id,
+                    seq,
+                    at: event.at,
+                    kind: event.kind,
+                    actor: event.actor,
+                    text: event.text,
+                    data: event.data,
+                },
+                event.key,
+            )
+        })
+        .unzip()
+}
+
 pub(super) fn corrupt(what: impl fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
@@ -275,13 +317,11 @@ impl {
         let mut incidents: BTreeMap<IncidentId, Incident> = BTreeMap::new();
         for (count, ids) in by_count {
             for ids in ids.chunks(APPEND_CHUNK) {
-                let placeholders: Vec<String> =
-                    (0..ids.len()).map(|n| param::<DB>(n + 2)).collect();
                 let mut query = sqlx::query(sql(format!(
                     "UPDATE incidents SET last_seq = last_seq + {} WHERE id IN ({}) \
                      RETURNING {INCIDENT_COLUMNS}",
                     param::<DB>(1),
-                    placeholders.join(", ")
+                    param_list::<DB>(2, ids.len())
                 )))
                 .bind(i64::try_from(count).map_err(corrupt)?);
                 for id in ids {
@@ -293,42 +333,49 @@ impl {
                 }
             }
         }
-        let mut rows: Vec<Event> = Vec::new();
-        let mut keys: Vec<Option<String>> = Vec::new();
         let mut appended = Vec::with_capacity(by_incident.len());
+        let mut keys = Vec::with_capacity(by_incident.len());
         for (id, events) in by_incident {
             let incident = incidents.remove(&id).ok_or(StoreError::NotFound(id))?;
             let count = i64::try_from(events.len()).map_err(corrupt)?;
-            let first_seq = incident.last_seq - count + 1;
-            let mut written = Vec::with_capacity(events.len());
-            for (seq, event) in (first_seq..).zip(events) {
-                keys.push(event.key.clone());
-                written.push(Event {
-                    incident_id: id,
-                    seq,
-                    at: event.at,
-                    kind: event.kind,
-                    actor: event.actor,
-                    text: event.text,
-                    data: event.data,
-                });
-            }
-            rows.extend(written.iter().cloned());
+            let (written, written_keys) = numbered(id, incident.last_seq - count + 1, events);
             appended.push((incident, written));
+            keys.push(written_keys);
         }
-        for (events, keys) in rows.chunks(APPEND_CHUNK).zip(keys.chunks(APPEND_CHUNK)) {
-            let values: Vec<String> = (0..events.len())
-                .map(|n| {
-                    let row: Vec<String> = (1..=9).map(|column| param::<DB>(n * 9 + column)).collect();
-                    format!("({})", row.join(", "))
-                })
-                .collect();
+        let rows: Vec<(&Event, &Option<String>)> = appended
+            .iter()
+            .zip(&keys)
+            .flat_map(|((_, events), keys)| events.iter().zip(keys))
+            .collect();
+        Self::write_events(tx, &rows).await?;
+        Ok(appended)
+    }
+
+    /// Writes `events` (numbered from `first_seq`) to incident `id`'s timeline.
+    pub(super) async fn insert_events(
+        tx: &mut Transaction<'static, DB>,
+        id: IncidentId,
+        first_seq: i64,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let (written, keys) = numbered(id, first_seq, events);
+        let rows: Vec<(&Event, &Option<String>)> = written.iter().zip(&keys).collect();
+        Self::write_events(tx, &rows).await?;
+        Ok(written)
+    }
+
+    /// Inserts numbered events with their keys, in multi-row statements.
+    async fn write_events(
+        tx: &mut Transaction<'static, DB>,
+        rows: &[(&Event, &Option<String>)],
+    ) -> Result<(), StoreError> {
+        for chunk in rows.chunks(APPEND_CHUNK) {
             let mut query = sqlx::query(sql(format!(
                 "INSERT INTO incident_events \
                  (incident_id, seq, at, kind, actor, actor_name, text, data, event_key) VALUES {}",
-                values.join(", ")
+                value_rows::<DB>(1, chunk.len(), 9)
             )));
-            for (event, key) in events.iter().zip(keys) {
+            for (event, key) in chunk {
                 query = query
                     .bind(event.incident_id.0)
                     .bind(event.seq)
@@ -338,49 +385,11 @@ impl {
                     .bind(event.actor.name.clone())
                     .bind(event.text.clone())
                     .bind(event.data.to_string())
-                    .bind(key.clone());
+                    .bind((*key).clone());
             }
             query.execute(&mut **tx).await?;
         }
-        Ok(appended)
-    }
-
-    pub(super) async fn insert_events(
-        tx: &mut Transaction<'static, DB>,
-        id: IncidentId,
-        first_seq: i64,
-        events: Vec<NewEvent>,
-    ) -> Result<Vec<Event>, StoreError> {
-        let mut written = Vec::with_capacity(events.len());
-        for (offset, event) in events.into_iter().enumerate() {
-            let seq = first_seq + i64::try_from(offset).map_err(corrupt)?;
-            sqlx::query(
-                "INSERT INTO incident_events \
-                 (incident_id, seq, at, kind, actor, actor_name, text, data, event_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(id.0)
-            .bind(seq)
-            .bind(event.at.as_millis())
-            .bind(event.kind.as_str().to_owned())
-            .bind(event.actor.id.clone())
-            .bind(event.actor.name.clone())
-            .bind(event.text.clone())
-            .bind(event.data.to_string())
-            .bind(event.key.clone())
-            .execute(&mut **tx)
-            .await?;
-            written.push(Event {
-                incident_id: id,
-                seq,
-                at: event.at,
-                kind: event.kind,
-                actor: event.actor,
-                text: event.text,
-                data: event.data,
-            });
-        }
-        Ok(written)
+        Ok(())
     }
 
     async fn write_incident_state(
