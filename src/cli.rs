@@ -13,7 +13,7 @@ use crate::config::{self, Config, Environment};
 use crate::domain::{
     Actor, Clock, Event, Incident, IncidentId, Source, Status, SystemClock, Timestamp,
 };
-use crate::escalation::{self, Directory, Reach, Schedule, Shift};
+use crate::escalation::{self, Reach, Schedule, Shift};
 use crate::export::Format;
 use crate::ops::{OpenRequest, Ops, Principal};
 use crate::runner::{Catalog, CatalogError, CommandSpec, EnvValue, ParamKind, Template};
@@ -938,7 +938,7 @@ fn simulate(
             names_hint("policies", config.policies.iter().map(|p| p.name.as_str()))
         )
     })?;
-    let simulation = escalation::simulate(&Directory::of(config), policy, opened_at);
+    let simulation = escalation::simulate(&config.directory(), policy, opened_at);
     if json {
         serde_json::to_writer_pretty(&mut *out, &simulation)?;
         writeln!(out)?;

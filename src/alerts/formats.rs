@@ -10,9 +10,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{AlertGroup, AlertSource, Delivery, InputError, MAX_ALERTS_PER_REQUEST, MAX_KEY_CHARS};
-use crate::domain::Timestamp;
-use crate::ops::{TEXT_LIMIT, TITLE_LIMIT};
-use crate::store::{AlertReport, AlertState};
+use crate::domain::{AlertReport, AlertState, TEXT_LIMIT, TITLE_LIMIT, Timestamp};
 
 type Labels = BTreeMap<String, String>;
 

@@ -8,12 +8,12 @@ mod routing;
 use std::collections::BTreeMap;
 
 pub use formats::{parse, parse_pagerduty};
-pub use routing::{AlertsConfig, DEFAULT_MAX_NEW_INCIDENTS_PER_MINUTE, Matcher, Route};
+pub use routing::{
+    AlertsConfig, DEFAULT_MAX_NEW_INCIDENTS_PER_MINUTE, DEFAULT_ROUTE, Matcher, Route,
+};
 
-use crate::store::AlertReport;
-
-/// The bot role a token needs to post alerts. `admin` holds it too, as it holds every role.
-pub const ALERT_SENDER: &str = "alert_sender";
+use crate::domain::AlertReport;
+pub use crate::domain::bot_roles::ALERT_SENDER;
 
 /// Most alerts one request may carry. Alertmanager and Grafana send one group per request,
 /// and a group of more than a thousand alerts is a misconfiguration (Alertmanager's

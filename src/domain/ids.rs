@@ -18,3 +18,24 @@ pub(crate) mod optional_id_string {
             .transpose()
     }
 }
+
+/// Discord ids in JSON output are strings: they exceed the integers JavaScript reads exactly
+/// (as the README's stable JSON already does for `channel_id`).
+pub(crate) mod discord_ids {
+    use serde::Serializer;
+
+    pub fn one<S: Serializer>(id: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(id)
+    }
+
+    pub fn optional<S: Serializer>(id: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match id {
+            Some(id) => serializer.collect_str(id),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn many<S: Serializer>(ids: &[u64], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(ids.iter().map(u64::to_string))
+    }
+}

@@ -8,6 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, Timestamp};
 
+/// Longest title accepted. Discord shows titles in embeds (256 characters) and channel names
+/// are cut from them; 200 leaves room for the `INC-<id>: ` prefix.
+pub const TITLE_LIMIT: usize = 200;
+
+/// Longest note, update or reason accepted, in characters. Discord messages hold 2000; longer
+/// text is still kept whole in the timeline and split when echoed, but beyond this it belongs
+/// in a document linked from the note.
+pub const TEXT_LIMIT: usize = 4000;
+
 /// An incident's number, shown to people as `INC-<id>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -1,17 +1,26 @@
-//! Incidents, statuses, timeline events, actors and the clock: plain types and rules, no I/O.
+//! Incidents, statuses, timeline events, actors, the clock, and the value types several layers
+//! share (alerts, page targets and recipients, severities and services, bot roles, text
+//! limits): plain types and rules, no I/O. Nothing here imports another part of the crate.
 
 mod actor;
+mod alert;
 mod event;
 mod ids;
 mod incident;
+mod page;
 mod run;
+mod service;
 mod time;
 
 pub use actor::Actor;
+pub use alert::{AlertReport, AlertState};
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
+pub(crate) use ids::discord_ids;
 pub use incident::{
     Action, COMMANDER_ROLE, Incident, IncidentId, NewIncident, ParseIncidentIdError, Refusal,
-    Source, Status, UnknownStatus,
+    Source, Status, TEXT_LIMIT, TITLE_LIMIT, UnknownStatus,
 };
+pub use page::{NotifierKind, Recipient, Target, TargetParseError};
 pub use run::{Run, RunApproval, RunId, RunRefusal, RunState};
+pub use service::{ServiceConfig, SeverityConfig, bot_roles};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp, format_duration};

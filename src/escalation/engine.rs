@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::{Directory, Policy, Recipient, Target, dedup_key};
+use super::{Policy, Recipient, Target, dedup_key};
 use crate::domain::{Actor, EventKind, Incident, NewEvent, Status, Timestamp};
 use crate::notify::{Delivery, Notifier, NotifierKind, PageMessage, Priority};
 use crate::ops::Ops;
@@ -538,7 +538,7 @@ impl Engine {
             );
         };
         let absolute_round = escalation.round_base + round;
-        let directory = Directory::of(config);
+        let directory = config.directory();
         let mut pages = Vec::new();
         let mut described = Vec::new();
         for target in &step.targets {
@@ -800,7 +800,7 @@ impl Engine {
             incident_id: incident.id,
             title: incident.title.clone(),
             severity: incident.severity.clone(),
-            priority: Priority::of_severity(config, &incident.severity),
+            priority: Priority::of_severity(&config.severities, &incident.severity),
             service: incident.service.clone(),
             level: page.level,
             round: page.round,
@@ -835,7 +835,7 @@ impl Engine {
             let (page, text) = match fallback {
                 Some((policy, target)) => {
                     let round = self.ops.next_hand_round(incident.id).await?;
-                    let reach = Directory::of(config).resolve_page(policy, &target, now);
+                    let reach = config.directory().resolve_page(policy, &target, now);
                     let page = NewPage {
                         dedup_key: dedup_key(incident.id, 0, round, &target),
                         action: PageAction::Trigger,

@@ -21,86 +21,15 @@
 //! pages of the last step have failed.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::config::Config;
 use crate::domain::{IncidentId, Timestamp};
 use crate::escalation::schedule::Schedule;
-use crate::notify::{NotifierConfig, NotifierKind};
+use crate::notify::NotifierConfig;
 
-/// Where a page goes, as written in a policy.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Target {
-    /// A Discord user id: a DM and a mention in the incident channel.
-    User(u64),
-    /// A bot role of `[roles]`: a mention of the Discord roles that grant it.
-    Role(String),
-    /// Whoever is on call in this schedule at the step's due time.
-    Schedule(String),
-    /// A notifier of `[notifiers]` (PagerDuty, Opsgenie, a webhook, ...).
-    Notifier(String),
-}
-
-/// Why a target could not be read.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TargetParseError {
-    #[error(
-        "`{0}` is not a target; write user:<Discord user id>, role:<bot role>, schedule:<name> or notifier:<name>"
-    )]
-    UnknownKind(String),
-    #[error(
-        "`{0}` is not a Discord user id; ids are digits, copied with Developer Mode on (right-click → Copy User ID)"
-    )]
-    BadUserId(String),
-    #[error("`{0}` names nothing; write the name after the colon, e.g. schedule:primary")]
-    EmptyName(String),
-}
-
-impl FromStr for Target {
-    type Err = TargetParseError;
-
-    fn from_str(text: &str) -> Result<Target, TargetParseError> {
-        let trimmed = text.trim();
-        let Some((kind, name)) = trimmed.split_once(':') else {
-            return Err(TargetParseError::UnknownKind(text.to_owned()));
-        };
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(TargetParseError::EmptyName(text.to_owned()));
-        }
-        match kind.trim() {
-            "user" => match name.parse::<u64>() {
-                Ok(id) if id > 0 => Ok(Target::User(id)),
-                _ => Err(TargetParseError::BadUserId(name.to_owned())),
-            },
-            "role" => Ok(Target::Role(name.to_owned())),
-            "schedule" => Ok(Target::Schedule(name.to_owned())),
-            "notifier" => Ok(Target::Notifier(name.to_owned())),
-            _ => Err(TargetParseError::UnknownKind(text.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::User(id) => write!(f, "user:{id}"),
-            Target::Role(name) => write!(f, "role:{name}"),
-            Target::Schedule(name) => write!(f, "schedule:{name}"),
-            Target::Notifier(name) => write!(f, "notifier:{name}"),
-        }
-    }
-}
-
-impl Serialize for Target {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+pub use crate::domain::{Recipient, Target, TargetParseError};
 
 /// One level: who is paged, and when (counted from the incident's opening).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,60 +149,6 @@ pub fn dedup_key(incident: IncidentId, level: u32, round: u32, target: &Target) 
     format!("warroom-{incident}-L{level}-R{round}-{target}")
 }
 
-/// Someone or something a page reaches once its target is resolved.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Recipient {
-    /// A Discord user: a DM and a mention in the incident channel, each with Acknowledge.
-    DiscordUser {
-        #[serde(serialize_with = "super::discord_ids::one")]
-        user_id: u64,
-        /// The schedule that put them on call, when the target was a schedule.
-        schedule: Option<String>,
-        /// Whether they are on call through an override rather than the rotation.
-        via_override: bool,
-    },
-    /// A mention, in the incident channel, of the Discord roles that grant a bot role.
-    DiscordRole {
-        role: String,
-        #[serde(serialize_with = "super::discord_ids::many")]
-        role_ids: Vec<u64>,
-    },
-    /// A configured notifier.
-    Notifier { name: String, kind: NotifierKind },
-}
-
-impl Recipient {
-    /// Who, and through which channel, as `warroom policy simulate` prints it.
-    pub fn describe(&self) -> String {
-        match self {
-            Recipient::DiscordUser {
-                user_id,
-                schedule,
-                via_override,
-            } => {
-                let source = match (schedule, via_override) {
-                    (Some(schedule), true) => format!(" (on call in {schedule} by override)"),
-                    (Some(schedule), false) => format!(" (on call in {schedule})"),
-                    (None, _) => String::new(),
-                };
-                format!("Discord user {user_id}{source}: DM + mention in the incident channel")
-            }
-            Recipient::DiscordRole { role, role_ids } => {
-                let ids: Vec<String> = role_ids.iter().map(u64::to_string).collect();
-                format!(
-                    "bot role {role}: mention of Discord role{} {} in the incident channel",
-                    if ids.len() == 1 { "" } else { "s" },
-                    ids.join(", ")
-                )
-            }
-            Recipient::Notifier { name, kind } => {
-                format!("notifier {name} ({})", kind.describe())
-            }
-        }
-    }
-}
-
 /// A target that reaches nobody at a given time.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
@@ -291,14 +166,6 @@ pub struct Directory<'a> {
 }
 
 impl<'a> Directory<'a> {
-    pub fn of(config: &'a Config) -> Directory<'a> {
-        Directory {
-            schedules: &config.schedules,
-            roles: &config.roles,
-            notifiers: &config.notifiers,
-        }
-    }
-
     pub fn schedule(&self, name: &str) -> Option<&'a Schedule> {
         self.schedules.iter().find(|schedule| schedule.name == name)
     }

@@ -144,7 +144,7 @@ pub enum Cover {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Shift {
     /// The Discord user id on call, `None` in a gap.
-    #[serde(serialize_with = "super::discord_ids::optional")]
+    #[serde(serialize_with = "crate::domain::discord_ids::optional")]
     pub user: Option<u64>,
     pub cover: Cover,
     /// When this shift began; `None` for a gap that has always been.

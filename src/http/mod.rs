@@ -21,8 +21,8 @@ use tokio::sync::watch;
 
 use crate::ops::{Ops, Principal};
 
+pub use crate::config::{ApiToken, MIN_TOKEN_CHARS};
 pub use error::ApiError;
-pub use tokens::{ApiToken, MIN_TOKEN_CHARS};
 
 /// The largest request body accepted. An Alertmanager group of a thousand alerts with the
 /// usual labels and annotations is a few hundred KiB; more is a mistake or an attack.
@@ -66,7 +66,7 @@ impl AppState {
 
     fn principal_for(&self, presented: &str) -> Result<Principal, ApiError> {
         tokens::find(&self.ops.config().api_tokens, presented)
-            .map(ApiToken::principal)
+            .map(tokens::principal)
             .ok_or_else(|| {
                 ApiError::unauthorized(
                     "the token is not valid: it matches no configured [api_tokens] entry whose variable is set",

@@ -23,84 +23,21 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::domain::{IncidentId, Timestamp};
-use crate::escalation::{Recipient, Target};
+pub use crate::domain::NotifierKind;
+use crate::domain::{IncidentId, Recipient, SeverityConfig, Target, Timestamp};
 
 pub use delivery::{
     Action, Attempt, AttemptResult, Deliverer, Delivery, DeliveryPolicy, Outcome, RateLimit,
     RateLimiter, Timer, TokioTimer, VirtualTimer,
 };
 
-/// The kinds of notifier. `Discord` is the in-Discord pager (not configured in
-/// `[notifiers]`); the others are `kind = "..."` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum NotifierKind {
-    #[serde(rename = "pagerduty")]
-    PagerDuty,
-    #[serde(rename = "opsgenie")]
-    Opsgenie,
-    #[serde(rename = "webhook")]
-    Webhook,
-    #[serde(rename = "slack_webhook")]
-    SlackWebhook,
-    #[serde(rename = "discord_webhook")]
-    DiscordWebhook,
-    #[serde(rename = "discord")]
-    Discord,
-}
-
-impl NotifierKind {
-    /// The kinds `[notifiers]` accepts, as written there.
-    pub const CONFIGURABLE: [NotifierKind; 5] = [
-        NotifierKind::PagerDuty,
-        NotifierKind::Opsgenie,
-        NotifierKind::Webhook,
-        NotifierKind::SlackWebhook,
-        NotifierKind::DiscordWebhook,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotifierKind::PagerDuty => "pagerduty",
-            NotifierKind::Opsgenie => "opsgenie",
-            NotifierKind::Webhook => "webhook",
-            NotifierKind::SlackWebhook => "slack_webhook",
-            NotifierKind::DiscordWebhook => "discord_webhook",
-            NotifierKind::Discord => "discord",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<NotifierKind> {
-        NotifierKind::CONFIGURABLE
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-    }
-
-    /// How a page travels, in words, for `warroom policy simulate`.
-    pub fn describe(self) -> &'static str {
-        match self {
-            NotifierKind::PagerDuty => "PagerDuty Events API v2",
-            NotifierKind::Opsgenie => "Opsgenie alert",
-            NotifierKind::Webhook => "signed JSON webhook",
-            NotifierKind::SlackWebhook => "Slack incoming webhook cross-post",
-            NotifierKind::DiscordWebhook => "Discord incoming webhook cross-post",
-            NotifierKind::Discord => "Discord DM and mention",
-        }
-    }
-
-    /// The API base used when `url` is not set (only PagerDuty and Opsgenie have one).
-    pub fn default_url(self) -> Option<&'static str> {
-        match self {
-            NotifierKind::PagerDuty => Some(pagerduty::DEFAULT_URL),
-            NotifierKind::Opsgenie => Some(opsgenie::DEFAULT_URL),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for NotifierKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The API base a notifier of `kind` uses when `url` is not set (only PagerDuty and Opsgenie
+/// have one).
+pub fn default_url(kind: NotifierKind) -> Option<&'static str> {
+    match kind {
+        NotifierKind::PagerDuty => Some(pagerduty::DEFAULT_URL),
+        NotifierKind::Opsgenie => Some(opsgenie::DEFAULT_URL),
+        _ => None,
     }
 }
 
@@ -190,10 +127,9 @@ impl Priority {
         }
     }
 
-    /// The priority of `severity` under `config`'s severity order (P5 when unknown).
-    pub fn of_severity(config: &crate::config::Config, severity: &str) -> Priority {
-        config
-            .severities
+    /// The priority of `severity` in the configured severity order (P5 when unknown).
+    pub fn of_severity(severities: &[SeverityConfig], severity: &str) -> Priority {
+        severities
             .iter()
             .position(|known| known.name.eq_ignore_ascii_case(severity))
             .map_or(Priority::P5, Priority::from_rank)

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Ops, OpsError, Permission, Principal, authorize};
 use crate::domain::{EventKind, Incident, IncidentId, NewEvent, Refusal, Status, Timestamp};
-use crate::escalation::{Directory, Reach, Recipient, Target, dedup_key};
+use crate::escalation::{Reach, Recipient, Target, dedup_key};
 use crate::store::{
     Change, EscalationEffect, EscalationStart, NewPage, Page, PageAction, PageRecipient, StoreError,
 };
@@ -164,7 +164,7 @@ impl Ops {
         message: Option<String>,
         now: Timestamp,
     ) -> Result<Paged, OpsError> {
-        let directory = Directory::of(&self.config);
+        let directory = self.config.directory();
         let recipient = directory.resolve(target, now).map_err(|unreachable| {
             OpsError::Invalid(format!("{target}: {}", unreachable.reason))
         })?;

@@ -6,18 +6,9 @@ use serde_json::json;
 use super::{Ops, OpsError, Permission, Principal, authorize};
 use crate::domain::{
     Action, Actor, Event, EventKind, Incident, IncidentId, NewEvent, NewIncident, Refusal, Source,
-    Status,
+    Status, TEXT_LIMIT, TITLE_LIMIT,
 };
 use crate::store::{Change, EscalationEffect, IncidentFilter, PageAction, Post, Stop, Written};
-
-/// Longest title accepted. Discord shows titles in embeds (256 characters) and channel names
-/// are cut from them; 200 leaves room for the `INC-<id>: ` prefix.
-pub const TITLE_LIMIT: usize = 200;
-
-/// Longest note, update or reason accepted, in characters. Discord messages hold 2000; longer
-/// text is still kept whole in the timeline and split when echoed, but beyond this it belongs
-/// in a document linked from the note.
-pub const TEXT_LIMIT: usize = 4000;
 
 /// How many events one read of a timeline returns at most.
 pub const TIMELINE_PAGE: u32 = 500;

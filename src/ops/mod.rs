@@ -16,10 +16,11 @@ use crate::config::Config;
 use crate::domain::{Clock, Event, Incident, IncidentId, Refusal};
 use crate::store::{Store, StoreError};
 
+pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
-pub use incidents::{OpenRequest, TEXT_LIMIT, TIMELINE_PAGE, TITLE_LIMIT};
+pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use runs::{Commands, Requested, RunRequest};
 
 #[derive(Debug, thiserror::Error)]

@@ -14,45 +14,15 @@ use sqlx::{Row, Transaction};
 
 use super::sql::{INCIDENT_COLUMNS, corrupt, param, param_list, sql, sql_store_impl};
 use super::{StoreError, Written};
-use crate::domain::{IncidentId, NewEvent, NewIncident, Status, Timestamp};
+use crate::domain::{
+    AlertReport, AlertState, IncidentId, NewEvent, NewIncident, Status, Timestamp,
+};
 
 /// The `source` of the groups that collect a route's overflow (see `OVERFLOW_PREFIX`).
 pub const OVERFLOW_SOURCE: &str = "warroom";
 
 /// The group key of a route's overflow group is this prefix and the route's name.
 pub const OVERFLOW_PREFIX: &str = "overflow:";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AlertState {
-    Firing,
-    Resolved,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-    }
-}
-
-/// One alert as a delivery reports it, normalized from any sender's format.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlertReport {
-    /// The alert's identity at its sender (Alertmanager fingerprint, PagerDuty dedup_key).
-    pub fingerprint: String,
-    /// When it started, as the sender says. With the fingerprint it identifies one instance
-    /// of the alert; `None` when the sender gives no start (then a firing after a resolution
-    /// is a new instance).
-    pub starts_at: Option<Timestamp>,
-    pub ends_at: Option<Timestamp>,
-    pub state: AlertState,
-    pub summary: String,
-    pub labels: BTreeMap<String, String>,
-    /// What else the sender said (annotations, links), kept in the timeline event.
-    pub details: serde_json::Value,
-}
 
 /// A group that a delivery claimed: it opens the incident, then records with this claim.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -90,7 +90,7 @@ stored_text! {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PageRecipient {
     DiscordUser {
-        #[serde(serialize_with = "crate::escalation::discord_ids::one")]
+        #[serde(serialize_with = "crate::domain::discord_ids::one")]
         user_id: u64,
         schedule: Option<String>,
         via_override: bool,

@@ -5,6 +5,7 @@
 //! Nothing outside this module writes SQL.
 
 mod alerts;
+mod config;
 mod escalation;
 mod postgres;
 mod runs;
@@ -15,10 +16,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use crate::domain::{AlertReport, AlertState};
 pub use alerts::{
-    AlertChange, AlertReport, AlertState, AlertStore, Claim, GroupPlan, GroupState, IncidentCount,
-    OVERFLOW_PREFIX, OVERFLOW_SOURCE, PlanRequest, RecordRequest, Recorded, RenderAlert,
+    AlertChange, AlertStore, Claim, GroupPlan, GroupState, IncidentCount, OVERFLOW_PREFIX,
+    OVERFLOW_SOURCE, PlanRequest, RecordRequest, Recorded, RenderAlert,
 };
+pub(crate) use config::redact_url_password;
+pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
 pub use escalation::{
     Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
@@ -26,7 +30,6 @@ pub use escalation::{
 };
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
 
-use crate::config::{DatabaseConfig, DatabaseUrl};
 use crate::domain::{
     Event, EventKind, Incident, IncidentId, NewEvent, NewIncident, Refusal, RunId, RunRefusal,
     Status, Timestamp,

@@ -8,9 +8,9 @@ use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 
+use super::SqliteSync;
 use super::StoreError;
 use super::sql::{Dialect, SqlStore};
-use crate::config::SqliteSync;
 
 /// Rows the SQLite worker thread may queue ahead of the reader. sqlx's default (50) wakes the
 /// reading task every 50 rows; long timeline pages read faster with a deeper queue, and the

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use warroom::config::{Config, Environment};
 use warroom::domain::{Clock, IncidentId, ManualClock, Timestamp};
-use warroom::escalation::{
-    Cover, Directory, Reach, Recipient, Schedule, Target, dedup_key, simulate,
-};
+use warroom::escalation::{Cover, Reach, Recipient, Schedule, Target, dedup_key, simulate};
 
 fn at(text: &str) -> Timestamp {
     Timestamp::parse_rfc3339(text).unwrap()
@@ -391,7 +389,7 @@ fn levels_fall_due_at_their_delays_as_a_controlled_clock_advances() {
 fn targets_resolve_at_the_due_time_and_the_fallback_stands_in_for_nobody() {
     let config = load(POLICIES);
     let critical = config.policy("critical").unwrap();
-    let directory = Directory::of(&config);
+    let directory = config.directory();
     // Opened a minute before the 09:00 Berlin handoff: level 1 pages turn 27's member (user
     // 2); the same schedule a minute later is turn 28's (user 1).
     let simulation = simulate(&directory, critical, at("2026-03-29T06:59:00Z"));

@@ -1,0 +1,153 @@
+//! `[discord]`: the bot's token (from the environment), the guild, where incident rooms go,
+//! the announce channel, and the API base a test or proxy may point elsewhere; and what the
+//! Discord setup still lacks, for `warroom check`.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::Config;
+use super::load::{Environment, Loader, Snowflake, is_env_var_name};
+use crate::domain::bot_roles;
+
+#[derive(Clone, Debug)]
+pub struct DiscordConfig {
+    /// The name of the environment variable holding the bot token.
+    pub token_env: String,
+    /// The token itself, read from `token_env` at load time; `None` disables Discord.
+    pub token: Option<SecretString>,
+    pub application_id: Option<u64>,
+    pub guild_id: Option<u64>,
+    pub incident_category_id: Option<u64>,
+    pub incident_thread_channel_id: Option<u64>,
+    pub announce_channel_id: Option<u64>,
+    /// Discord's base URL, without a trailing slash. Tests point it at the emulator.
+    pub api_base: String,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawDiscord {
+    token_env: String,
+    application_id: Snowflake,
+    guild_id: Snowflake,
+    incident_category_id: Snowflake,
+    incident_thread_channel_id: Snowflake,
+    announce_channel_id: Snowflake,
+    api_base: String,
+}
+
+impl Default for RawDiscord {
+    fn default() -> RawDiscord {
+        RawDiscord {
+            token_env: "WARROOM_DISCORD_TOKEN".to_owned(),
+            application_id: Snowflake::default(),
+            guild_id: Snowflake::default(),
+            incident_category_id: Snowflake::default(),
+            incident_thread_channel_id: Snowflake::default(),
+            announce_channel_id: Snowflake::default(),
+            api_base: "https://discord.com".to_owned(),
+        }
+    }
+}
+
+impl Loader {
+    pub(super) fn build_discord(
+        &mut self,
+        raw: Option<toml::Value>,
+        env: &Environment,
+    ) -> DiscordConfig {
+        let raw: RawDiscord = self.section("discord", raw);
+        let path = |key: &str| vec!["discord".to_owned(), key.to_owned()];
+        if !is_env_var_name(&raw.token_env) {
+            self.problem(
+                &path("token_env"),
+                // The value is not repeated: when this fails, it is often the token itself.
+                "must name an environment variable (A-Z, 0-9 and _); the token itself never goes in this file, only the name of the variable that holds it, e.g. WARROOM_DISCORD_TOKEN",
+            );
+        }
+        let token = env
+            .get(&raw.token_env)
+            .filter(|token| !token.trim().is_empty())
+            .map(|token| SecretString::from(token.trim().to_owned()));
+        let mut id = |key: &str, value: &Snowflake| match value.parse() {
+            Ok(id) => id,
+            Err(message) => {
+                self.problem(&path(key), message);
+                None
+            }
+        };
+        let application_id = id("application_id", &raw.application_id);
+        let guild_id = id("guild_id", &raw.guild_id);
+        let incident_category_id = id("incident_category_id", &raw.incident_category_id);
+        let incident_thread_channel_id = id(
+            "incident_thread_channel_id",
+            &raw.incident_thread_channel_id,
+        );
+        let announce_channel_id = id("announce_channel_id", &raw.announce_channel_id);
+        if incident_category_id.is_some() && incident_thread_channel_id.is_some() {
+            self.problem(
+                &path("incident_thread_channel_id"),
+                "set either incident_category_id (a channel per incident) or incident_thread_channel_id (a thread per incident), not both",
+            );
+        }
+        let api_base = raw.api_base.trim_end_matches('/').to_owned();
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+            self.problem(
+                &path("api_base"),
+                format!(
+                    "`{}` is not an http(s) URL; the default is https://discord.com",
+                    raw.api_base
+                ),
+            );
+        }
+        DiscordConfig {
+            token_env: raw.token_env,
+            token,
+            application_id,
+            guild_id,
+            incident_category_id,
+            incident_thread_channel_id,
+            announce_channel_id,
+            api_base,
+        }
+    }
+}
+impl Config {
+    /// Parts of the Discord setup that are still missing (empty when Discord is ready to go).
+    /// Not errors: warroom runs without Discord, and `warroom check` lists these as to-dos.
+    pub fn discord_setup_gaps(&self) -> Vec<String> {
+        let discord = &self.discord;
+        let mut gaps = Vec::new();
+        if discord.token.is_none() {
+            gaps.push(format!(
+                "the bot token: set the environment variable {} (Discord developer portal → your application → Bot → Reset Token)",
+                discord.token_env
+            ));
+        }
+        if discord.application_id.is_none() {
+            gaps.push("[discord] application_id (developer portal → General Information → Application ID)".to_owned());
+        }
+        if discord.guild_id.is_none() {
+            gaps.push("[discord] guild_id (Discord → Settings → Advanced → Developer Mode, then right-click the server → Copy Server ID)".to_owned());
+        }
+        if discord.incident_category_id.is_none() && discord.incident_thread_channel_id.is_none() {
+            gaps.push("[discord] incident_category_id or incident_thread_channel_id (right-click the category or channel → Copy Channel ID)".to_owned());
+        }
+        if discord.announce_channel_id.is_none() {
+            gaps.push(
+                "[discord] announce_channel_id (right-click the channel → Copy Channel ID)"
+                    .to_owned(),
+            );
+        }
+        for role in [
+            bot_roles::RESPONDER,
+            bot_roles::INCIDENT_COMMANDER,
+            bot_roles::ADMIN,
+        ] {
+            if self.roles.get(role).is_none_or(Vec::is_empty) {
+                gaps.push(format!("[roles] {role}: no Discord role id grants it yet, so nobody can use the commands that need it (Server Settings → Roles → right-click → Copy Role ID)"));
+            }
+        }
+        gaps
+    }
+}

@@ -1,0 +1,184 @@
+//! `[http]` and `[api_tokens]`: where warroom listens, and the bearer tokens of the HTTP API
+//! (each names the environment variable that holds its secret and the bot roles it carries;
+//! only a SHA-256 digest of each secret is kept). The lookup of a presented token is
+//! `http::tokens`.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::load::{Environment, Loader, is_entry_name, is_env_var_name, join_path};
+use crate::domain::bot_roles::{ADMIN, ALERT_SENDER, INCIDENT_COMMANDER, RESPONDER};
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawHttp {
+    listen: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> RawHttp {
+        RawHttp {
+            listen: "127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+impl Loader {
+    pub(super) fn build_http(&mut self, raw: Option<toml::Value>) -> HttpConfig {
+        let raw: RawHttp = self.section("http", raw);
+        let listen = raw.listen.parse().unwrap_or_else(|_| {
+            self.problem(
+                &["http".to_owned(), "listen".to_owned()],
+                format!(
+                    "`{}` is not an address to listen on; write it as 127.0.0.1:8080",
+                    raw.listen
+                ),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        HttpConfig { listen }
+    }
+}
+
+/// Shorter secrets are refused: a bearer token is the whole credential, and 32 characters
+/// of a random generator (`openssl rand -hex 16`) is far beyond guessing.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+#[derive(Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub token_env: String,
+    pub roles: Vec<String>,
+    /// SHA-256 of the secret; `None` while the variable is unset (the token is not ready).
+    digest: Option<[u8; 32]>,
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("token_env", &self.token_env)
+            .field("roles", &self.roles)
+            .field("ready", &self.digest.is_some())
+            .finish()
+    }
+}
+
+impl ApiToken {
+    pub fn is_ready(&self) -> bool {
+        self.digest.is_some()
+    }
+
+    /// The SHA-256 digest of the secret, while the variable is set.
+    pub fn digest(&self) -> Option<&[u8; 32]> {
+        self.digest.as_ref()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawToken {
+    token_env: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    /// A secret pasted into the file: accepted by the parser only to be refused clearly.
+    #[serde(default)]
+    token: Option<toml::Value>,
+}
+
+impl Loader {
+    pub(super) fn build_api_tokens(
+        &mut self,
+        raw: Option<toml::Value>,
+        env: &Environment,
+        bot_roles: &[String],
+    ) -> Vec<ApiToken> {
+        let mut known: Vec<String> = [RESPONDER, INCIDENT_COMMANDER, ADMIN, ALERT_SENDER]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for role in bot_roles {
+            if !known.contains(role) {
+                known.push(role.clone());
+            }
+        }
+        let mut tokens: Vec<ApiToken> = Vec::new();
+        for (name, value) in self.entries("api_tokens", raw) {
+            let path = vec!["api_tokens".to_owned(), name.clone()];
+            if !is_entry_name(&name) || name.len() > 64 {
+                self.problem(
+                    &path,
+                    "a token name is up to 64 letters, digits, `-` and `_` (it shows as api:<name> on the timeline)",
+                );
+            }
+            let Some(raw) = self.decode::<RawToken>(&path, value) else {
+                continue;
+            };
+            if raw.token.is_some() {
+                self.problem(
+                    &join_path(&path, "token"),
+                    "never put a token in this file; put it in an environment variable and name that variable in token_env",
+                );
+            }
+            if !is_env_var_name(&raw.token_env) {
+                self.problem(
+                    &join_path(&path, "token_env"),
+                    "must name an environment variable (A-Z, 0-9 and _), e.g. WARROOM_API_TOKEN_ALERTMANAGER; the token itself never goes in this file",
+                );
+            }
+            for role in &raw.roles {
+                if !known.contains(role) {
+                    self.problem(
+                        &join_path(&path, "roles"),
+                        format!(
+                            "`{role}` is not a bot role; use one of {}",
+                            known.join(", ")
+                        ),
+                    );
+                }
+            }
+            let secret = env
+                .get(&raw.token_env)
+                .map(str::trim)
+                .filter(|secret| !secret.is_empty());
+            let digest = match secret {
+                Some(secret) if secret.chars().count() < MIN_TOKEN_CHARS => {
+                    self.problem(
+                        &join_path(&path, "token_env"),
+                        format!(
+                            "the token in ${} is shorter than {MIN_TOKEN_CHARS} characters; make one with `openssl rand -hex 32`",
+                            raw.token_env
+                        ),
+                    );
+                    None
+                }
+                Some(secret) => Some(Sha256::digest(secret.as_bytes()).into()),
+                // Not a problem of the file: the token is "not ready" (refused until the
+                // variable is set); `warroom run` logs it.
+                None => None,
+            };
+            if let Some(digest) = digest
+                && tokens.iter().any(|other| other.digest == Some(digest))
+            {
+                self.problem(
+                    &path,
+                    "has the same secret as another token; give every sender its own, so the timeline says who acted",
+                );
+            }
+            tokens.push(ApiToken {
+                name,
+                token_env: raw.token_env,
+                roles: raw.roles,
+                digest,
+            });
+        }
+        tokens
+    }
+}
