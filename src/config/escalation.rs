@@ -197,6 +197,24 @@ impl Loader {
         raw: &RawSchedule,
         timezone: Tz,
     ) -> Option<Rotation> {
+        let members = self.rotation_members(path, raw);
+        if raw.members.is_empty() {
+            self.refuse_rotation_keys_without_members(path, raw);
+            return None;
+        }
+        let period = self.rotation_period(path, raw.period.as_deref());
+        let handoff = self.rotation_handoff(path, raw.handoff.as_ref(), timezone);
+        let start = self.rotation_start(path, raw.start.as_ref());
+        Some(Rotation {
+            members,
+            period: period?,
+            handoff: handoff?,
+            start: start?,
+        })
+        .filter(|rotation| !rotation.members.is_empty())
+    }
+
+    fn rotation_members(&mut self, path: &[String], raw: &RawSchedule) -> Vec<u64> {
         let mut members = Vec::new();
         for (index, member) in raw.members.iter().enumerate() {
             match member.parse() {
@@ -208,90 +226,95 @@ impl Loader {
                 Err(message) => self.problem(&join_path(path, "members"), message),
             }
         }
-        if raw.members.is_empty() {
-            let keys = [
-                ("period", raw.period.is_some()),
-                ("handoff", raw.handoff.is_some()),
-                ("start", raw.start.is_some()),
-            ];
-            for (key, present) in keys {
-                if present {
-                    self.problem(
-                        &join_path(path, key),
-                        "belongs to a rotation, but the schedule has no members; add members = [\"<Discord user id>\", ...] or remove it",
-                    );
-                }
-            }
-            return None;
-        }
-        let period = match &raw.period {
-            None => {
+        members
+    }
+
+    /// `period`, `handoff` and `start` describe a rotation; without members there is none.
+    fn refuse_rotation_keys_without_members(&mut self, path: &[String], raw: &RawSchedule) {
+        let keys = [
+            ("period", raw.period.is_some()),
+            ("handoff", raw.handoff.is_some()),
+            ("start", raw.start.is_some()),
+        ];
+        for (key, present) in keys {
+            if present {
                 self.problem(
-                    path,
-                    "a rotation needs period = \"daily\", \"weekly\" or a duration such as \"3d\" or \"12h\"",
+                    &join_path(path, key),
+                    "belongs to a rotation, but the schedule has no members; add members = [\"<Discord user id>\", ...] or remove it",
                 );
-                None
             }
-            Some(text) => match Period::parse(text) {
-                Ok(period) => Some(period),
-                Err(message) => {
-                    self.problem(&join_path(path, "period"), message);
-                    None
-                }
-            },
+        }
+    }
+
+    fn rotation_period(&mut self, path: &[String], text: Option<&str>) -> Option<Period> {
+        let Some(text) = text else {
+            self.problem(
+                path,
+                "a rotation needs period = \"daily\", \"weekly\" or a duration such as \"3d\" or \"12h\"",
+            );
+            return None;
         };
-        let handoff = match raw.handoff.as_ref().map(value_text) {
-            None => {
-                self.problem(path, "a rotation needs handoff = \"HH:MM\", the local time of day when a turn begins");
-                None
-            }
-            Some(text) => {
-                let parsed = text.as_deref().and_then(|text| {
-                    NaiveTime::parse_from_str(text.trim(), "%H:%M")
-                        .or_else(|_| NaiveTime::parse_from_str(text.trim(), "%H:%M:%S"))
-                        .ok()
-                });
-                if parsed.is_none() {
-                    self.problem(
-                        &join_path(path, "handoff"),
-                        format!(
-                            "`{}` is not a time of day; write it like \"09:00\" (24-hour, in the schedule's time zone {})",
-                            text.unwrap_or_default(),
-                            timezone.name()
-                        ),
-                    );
-                }
-                parsed
-            }
+        Period::parse(text)
+            .map_err(|message| self.problem(&join_path(path, "period"), message))
+            .ok()
+    }
+
+    fn rotation_handoff(
+        &mut self,
+        path: &[String],
+        value: Option<&toml::Value>,
+        timezone: Tz,
+    ) -> Option<NaiveTime> {
+        let Some(text) = value.map(value_text) else {
+            self.problem(
+                path,
+                "a rotation needs handoff = \"HH:MM\", the local time of day when a turn begins",
+            );
+            return None;
         };
-        let start = match raw.start.as_ref().map(value_text) {
-            None => {
-                self.problem(path, "a rotation needs start = \"YYYY-MM-DD\", the date the first member's turn begins");
-                None
-            }
-            Some(text) => {
-                let parsed = text
-                    .as_deref()
-                    .and_then(|text| NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok());
-                if parsed.is_none() {
-                    self.problem(
-                        &join_path(path, "start"),
-                        format!(
-                            "`{}` is not a date; write it like \"2026-01-05\"",
-                            text.unwrap_or_default()
-                        ),
-                    );
-                }
-                parsed
-            }
+        let parsed = text.as_deref().and_then(|text| {
+            NaiveTime::parse_from_str(text.trim(), "%H:%M")
+                .or_else(|_| NaiveTime::parse_from_str(text.trim(), "%H:%M:%S"))
+                .ok()
+        });
+        if parsed.is_none() {
+            self.problem(
+                &join_path(path, "handoff"),
+                format!(
+                    "`{}` is not a time of day; write it like \"09:00\" (24-hour, in the schedule's time zone {})",
+                    text.unwrap_or_default(),
+                    timezone.name()
+                ),
+            );
+        }
+        parsed
+    }
+
+    fn rotation_start(
+        &mut self,
+        path: &[String],
+        value: Option<&toml::Value>,
+    ) -> Option<NaiveDate> {
+        let Some(text) = value.map(value_text) else {
+            self.problem(
+                path,
+                "a rotation needs start = \"YYYY-MM-DD\", the date the first member's turn begins",
+            );
+            return None;
         };
-        Some(Rotation {
-            members,
-            period: period?,
-            handoff: handoff?,
-            start: start?,
-        })
-        .filter(|rotation| !rotation.members.is_empty())
+        let parsed = text
+            .as_deref()
+            .and_then(|text| NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok());
+        if parsed.is_none() {
+            self.problem(
+                &join_path(path, "start"),
+                format!(
+                    "`{}` is not a date; write it like \"2026-01-05\"",
+                    text.unwrap_or_default()
+                ),
+            );
+        }
+        parsed
     }
 
     fn build_override(
@@ -356,115 +379,155 @@ impl Loader {
         for (name, value) in self.entries("policies", raw) {
             let path = vec!["policies".to_owned(), name.clone()];
             self.check_entry_name(&path, &name, "a policy");
-            let Some(raw) = self.decode::<RawPolicy>(&path, value) else {
-                broken.insert(name.clone());
-                policies.push(Policy {
-                    name,
-                    levels: Vec::new(),
-                    repeat: 0,
-                    repeat_after: Duration::ZERO,
-                    fallback: None,
-                });
-                continue;
+            let (policy, complete) = match self.decode::<RawPolicy>(&path, value) {
+                Some(raw) => self.build_policy(&path, name, raw),
+                None => (
+                    Policy {
+                        name,
+                        levels: Vec::new(),
+                        repeat: 0,
+                        repeat_after: Duration::ZERO,
+                        fallback: None,
+                    },
+                    false,
+                ),
             };
-            if raw.levels.is_empty() {
-                self.problem(
-                    &path,
-                    format!("has no levels, so it pages nobody; add [[policies.{name}.levels]] with after and targets"),
-                );
+            if !complete {
+                broken.insert(policy.name.clone());
             }
-            let mut levels: Vec<Level> = Vec::new();
-            for (index, value) in raw.levels.into_iter().enumerate() {
-                let number = index + 1;
-                let level_path = join_path(&path, &format!("levels.{number}"));
-                let Some(raw_level) = self.decode::<RawLevel>(&level_path, value) else {
-                    broken.insert(name.clone());
-                    continue;
-                };
-                let after = self.duration(&join_path(&level_path, "after"), &raw_level.after, true);
-                let mut targets = Vec::new();
-                for text in &raw_level.targets {
-                    match text.parse::<Target>() {
-                        Ok(target) => targets.push(target),
-                        Err(error) => {
-                            self.problem(&join_path(&level_path, "targets"), error.to_string());
-                            broken.insert(name.clone());
-                        }
-                    }
-                }
-                if raw_level.targets.is_empty() {
-                    self.problem(
-                        &join_path(&level_path, "targets"),
-                        "pages nobody; name at least one target such as \"schedule:primary\"",
-                    );
-                }
-                if let Some(previous) = levels.last()
-                    && after <= previous.after
-                {
-                    self.problem(
-                        &join_path(&level_path, "after"),
-                        format!(
-                            "level {number} can never fire after level {}: `after` counts from the incident's opening, and {} is not later than level {}'s {}; make it later, or move its targets into level {}",
-                            number - 1,
-                            humantime::format_duration(after),
-                            number - 1,
-                            humantime::format_duration(previous.after),
-                            number - 1,
-                        ),
-                    );
-                }
-                levels.push(Level { after, targets });
-            }
-            if raw.repeat > MAX_REPEAT {
-                self.problem(
-                    &join_path(&path, "repeat"),
-                    format!("is at most {MAX_REPEAT}; past that, a fallback target reaches someone better than paging the same people again"),
-                );
-            }
-            let repeat_after = match (&raw.repeat_after, raw.repeat) {
-                (Some(text), _) => self.duration(&join_path(&path, "repeat_after"), text, true),
-                (None, 0) => Duration::ZERO,
-                (None, _) => {
-                    self.problem(
-                        &join_path(&path, "repeat"),
-                        "say when the next round starts with repeat_after, e.g. repeat_after = \"15m\" (the pause after the last level)",
-                    );
-                    Duration::ZERO
-                }
-            };
-            if raw.repeat_after.is_some() && raw.repeat == 0 {
-                self.warn(
-                    &join_path(&path, "repeat_after"),
-                    "has no effect while repeat = 0",
-                );
-            }
-            if raw.repeat > 0
-                && raw.repeat_after.is_some()
-                && levels
-                    .first()
-                    .is_some_and(|first| first.after.is_zero() && repeat_after.is_zero())
-            {
-                self.problem(
-                    &join_path(&path, "repeat_after"),
-                    "is 0 and level 1 is due at 0, so each new round's level 1 would fire at the same moment as the last level and could never fire after it; make repeat_after longer than 0",
-                );
-            }
-            let fallback = raw.fallback.as_deref().and_then(|text| {
-                text.parse::<Target>()
-                    .map_err(|error| {
-                        self.problem(&join_path(&path, "fallback"), error.to_string());
-                    })
-                    .ok()
-            });
-            policies.push(Policy {
-                name,
-                levels,
-                repeat: raw.repeat.min(MAX_REPEAT),
-                repeat_after,
-                fallback,
-            });
+            policies.push(policy);
         }
         (policies, broken)
+    }
+
+    /// One policy, and whether all its levels could be read.
+    fn build_policy(
+        &mut self,
+        path: &[String],
+        name: String,
+        mut raw: RawPolicy,
+    ) -> (Policy, bool) {
+        if raw.levels.is_empty() {
+            self.problem(
+                path,
+                format!("has no levels, so it pages nobody; add [[policies.{name}.levels]] with after and targets"),
+            );
+        }
+        let mut complete = true;
+        let mut levels: Vec<Level> = Vec::new();
+        for (index, value) in std::mem::take(&mut raw.levels).into_iter().enumerate() {
+            let level_path = join_path(path, &format!("levels.{}", index + 1));
+            match self.build_level(&level_path, value, levels.last()) {
+                Some((level, targets_read)) => {
+                    complete &= targets_read;
+                    levels.push(level);
+                }
+                None => complete = false,
+            }
+        }
+        let repeat_after = self.policy_repeat(path, &raw, &levels);
+        let fallback = raw.fallback.as_deref().and_then(|text| {
+            text.parse::<Target>()
+                .map_err(|error| {
+                    self.problem(&join_path(path, "fallback"), error.to_string());
+                })
+                .ok()
+        });
+        let policy = Policy {
+            name,
+            levels,
+            repeat: raw.repeat.min(MAX_REPEAT),
+            repeat_after,
+            fallback,
+        };
+        (policy, complete)
+    }
+
+    /// One level, and whether all its targets could be read; `None` when it could not be read.
+    fn build_level(
+        &mut self,
+        path: &[String],
+        value: toml::Value,
+        previous: Option<&Level>,
+    ) -> Option<(Level, bool)> {
+        let raw = self.decode::<RawLevel>(path, value)?;
+        let after = self.duration(&join_path(path, "after"), &raw.after, true);
+        let mut targets = Vec::new();
+        let mut targets_read = true;
+        for text in &raw.targets {
+            match text.parse::<Target>() {
+                Ok(target) => targets.push(target),
+                Err(error) => {
+                    self.problem(&join_path(path, "targets"), error.to_string());
+                    targets_read = false;
+                }
+            }
+        }
+        if raw.targets.is_empty() {
+            self.problem(
+                &join_path(path, "targets"),
+                "pages nobody; name at least one target such as \"schedule:primary\"",
+            );
+        }
+        if let Some(previous) = previous
+            && after <= previous.after
+        {
+            let number = path
+                .last()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(1);
+            self.problem(
+                &join_path(path, "after"),
+                format!(
+                    "level {number} can never fire after level {}: `after` counts from the incident's opening, and {} is not later than level {}'s {}; make it later, or move its targets into level {}",
+                    number - 1,
+                    humantime::format_duration(after),
+                    number - 1,
+                    humantime::format_duration(previous.after),
+                    number - 1,
+                ),
+            );
+        }
+        Some((Level { after, targets }, targets_read))
+    }
+
+    /// `repeat_after`, checked against `repeat` and the first level.
+    fn policy_repeat(&mut self, path: &[String], raw: &RawPolicy, levels: &[Level]) -> Duration {
+        if raw.repeat > MAX_REPEAT {
+            self.problem(
+                &join_path(path, "repeat"),
+                format!("is at most {MAX_REPEAT}; past that, a fallback target reaches someone better than paging the same people again"),
+            );
+        }
+        let repeat_after = match (&raw.repeat_after, raw.repeat) {
+            (Some(text), _) => self.duration(&join_path(path, "repeat_after"), text, true),
+            (None, 0) => Duration::ZERO,
+            (None, _) => {
+                self.problem(
+                    &join_path(path, "repeat"),
+                    "say when the next round starts with repeat_after, e.g. repeat_after = \"15m\" (the pause after the last level)",
+                );
+                Duration::ZERO
+            }
+        };
+        if raw.repeat_after.is_some() && raw.repeat == 0 {
+            self.warn(
+                &join_path(path, "repeat_after"),
+                "has no effect while repeat = 0",
+            );
+        }
+        if raw.repeat > 0
+            && raw.repeat_after.is_some()
+            && levels
+                .first()
+                .is_some_and(|first| first.after.is_zero() && repeat_after.is_zero())
+        {
+            self.problem(
+                &join_path(path, "repeat_after"),
+                "is 0 and level 1 is due at 0, so each new round's level 1 would fire at the same moment as the last level and could never fire after it; make repeat_after longer than 0",
+            );
+        }
+        repeat_after
     }
 
     /// The checks across sections, once everything is read.

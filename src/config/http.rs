@@ -144,26 +144,7 @@ impl Loader {
                     );
                 }
             }
-            let secret = env
-                .get(&raw.token_env)
-                .map(str::trim)
-                .filter(|secret| !secret.is_empty());
-            let digest = match secret {
-                Some(secret) if secret.chars().count() < MIN_TOKEN_CHARS => {
-                    self.problem(
-                        &join_path(&path, "token_env"),
-                        format!(
-                            "the token in ${} is shorter than {MIN_TOKEN_CHARS} characters; make one with `openssl rand -hex 32`",
-                            raw.token_env
-                        ),
-                    );
-                    None
-                }
-                Some(secret) => Some(Sha256::digest(secret.as_bytes()).into()),
-                // Not a problem of the file: the token is "not ready" (refused until the
-                // variable is set); `warroom run` logs it.
-                None => None,
-            };
+            let digest = self.token_digest(&path, &raw.token_env, env);
             if let Some(digest) = digest
                 && tokens.iter().any(|other| other.digest == Some(digest))
             {
@@ -180,5 +161,25 @@ impl Loader {
             });
         }
         tokens
+    }
+
+    /// The SHA-256 of the secret in `$var`, refusing short ones; `None` while the variable is
+    /// unset. Not a problem of the file then: the token is "not ready" (refused until the
+    /// variable is set), and `warroom run` logs it.
+    fn token_digest(&mut self, path: &[String], var: &str, env: &Environment) -> Option<[u8; 32]> {
+        let secret = env
+            .get(var)
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())?;
+        if secret.chars().count() < MIN_TOKEN_CHARS {
+            self.problem(
+                &join_path(path, "token_env"),
+                format!(
+                    "the token in ${var} is shorter than {MIN_TOKEN_CHARS} characters; make one with `openssl rand -hex 32`"
+                ),
+            );
+            return None;
+        }
+        Some(Sha256::digest(secret.as_bytes()).into())
     }
 }

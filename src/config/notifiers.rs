@@ -49,94 +49,13 @@ impl Loader {
             let Some(raw) = self.decode::<RawNotifier>(&path, value) else {
                 continue;
             };
-            let Some(kind) = NotifierKind::parse(raw.kind.trim()) else {
-                let known: Vec<&str> = NotifierKind::CONFIGURABLE
-                    .iter()
-                    .map(|kind| kind.as_str())
-                    .collect();
-                let hint = if raw.kind.trim() == "discord" {
-                    "; Discord DMs and mentions need no notifier (use user:, role: or schedule: targets), and discord_webhook cross-posts to another channel"
-                } else {
-                    ""
-                };
-                self.problem(
-                    &join_path(&path, "kind"),
-                    format!(
-                        "`{}` is not a notifier kind warroom knows; use one of {}{hint}",
-                        raw.kind,
-                        known.join(", ")
-                    ),
-                );
+            let Some(kind) = self.notifier_kind(&path, &raw.kind) else {
                 continue;
             };
-            for (key, pasted, instead) in [
-                ("routing_key", raw.routing_key.is_some(), "routing_key_env"),
-                ("api_key", raw.api_key.is_some(), "api_key_env"),
-                ("secret", raw.secret.is_some(), "secret_env"),
-            ] {
-                if pasted {
-                    self.problem(
-                        &join_path(&path, key),
-                        format!("secrets never go in this file; put it in an environment variable and name that variable in {instead}"),
-                    );
-                }
-            }
-            let allowed: &[&str] = match kind {
-                NotifierKind::PagerDuty => &["url", "routing_key_env"],
-                NotifierKind::Opsgenie => &["url", "api_key_env"],
-                NotifierKind::Webhook => &["url", "url_env", "secret_env"],
-                NotifierKind::SlackWebhook | NotifierKind::DiscordWebhook => &["url_env"],
-                NotifierKind::Discord => &[],
-            };
-            for (key, present) in [
-                ("url", raw.url.is_some()),
-                ("url_env", raw.url_env.is_some()),
-                ("routing_key_env", raw.routing_key_env.is_some()),
-                ("api_key_env", raw.api_key_env.is_some()),
-                ("secret_env", raw.secret_env.is_some()),
-            ] {
-                if present && !allowed.contains(&key) {
-                    let message = if key == "url" {
-                        format!(
-                            "a {kind} URL embeds its token, so it never goes in this file; put it in an environment variable and name that variable in url_env"
-                        )
-                    } else {
-                        format!(
-                            "does not apply to a {kind} notifier; it takes {}",
-                            allowed.join(", ")
-                        )
-                    };
-                    self.problem(&join_path(&path, key), message);
-                }
-            }
+            self.refuse_pasted_secrets(&path, &raw);
+            self.refuse_keys_of_other_kinds(&path, kind, &raw);
             let endpoint = self.notifier_endpoint(&path, kind, &raw, env);
-            let credential = match kind {
-                NotifierKind::PagerDuty => self.credential(
-                    &path,
-                    "routing_key_env",
-                    raw.routing_key_env.as_deref(),
-                    true,
-                    "PagerDuty integration's routing key",
-                    env,
-                ),
-                NotifierKind::Opsgenie => self.credential(
-                    &path,
-                    "api_key_env",
-                    raw.api_key_env.as_deref(),
-                    true,
-                    "Opsgenie API integration's key",
-                    env,
-                ),
-                NotifierKind::Webhook => self.credential(
-                    &path,
-                    "secret_env",
-                    raw.secret_env.as_deref(),
-                    false,
-                    "HMAC secret shared with the receiver",
-                    env,
-                ),
-                _ => None,
-            };
+            let credential = self.notifier_credential(&path, kind, &raw, env);
             let delivery = self.delivery_policy(&path, &raw);
             let rate_limit = self.rate_limit(&path, &raw);
             notifiers.push(NotifierConfig {
@@ -149,6 +68,116 @@ impl Loader {
             });
         }
         notifiers
+    }
+
+    fn notifier_kind(&mut self, path: &[String], text: &str) -> Option<NotifierKind> {
+        if let Some(kind) = NotifierKind::parse(text.trim()) {
+            return Some(kind);
+        }
+        let known: Vec<&str> = NotifierKind::CONFIGURABLE
+            .iter()
+            .map(|kind| kind.as_str())
+            .collect();
+        let hint = if text.trim() == "discord" {
+            "; Discord DMs and mentions need no notifier (use user:, role: or schedule: targets), and discord_webhook cross-posts to another channel"
+        } else {
+            ""
+        };
+        self.problem(
+            &join_path(path, "kind"),
+            format!(
+                "`{text}` is not a notifier kind warroom knows; use one of {}{hint}",
+                known.join(", ")
+            ),
+        );
+        None
+    }
+
+    fn refuse_pasted_secrets(&mut self, path: &[String], raw: &RawNotifier) {
+        for (key, pasted, instead) in [
+            ("routing_key", raw.routing_key.is_some(), "routing_key_env"),
+            ("api_key", raw.api_key.is_some(), "api_key_env"),
+            ("secret", raw.secret.is_some(), "secret_env"),
+        ] {
+            if pasted {
+                self.problem(
+                    &join_path(path, key),
+                    format!("secrets never go in this file; put it in an environment variable and name that variable in {instead}"),
+                );
+            }
+        }
+    }
+
+    fn refuse_keys_of_other_kinds(
+        &mut self,
+        path: &[String],
+        kind: NotifierKind,
+        raw: &RawNotifier,
+    ) {
+        let allowed: &[&str] = match kind {
+            NotifierKind::PagerDuty => &["url", "routing_key_env"],
+            NotifierKind::Opsgenie => &["url", "api_key_env"],
+            NotifierKind::Webhook => &["url", "url_env", "secret_env"],
+            NotifierKind::SlackWebhook | NotifierKind::DiscordWebhook => &["url_env"],
+            NotifierKind::Discord => &[],
+        };
+        for (key, present) in [
+            ("url", raw.url.is_some()),
+            ("url_env", raw.url_env.is_some()),
+            ("routing_key_env", raw.routing_key_env.is_some()),
+            ("api_key_env", raw.api_key_env.is_some()),
+            ("secret_env", raw.secret_env.is_some()),
+        ] {
+            if present && !allowed.contains(&key) {
+                let message = if key == "url" {
+                    format!(
+                        "a {kind} URL embeds its token, so it never goes in this file; put it in an environment variable and name that variable in url_env"
+                    )
+                } else {
+                    format!(
+                        "does not apply to a {kind} notifier; it takes {}",
+                        allowed.join(", ")
+                    )
+                };
+                self.problem(&join_path(path, key), message);
+            }
+        }
+    }
+
+    fn notifier_credential(
+        &mut self,
+        path: &[String],
+        kind: NotifierKind,
+        raw: &RawNotifier,
+        env: &Environment,
+    ) -> Option<Credential> {
+        match kind {
+            NotifierKind::PagerDuty => self.credential(
+                path,
+                "routing_key_env",
+                raw.routing_key_env.as_deref(),
+                true,
+                "PagerDuty integration's routing key",
+                env,
+            ),
+            NotifierKind::Opsgenie => self.credential(
+                path,
+                "api_key_env",
+                raw.api_key_env.as_deref(),
+                true,
+                "Opsgenie API integration's key",
+                env,
+            ),
+            NotifierKind::Webhook => self.credential(
+                path,
+                "secret_env",
+                raw.secret_env.as_deref(),
+                false,
+                "HMAC secret shared with the receiver",
+                env,
+            ),
+            _ => None,
+        }
     }
 
     fn notifier_endpoint(
