@@ -41,7 +41,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { command } => {
             warroom::telemetry::init("warn");
-            return warroom::bench::execute(command, &config_path, &env).await;
+            return cli::bench::execute(command, &config_path, &env).await;
         }
         _ => {}
     }

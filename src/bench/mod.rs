@@ -1,0 +1,89 @@
+//! `warroom bench`: reproducible measurements of SPEC §9's targets (figures go in
+//! BENCHMARKS.md), one file per measurement: `startup` (B5), `export` (B4), `alerts` (B2),
+//! `escalation` (B3), and `burst`, the writer the kill -9 test kills. Each runs the real binary
+//! as a child process; `cli::bench` says which to run with what.
+
+pub mod alerts;
+mod burst;
+pub mod escalation;
+mod export;
+mod startup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+pub use burst::burst;
+pub use export::export;
+pub use startup::startup;
+
+/// The value at `share` (0.5 for the median, 1.0 for the maximum) of sorted values: the
+/// smallest with at least that share of the values at or below it. `None` when empty.
+pub(crate) fn percentile<T: Copy>(sorted: &[T], share: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let index = ((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Some(sorted[index])
+}
+
+pub(crate) fn write_config(dir: &Path, database_url: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join("warroom.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = {}\n",
+            toml::Value::String(database_url.to_owned())
+        ),
+    )?;
+    Ok(path)
+}
+
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub(crate) fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Runs `command` as this process's only child and prints its wall time, CPU time and peak
+/// resident memory (from the kernel, via `getrusage` of the children).
+pub fn measure(command: &[String]) -> anyhow::Result<()> {
+    let (program, args) = command.split_first().context("nothing to measure")?;
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()?;
+    let elapsed = started.elapsed();
+    // This process has exactly one child, so the children's peak is that child's peak.
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    let cpu = |time: nix::sys::time::TimeVal| {
+        time.tv_sec() as f64 * 1000.0 + time.tv_usec() as f64 / 1000.0
+    };
+    // CPU time is reported beside wall time because it barely moves when other work shares
+    // the machine, while wall time does.
+    println!(
+        "wall {:.1} ms, cpu {:.1} ms (user {:.1} + sys {:.1}), peak RSS {:.1} MiB, exit {}",
+        elapsed.as_secs_f64() * 1000.0,
+        cpu(usage.user_time()) + cpu(usage.system_time()),
+        cpu(usage.user_time()),
+        cpu(usage.system_time()),
+        usage.max_rss() as f64 / 1024.0,
+        status
+    );
+    if !status.success() {
+        bail!("the command failed: {status}");
+    }
+    Ok(())
+}
