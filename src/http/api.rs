@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::error::{ApiError, decode, json_body};
+use super::error::{ApiError, ApiQuery, decode, json_body};
 use crate::domain::{Actor, IncidentId, Run, RunId, RunState, Source, Status};
 use crate::export::Format;
 use crate::ops::{OpenRequest, Requested, RunRequest, TIMELINE_PAGE};
@@ -32,12 +32,12 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/incidents", get(list).post(create))
         .route("/v1/incidents/{id}", get(show))
-        .route("/v1/incidents/{id}/ack", post(ack))
-        .route("/v1/incidents/{id}/mitigate", post(mitigate))
-        .route("/v1/incidents/{id}/resolve", post(resolve))
-        .route("/v1/incidents/{id}/reopen", post(reopen))
-        .route("/v1/incidents/{id}/notes", post(note))
-        .route("/v1/incidents/{id}/updates", post(update))
+        .route("/v1/incidents/{id}/ack", change(Change::Acknowledge))
+        .route("/v1/incidents/{id}/mitigate", change(Change::Mitigate))
+        .route("/v1/incidents/{id}/resolve", change(Change::Resolve))
+        .route("/v1/incidents/{id}/reopen", change(Change::Reopen))
+        .route("/v1/incidents/{id}/notes", change(Change::Note))
+        .route("/v1/incidents/{id}/updates", change(Change::Update))
         .route("/v1/incidents/{id}/severity", post(severity))
         .route("/v1/incidents/{id}/roles", post(assign))
         .route("/v1/incidents/{id}/timeline", get(timeline))
@@ -53,56 +53,6 @@ type Body = Result<Bytes, BytesRejection>;
 fn incident_id(text: &str) -> Result<IncidentId, ApiError> {
     text.parse::<IncidentId>()
         .map_err(|error| ApiError::bad_request(error.to_string()))
-}
-
-/// Query parameters as pairs; unknown ones are refused so a typo is not silently ignored.
-fn query(raw: Option<String>, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
-    let raw = raw.unwrap_or_default();
-    let pairs: Vec<(String, String)> = raw
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name), percent_decode(value))
-        })
-        .collect();
-    for (name, _) in &pairs {
-        if !known.contains(&name.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "unknown query parameter `{name}`; this endpoint takes {}",
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            )));
-        }
-    }
-    Ok(pairs)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => out.push(b' '),
-            b'%' if index + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).ok();
-                match hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        index += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn number(name: &str, value: &str) -> Result<i64, ApiError> {
@@ -121,38 +71,45 @@ fn changed(status: StatusCode, written: Written) -> Response {
         .into_response()
 }
 
+/// `GET /v1/incidents` query parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    search: Option<String>,
+    limit: Option<String>,
+}
+
 async fn list(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let who = state.principal(&headers)?;
     let mut filter = IncidentFilter {
         limit: Some(LIST_DEFAULT),
+        search: query.search,
         ..IncidentFilter::default()
     };
-    for (name, value) in query(raw, &["status", "search", "limit"])? {
-        match name.as_str() {
-            "status" => {
-                for status in value.split(',').filter(|s| !s.trim().is_empty()) {
-                    filter.statuses.push(
-                        status
-                            .parse::<Status>()
-                            .map_err(|error| ApiError::bad_request(error.to_string()))?,
-                    );
-                }
-            }
-            "search" => filter.search = Some(value),
-            _ => {
-                let limit = number(&name, &value)?;
-                if !(1..=i64::from(LIST_LIMIT)).contains(&limit) {
-                    return Err(ApiError::bad_request(format!(
-                        "query parameter `limit`: {limit} is not between 1 and {LIST_LIMIT}"
-                    )));
-                }
-                filter.limit = Some(u32::try_from(limit).unwrap_or(LIST_LIMIT));
-            }
+    for status in query.status.iter().flat_map(|text| text.split(',')) {
+        if status.trim().is_empty() {
+            continue;
         }
+        filter.statuses.push(
+            status
+                .parse::<Status>()
+                .map_err(|error| ApiError::bad_request(error.to_string()))?,
+        );
+    }
+    if let Some(limit) = &query.limit {
+        let limit = number("limit", limit)?;
+        if !(1..=i64::from(LIST_LIMIT)).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "query parameter `limit`: {limit} is not between 1 and {LIST_LIMIT}"
+            )));
+        }
+        filter.limit = Some(u32::try_from(limit).unwrap_or(LIST_LIMIT));
     }
     let incidents = state.ops.list(&who, &filter).await?;
     Ok(Json(incidents).into_response())
@@ -224,18 +181,6 @@ struct TextBody {
     text: Option<String>,
 }
 
-async fn ack(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let who = state.principal(&headers)?;
-    let _: EmptyBody = decode(&json_body(&headers, body, true)?)?;
-    let written = state.ops.acknowledge(&who, incident_id(&id)?).await?;
-    Ok(changed(StatusCode::OK, written))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
@@ -257,80 +202,83 @@ fn text_field(headers: &HeaderMap, body: Body, field: &str) -> Result<Option<Str
     Ok(value)
 }
 
-async fn mitigate(
+/// The incident changes whose bodies are at most one text field: one handler serves them all.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    Acknowledge,
+    Mitigate,
+    Resolve,
+    Reopen,
+    Note,
+    Update,
+}
+
+impl Change {
+    /// The body's one field, if the change takes one, and whether it is required.
+    fn field(self) -> Option<(&'static str, bool)> {
+        match self {
+            Change::Acknowledge => None,
+            Change::Mitigate => Some(("note", false)),
+            Change::Resolve => Some(("summary", false)),
+            Change::Reopen => Some(("reason", false)),
+            Change::Note | Change::Update => Some(("text", true)),
+        }
+    }
+
+    /// Notes and updates add to the timeline (201); the others change the incident (200).
+    fn status(self) -> StatusCode {
+        match self {
+            Change::Note | Change::Update => StatusCode::CREATED,
+            _ => StatusCode::OK,
+        }
+    }
+}
+
+/// `POST` of `change`, as a route.
+fn change(change: Change) -> MethodRouter<Arc<AppState>> {
+    post(
+        move |state: State<Arc<AppState>>, headers: HeaderMap, id: Path<String>, body: Body| {
+            apply_change(change, state, headers, id, body)
+        },
+    )
+}
+
+async fn apply_change(
+    change: Change,
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let who = state.principal(&headers)?;
-    let note = text_field(&headers, body, "note")?;
-    let written = state
-        .ops
-        .mitigate(&who, incident_id(&id)?, note.as_deref())
-        .await?;
-    Ok(changed(StatusCode::OK, written))
-}
-
-async fn resolve(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let who = state.principal(&headers)?;
-    let summary = text_field(&headers, body, "summary")?;
-    let written = state
-        .ops
-        .resolve(&who, incident_id(&id)?, summary.as_deref())
-        .await?;
-    Ok(changed(StatusCode::OK, written))
-}
-
-async fn reopen(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let who = state.principal(&headers)?;
-    let reason = text_field(&headers, body, "reason")?;
-    let written = state
-        .ops
-        .reopen(&who, incident_id(&id)?, reason.as_deref())
-        .await?;
-    Ok(changed(StatusCode::OK, written))
-}
-
-fn required_text(headers: &HeaderMap, body: Body) -> Result<String, ApiError> {
-    text_field(headers, body, "text")?.ok_or_else(|| ApiError::bad_request("missing field `text`"))
-}
-
-async fn note(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let who = state.principal(&headers)?;
-    let text = required_text(&headers, body)?;
-    let written = state.ops.add_note(&who, incident_id(&id)?, &text).await?;
-    Ok(changed(StatusCode::CREATED, written))
-}
-
-async fn update(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let who = state.principal(&headers)?;
-    let text = required_text(&headers, body)?;
-    let written = state
-        .ops
-        .post_status_update(&who, incident_id(&id)?, &text)
-        .await?;
-    Ok(changed(StatusCode::CREATED, written))
+    let text = match change.field() {
+        None => {
+            let _: EmptyBody = decode(&json_body(&headers, body, true)?)?;
+            None
+        }
+        Some((field, required)) => {
+            let text = text_field(&headers, body, field)?;
+            if required && text.is_none() {
+                return Err(ApiError::bad_request(format!("missing field `{field}`")));
+            }
+            text
+        }
+    };
+    let id = incident_id(&id)?;
+    let text = text.as_deref();
+    let ops = &state.ops;
+    let written = match change {
+        Change::Acknowledge => ops.acknowledge(&who, id).await?,
+        Change::Mitigate => ops.mitigate(&who, id, text).await?,
+        Change::Resolve => ops.resolve(&who, id, text).await?,
+        Change::Reopen => ops.reopen(&who, id, text).await?,
+        Change::Note => ops.add_note(&who, id, text.unwrap_or_default()).await?,
+        Change::Update => {
+            ops.post_status_update(&who, id, text.unwrap_or_default())
+                .await?
+        }
+    };
+    Ok(changed(change.status(), written))
 }
 
 #[derive(Deserialize)]
@@ -397,18 +345,24 @@ async fn assign(
     Ok(changed(StatusCode::OK, written))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimelineQuery {
+    after: Option<String>,
+}
+
 async fn timeline(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<TimelineQuery>,
 ) -> Result<Response, ApiError> {
     let who = state.principal(&headers)?;
     let id = incident_id(&id)?;
-    let mut after = 0;
-    for (name, value) in query(raw, &["after"])? {
-        after = number(&name, &value)?.max(0);
-    }
+    let after = match &query.after {
+        Some(after) => number("after", after)?.max(0),
+        None => 0,
+    };
     let events = state.ops.timeline_page(&who, id, after).await?;
     let next_after = if events.len() == usize::try_from(TIMELINE_PAGE).unwrap_or(0) {
         events.last().map(|event| event.seq)
@@ -418,20 +372,26 @@ async fn timeline(
     Ok(Json(json!({"events": events, "next_after": next_after})).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
 async fn export(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let who = state.principal(&headers)?;
     let id = incident_id(&id)?;
-    let mut format = Format::Markdown;
-    for (_, value) in query(raw, &["format"])? {
-        format = value.parse::<Format>().map_err(|message| {
+    let format = match &query.format {
+        Some(format) => format.parse::<Format>().map_err(|message| {
             ApiError::bad_request(format!("query parameter `format`: {message}"))
-        })?;
-    }
+        })?,
+        None => Format::Markdown,
+    };
     let mut document = Vec::new();
     state.ops.export(&who, id, format, &mut document).await?;
     let content_type = match format {

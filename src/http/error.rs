@@ -160,3 +160,40 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|error| ApiError::bad_request(format!("the body is not valid JSON: {error}")))?;
     Ok(value)
 }
+
+/// Query parameters read into `T` by axum's `Query`; a parameter `T` does not know (a typo)
+/// or one that does not fit is refused with the parameter named, not silently ignored.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(query)| ApiQuery(query))
+            .map_err(query_error)
+    }
+}
+
+/// serde says `unknown field `colour`, expected one of `status`, `search``; people read
+/// "unknown query parameter `colour`; this endpoint takes status, search".
+fn query_error(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
+    let detail = std::error::Error::source(&rejection)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| rejection.body_text());
+    // axum names the path first (`colour: unknown field ...`).
+    if let Some((_, rest)) = detail.split_once("unknown field ") {
+        let (name, expected) = rest.split_once(", expected ").unwrap_or((rest, "none"));
+        let expected = expected
+            .strip_prefix("one of ")
+            .unwrap_or(expected)
+            .replace('`', "");
+        return ApiError::bad_request(format!(
+            "unknown query parameter {name}; this endpoint takes {expected}"
+        ));
+    }
+    ApiError::bad_request(format!("the query string is not valid: {detail}"))
+}
