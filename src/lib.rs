@@ -5,9 +5,11 @@
 //! Read in this order:
 //!
 //! - [`domain`] — incidents, statuses and their legal transitions, timeline events, actors,
-//!   the clock. Plain types and rules; no I/O.
-//! - [`config`] — the typed configuration: loading, `WARROOM__` overrides, validation that
-//!   reports every problem with file and line, secrets kept out of `Debug`.
+//!   the clock, and the values several layers share (alerts, page targets, severities and
+//!   services, bot roles). Plain types and rules; no I/O.
+//! - [`config`] — the typed configuration, on top of the parts it configures: `load.rs`
+//!   (file, `WARROOM__` overrides, every problem with file and line), one file per section,
+//!   secrets kept out of `Debug`.
 //! - [`store`] — the `Store` trait and its SQLite and PostgreSQL backends (one generic SQL
 //!   core). The only place with SQL.
 //! - [`ops`] — the use cases, `(principal, request) -> outcome`, with authorization. Callers
@@ -20,7 +22,8 @@
 //!   file:line problems, reloadable), binding `key=value` arguments to an exact argv, and
 //!   running it without a shell in its own process group (timeout, locks, redaction, capped
 //!   output).
-//! - [`export`] — post-mortems in Markdown and JSON, streamed page by page.
+//! - [`export`] — post-mortems in Markdown, JSON and HTML (with an SVG chart), streamed page
+//!   by page.
 //! - [`discord`] — the Discord adapter (the only code that knows serenity): slash commands,
 //!   incident channels and cards, the channel timeline.
 //! - [`alerts`] — alert senders' wire formats (Alertmanager, Grafana, generic JSON,
@@ -29,8 +32,8 @@
 //!   tokens from `[api_tokens]` become `Principal`s.
 //! - [`metrics`] — the Prometheus registry and the recording API every part calls.
 //! - [`app`] — builds everything from a `Config` and runs it until shutdown.
-//! - [`cli`] — the command line; [`bench`] — the measurements behind BENCHMARKS.md;
-//!   [`telemetry`] — logging.
+//! - [`cli`] — the command line, one room per command group; [`bench`] — every measurement
+//!   behind BENCHMARKS.md (`warroom bench NAME`); [`telemetry`] — logging.
 
 pub mod alerts;
 pub mod app;

@@ -1,4 +1,5 @@
-//! Post-mortem exports (SPEC §6): Markdown and JSON, written while paging through the
+//! Post-mortem exports (SPEC §6): Markdown, JSON and a self-contained HTML page with an SVG
+//! chart (`markdown.rs`, `json.rs`, `html.rs` + `chart.rs`), written while paging through the
 //! timeline so memory does not grow with the number of events.
 
 mod chart;

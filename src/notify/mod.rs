@@ -8,6 +8,11 @@
 //! 429, never a retry of another 4xx, and a rate limit. The Discord pager (a DM and a
 //! mention with an Acknowledge button) lives in `src/discord/` and implements the same
 //! trait. Drill pages say DRILL; the engine keeps them inside Discord.
+//!
+//! No notifier retries a 4xx other than 429, follows a redirect, uses a proxy from the
+//! environment, or waits longer than two minutes for a `Retry-After`; no notifier secret
+//! (routing key, API key, HMAC secret, a webhook URL with a token) is shown in `Debug` or
+//! written into an error or an attempt history.
 
 pub mod chat;
 pub mod delivery;

@@ -3,6 +3,11 @@
 //! a mitigation once every alert of an incident has resolved. Storm control caps the
 //! incidents a route opens per minute; beyond the cap, groups join the route's overflow
 //! incident.
+//!
+//! No alert group has two incidents at once, and no route opens more incidents within 60
+//! seconds than its cap: both are decided in one transaction under the group's and the
+//! route's locks. A replayed delivery writes nothing: every change is keyed by its alert
+//! instance (fingerprint and start).
 
 use std::time::Duration;
 
