@@ -6,6 +6,7 @@
 
 mod alerts;
 mod config;
+mod duties;
 mod escalation;
 mod postgres;
 mod runs;
@@ -23,6 +24,7 @@ pub use alerts::{
 };
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
+pub use duties::{DutyStore, LeaseHolder, Unshown};
 pub use escalation::{
     Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
@@ -94,7 +96,15 @@ pub struct IncidentFilter {
 /// Everything warroom keeps: one trait per concern, implemented by both backends. Callers hold
 /// an `Arc<dyn Store>` and call any of them.
 pub trait Store:
-    IncidentStore + RunStore + AlertStore + EscalationStore + Send + Sync + std::fmt::Debug + 'static
+    IncidentStore
+    + RunStore
+    + AlertStore
+    + EscalationStore
+    + DutyStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
 {
 }
 
@@ -103,6 +113,7 @@ impl<
         + RunStore
         + AlertStore
         + EscalationStore
+        + DutyStore
         + Send
         + Sync
         + std::fmt::Debug

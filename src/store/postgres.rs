@@ -24,6 +24,58 @@ impl Dialect for Postgres {
     ) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>> {
         Box::pin(sqlx::migrate!("migrations/postgres").run(pool))
     }
+
+    fn start_change_feed(store: &SqlStore<Postgres>) -> super::duties::Feed {
+        let pool = store.reader.clone();
+        super::duties::spawn_feed(move |feed| Box::pin(listen_for_changes(pool, feed)))
+    }
+}
+
+/// The channel the `incident_events` trigger notifies (migration 0007).
+const CHANGES_CHANNEL: &str = "warroom_changes";
+
+/// How long to wait before listening again after the connection broke.
+const RELISTEN_AFTER: Duration = Duration::from_secs(1);
+
+/// Listens on `warroom_changes` and bumps the feed per notification; after a broken
+/// connection it bumps too (notifications sent meanwhile are lost) and listens again.
+async fn listen_for_changes(pool: Pool<Postgres>, feed: super::duties::FeedHandle) {
+    while !feed.is_gone() {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::debug!(%error, "cannot LISTEN for changes yet");
+                tokio::time::sleep(RELISTEN_AFTER).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(CHANGES_CHANNEL).await {
+            tracing::debug!(%error, "LISTEN failed");
+            tokio::time::sleep(RELISTEN_AFTER).await;
+            continue;
+        }
+        feed.bump();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => {
+                    feed.bump();
+                }
+                // The connection was lost; whatever was sent meanwhile is gone.
+                Ok(None) => {
+                    feed.bump();
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the LISTEN connection failed");
+                    feed.bump();
+                    break;
+                }
+            }
+            if feed.is_gone() {
+                return;
+            }
+        }
+        tokio::time::sleep(RELISTEN_AFTER).await;
+    }
 }
 
 pub(super) async fn connect(

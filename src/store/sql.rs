@@ -32,6 +32,9 @@ pub(crate) trait Dialect: Database {
     const NUMBERED_PARAMS: bool;
 
     fn run_migrations(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>>;
+
+    /// Starts watching for commits by any process (see `DutyStore::change_feed`).
+    fn start_change_feed(store: &SqlStore<Self>) -> super::duties::Feed;
 }
 
 /// A store over one sqlx pool type.
@@ -41,11 +44,17 @@ pub(crate) struct SqlStore<DB: Database> {
     pub(super) writer: Pool<DB>,
     /// Reads go here; for SQLite (WAL) they proceed beside the writer.
     pub(super) reader: Pool<DB>,
+    /// The change feed, started the first time someone watches it.
+    pub(super) feed: std::sync::OnceLock<super::duties::Feed>,
 }
 
 impl<DB: Database> SqlStore<DB> {
     pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>) -> SqlStore<DB> {
-        SqlStore { writer, reader }
+        SqlStore {
+            writer,
+            reader,
+            feed: std::sync::OnceLock::new(),
+        }
     }
 }
 

@@ -1430,3 +1430,55 @@ async fn long_output_is_attached_whole_and_the_message_keeps_its_tail() {
     );
     world.stop().await;
 }
+
+#[async_trait::async_trait]
+impl warroom::store::DutyStore for SlowStore {
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: warroom::domain::Timestamp,
+        until: warroom::domain::Timestamp,
+    ) -> Result<bool, warroom::store::StoreError> {
+        self.inner.hold_lease(name, holder, now, until).await
+    }
+    async fn release_lease(
+        &self,
+        name: &str,
+        holder: &str,
+    ) -> Result<(), warroom::store::StoreError> {
+        self.inner.release_lease(name, holder).await
+    }
+    async fn lease(
+        &self,
+        name: &str,
+    ) -> Result<Option<warroom::store::LeaseHolder>, warroom::store::StoreError> {
+        self.inner.lease(name).await
+    }
+    async fn claim(
+        &self,
+        key: &str,
+        holder: &str,
+        at: warroom::domain::Timestamp,
+    ) -> Result<bool, warroom::store::StoreError> {
+        self.inner.claim(key, holder, at).await
+    }
+    async fn forget_claims(
+        &self,
+        before: warroom::domain::Timestamp,
+    ) -> Result<u64, warroom::store::StoreError> {
+        self.inner.forget_claims(before).await
+    }
+    async fn unshown(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<warroom::store::Unshown>, warroom::store::StoreError> {
+        self.inner.unshown(limit).await
+    }
+    async fn mark_shown(&self, id: IncidentId, seq: i64) -> Result<(), warroom::store::StoreError> {
+        self.inner.mark_shown(id, seq).await
+    }
+    fn change_feed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.change_feed()
+    }
+}

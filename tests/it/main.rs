@@ -7,6 +7,7 @@ mod contract;
 mod crash;
 mod discord;
 mod discord_paging;
+mod duties;
 mod escalation;
 mod escalation_crash;
 mod escalation_engine;
