@@ -135,63 +135,9 @@ pub struct Engine {
     instance: Arc<str>,
 }
 
-/// The engines alive in this process (tests run several in one process).
-static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// `host/pid/start-millis/n` of a new engine in this process, registered as alive.
-fn instance_id(now: Timestamp) -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let id = format!(
-        "{}/{}/{}/{n}",
-        host_name(),
-        std::process::id(),
-        now.as_millis()
-    );
-    LIVE.lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .insert(id.clone());
-    id
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// Whether `claimant` (`host/pid/start`) is a warroom process on this host that no longer
-/// runs: its claims can be ended at once. Claims of other hosts, and of any process that may
-/// still run, wait for their lease.
-fn is_dead_here(claimant: &str, me: &str) -> bool {
-    let mut parts = claimant.split('/');
-    let (Some(host), Some(pid), Some(_started)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    if host.is_empty() || host != host_name() || claimant == me {
-        return false;
-    }
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    if pid == std::process::id() {
-        // Our pid: an engine of this process, or an earlier process that had our pid.
-        return !LIVE
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains(claimant);
-    }
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        // Running, and (as far as its command line tells) a warroom: wait for the lease.
-        Ok(cmdline) => !String::from_utf8_lossy(&cmdline).contains("warroom"),
-        Err(_) => true,
-    }
-}
-
 impl Engine {
     pub fn new(ops: Ops, pagers: Arc<Pagers>) -> Engine {
-        let instance = instance_id(ops.clock().now()).into();
+        let instance = crate::ops::instance::new_instance(ops.clock().now()).into();
         Engine {
             ops,
             pagers,
@@ -413,7 +359,7 @@ impl Engine {
     async fn release_dead_claims(&self, now: Timestamp) -> Result<(), StoreError> {
         let store = self.ops.store();
         for claimant in store.claimants().await? {
-            if is_dead_here(&claimant, &self.instance) {
+            if crate::ops::instance::is_dead_here(&claimant, &self.instance) {
                 let released = store.release_claims(&claimant, now).await?;
                 if released > 0 {
                     tracing::warn!(

@@ -6,6 +6,8 @@ mod authz;
 mod escalation;
 mod export;
 mod incidents;
+pub mod instance;
+pub mod lease;
 mod runs;
 
 use std::sync::Arc;
