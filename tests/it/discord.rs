@@ -185,7 +185,7 @@ async fn a_whole_incident_in_discord(db: TestDb) {
             .unwrap_or_else(|| panic!("{needle:?} missing or out of order in:\n{markdown}"));
         from += found + needle.len();
     }
-    let stored = world.store.get_incident(id).await.unwrap().unwrap();
+    let stored = world.incident(id).await;
     assert_eq!(stored.status, Status::Resolved);
     assert_eq!(stored.commander().map(|c| c.name.as_str()), Some("carol"));
     // The bot's own messages (card, answers, announcements) are not recorded as messages.

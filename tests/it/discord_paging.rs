@@ -19,7 +19,7 @@ use warroom::store::PageState;
 use crate::on_both_backends;
 use crate::receiver::{Receiver, Reply};
 use crate::support::TestDb;
-use crate::support::discord::{Converse, Guild, Options, WAIT, World};
+use crate::support::discord::{Converse, Guild, Options, World};
 
 on_both_backends!(
     a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires,
@@ -141,10 +141,7 @@ async fn a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires(db: Tes
     let channel = world.channel("inc-1-checkout-is-down").await;
 
     // Carol's DM: what is happening, why her, and the Acknowledge button.
-    let dm = emu
-        .wait_for_dm(carol.id(), |message| message.from_bot, WAIT)
-        .await
-        .unwrap();
+    let dm = world.bot_dm(carol.id()).await;
     assert!(
         dm.content.starts_with(
             "🚨 **INC-1 SEV1: Checkout is down** — you are paged (level 1 of policy pager)"
@@ -192,12 +189,7 @@ async fn a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires(db: Tes
         .clicks(dm.id, &ack(1))
         .await
         .replied("You acknowledged **INC-1**");
-    let incident = world
-        .store
-        .get_incident(IncidentId(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let incident = world.incident(IncidentId(1)).await;
     assert_eq!(incident.status, Status::Acknowledged);
     assert_eq!(
         incident.acknowledged_by.and_then(|by| by.discord_user_id()),
@@ -316,7 +308,6 @@ async fn a_drill_pages_say_drill_and_stay_inside_discord(db: TestDb) {
         carol.id()
     );
     let world = start(guild, db, clock(), policy, Some("practice")).await;
-    let emu = &world.emu;
 
     open(
         &world,
@@ -325,10 +316,7 @@ async fn a_drill_pages_say_drill_and_stay_inside_discord(db: TestDb) {
     )
     .await;
     let channel = world.channel("inc-1-failover-practice").await;
-    let dm = emu
-        .wait_for_dm(carol.id(), |message| message.from_bot, WAIT)
-        .await
-        .unwrap();
+    let dm = world.bot_dm(carol.id()).await;
     assert!(dm.content.starts_with("🧪 DRILL — "), "{}", dm.content);
     let mention = world
         .bot_message(channel.id, |message| message.mentions.contains(&carol.id()))
@@ -387,10 +375,7 @@ async fn page_by_hand_reaches_a_person_and_a_role_and_needs_the_responder_role(d
         .await
         .says_privately(&format!("alice paged user:{}", dave.id()))
         .says("need a DBA");
-    let dm = emu
-        .wait_for_dm(dave.id(), |message| message.from_bot, WAIT)
-        .await
-        .unwrap();
+    let dm = world.bot_dm(dave.id()).await;
     assert!(
         dm.content.contains("you are paged (paged by hand)") && dm.content.contains("> need a DBA"),
         "{}",

@@ -272,25 +272,14 @@ receivers:
         }
     })
     .await;
-    let channel = warroom::domain::IncidentId(disk.id.0);
-    let channel_id = world
-        .store
-        .get_incident(channel)
-        .await
-        .unwrap()
-        .unwrap()
-        .channel_id
-        .unwrap();
+    let channel_id = world.incident(disk.id).await.channel_id.unwrap();
+    // The channel is told that every alert resolved.
     world
-        .emu
-        .wait_for_message(
-            discord_emulator::ChannelId::from(channel_id),
-            |message| message.from_bot && message.content.contains("Every alert of"),
-            WAIT,
-        )
-        .await
-        .expect("the channel is told that every alert resolved");
-    let latency_now = world.store.get_incident(latency.id).await.unwrap().unwrap();
+        .bot_message(channel_id.into(), |message| {
+            message.content.contains("Every alert of")
+        })
+        .await;
+    let latency_now = world.incident(latency.id).await;
     assert_eq!(latency_now.status, Status::Open, "its alert still fires");
     world.stop().await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use warroom::app::{self, Overrides, Running};
 use warroom::config::{Config, Environment};
-use warroom::domain::{Clock, Event, IncidentId};
+use warroom::domain::{Clock, Event, Incident, IncidentId};
 use warroom::store::{self, ConnectOptions, Store};
 
 use super::{TestDb, WAIT, eventually};
@@ -98,6 +98,15 @@ impl App {
             .stop()
             .await
             .expect("warroom ran without error");
+    }
+
+    /// The incident `id` as stored now; it must exist.
+    pub async fn incident(&self, id: IncidentId) -> Incident {
+        self.store
+            .get_incident(id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{id} does not exist"))
     }
 
     /// The whole timeline of `id`.

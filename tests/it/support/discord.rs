@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use discord_emulator::{
     Actor, Channel, ChannelId, Emulator, EmulatorConfig, Interaction, Message, MessageId, Response,
-    RoleId,
+    RoleId, UserId,
 };
 use warroom::domain::Clock;
 
@@ -183,6 +183,14 @@ impl World {
     ) -> Message {
         self.message(channel, |message| message.from_bot && what(message))
             .await
+    }
+
+    /// Waits for a direct message of warroom's to `user`.
+    pub async fn bot_dm(&self, user: UserId) -> Message {
+        self.emu
+            .wait_for_dm(user, |message| message.from_bot, WAIT)
+            .await
+            .unwrap_or_else(|error| panic!("no DM from warroom to {user}: {error:?}"))
     }
 }
 
