@@ -252,7 +252,7 @@ pub async fn connect_with(
 
 /// [`ConnectOptions::acquire_delay`] on a pool: through sqlx's hooks, on fresh connections
 /// (`after_connect`) and idle ones (`before_acquire`) alike, so no acquire escapes it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct AcquireDelay {
     delay: Option<Duration>,
     /// Off until the store is ready.
