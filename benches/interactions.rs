@@ -7,8 +7,6 @@
 use std::time::{Duration, Instant};
 
 use discord_emulator::{Emulator, EmulatorConfig};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use warroom::app::{self, Overrides};
 use warroom::config::Config;
 
@@ -53,16 +51,7 @@ async fn bench(rate: u32, seconds: u64) -> anyhow::Result<()> {
         &dir.path().join("no-commands"),
     );
     let config = Config::load(&config_path, &env)?;
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = tokio::spawn(app::run_with(
-        config,
-        listener,
-        Overrides::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let app = app::spawn(config, "127.0.0.1:0".parse()?, Overrides::default()).await?;
     emu.wait_connected(Duration::from_secs(30)).await?;
     emu.wait_for_command("incident", Duration::from_secs(30))
         .await?;
@@ -103,8 +92,7 @@ async fn bench(rate: u32, seconds: u64) -> anyhow::Result<()> {
             _ => failures += 1,
         }
     }
-    let _ = stop.send(());
-    app.await??;
+    app.stop().await?;
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     let late = emu

@@ -21,10 +21,11 @@ use crate::runner::{Catalog, CatalogError, CatalogHandle, Runner, RunnerSettings
 use crate::store::{self, Store};
 
 /// Parts of the outside world a caller may supply instead of the ones built from the config
-/// (tests pass a slowed store or a manual clock).
+/// (tests slow the database down or pass a manual clock).
 #[derive(Default)]
 pub struct Overrides {
-    pub store: Option<Arc<dyn Store>>,
+    /// How the store's pools connect (see [`store::ConnectOptions`]).
+    pub database: store::ConnectOptions,
     pub clock: Option<Arc<dyn Clock>>,
 }
 
@@ -44,15 +45,14 @@ pub async fn run_with(
     overrides: Overrides,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = match overrides.store {
-        Some(store) => store,
-        None => store::connect(&config.database).await.with_context(|| {
+    let store: Arc<dyn Store> = store::connect_with(&config.database, overrides.database)
+        .await
+        .with_context(|| {
             format!(
                 "cannot open the database {}",
                 config.database.url.redacted()
             )
-        })?,
-    };
+        })?;
     let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
     tracing::info!(backend = store.backend(), database = %config.database.url.redacted(), "database ready");
     let discord_enabled = config.discord.token.is_some();
@@ -199,4 +199,55 @@ pub fn reload_on_sighup(catalog: Arc<CatalogHandle>) -> tokio::task::JoinHandle<
             }
         }
     })
+}
+
+// In-process: how tests and benchmarks start the real thing, and stop it.
+
+/// warroom running in a task of this process, started by [`spawn`].
+pub struct Running {
+    address: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts warroom listening on `address` (port 0 takes a free one) in a task of the current
+/// runtime, as `warroom run` would but with `overrides`. Returns once it listens; the
+/// database and Discord come up in the task, as `/readyz` shows.
+pub async fn spawn(
+    config: Config,
+    address: std::net::SocketAddr,
+    overrides: Overrides,
+) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run_with(config, listener, overrides, async {
+        // A dropped `Running` stops warroom too.
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        address,
+        stop,
+        task,
+    })
+}
+
+impl Running {
+    /// Where warroom's HTTP server listens.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// Whether warroom already ended on its own (it failed to start, say).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Shuts warroom down cleanly (as on SIGTERM) and reports how it ended.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("the warroom task panicked")?
+    }
 }

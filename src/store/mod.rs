@@ -14,8 +14,11 @@ mod sql;
 mod sqlite;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::pool::PoolOptions;
 
 pub use crate::domain::{AlertReport, AlertState};
 pub use alerts::{
@@ -224,14 +227,87 @@ pub struct Post {
 /// Opens the database named by the config (SQLite or PostgreSQL by URL scheme) and applies
 /// migrations, so every caller gets a ready store.
 pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with(config, ConnectOptions::default()).await
+}
+
+/// How the store's pools behave beyond what the configuration says: a seam for tests and
+/// benchmarks, never read from the config file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnectOptions {
+    /// Every connection the pools hand out waits this long first, as a struggling database
+    /// makes every query wait. Starts once the store is ready: migrations are not slowed.
+    pub acquire_delay: Option<Duration>,
+}
+
+/// [`connect`] with `options`.
+pub async fn connect_with(
+    config: &DatabaseConfig,
+    options: ConnectOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let delay = AcquireDelay::new(options.acquire_delay);
     let store: Arc<dyn Store> = match &config.url {
         DatabaseUrl::Sqlite(path) => Arc::new(
-            sqlite::connect(path, config.max_connections, config.sqlite_synchronous).await?,
+            sqlite::connect(
+                path,
+                config.max_connections,
+                config.sqlite_synchronous,
+                &delay,
+            )
+            .await?,
         ),
         DatabaseUrl::Postgres(url) => {
-            Arc::new(postgres::connect(url, config.max_connections).await?)
+            Arc::new(postgres::connect(url, config.max_connections, &delay).await?)
         }
     };
     store.migrate().await?;
+    delay.arm();
     Ok(store)
+}
+
+/// [`ConnectOptions::acquire_delay`] on a pool: through sqlx's hooks, on fresh connections
+/// (`after_connect`) and idle ones (`before_acquire`) alike, so no acquire escapes it.
+#[derive(Clone, Debug)]
+struct AcquireDelay {
+    delay: Option<Duration>,
+    /// Off until the store is ready.
+    armed: Arc<AtomicBool>,
+}
+
+impl AcquireDelay {
+    fn new(delay: Option<Duration>) -> AcquireDelay {
+        AcquireDelay {
+            delay,
+            armed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    fn apply<DB: sqlx::Database>(&self, pool: PoolOptions<DB>) -> PoolOptions<DB> {
+        let Some(delay) = self.delay else {
+            return pool;
+        };
+        let wait = move |armed: Arc<AtomicBool>| async move {
+            if armed.load(Ordering::SeqCst) {
+                tokio::time::sleep(delay).await;
+            }
+        };
+        let (on_connect, on_acquire) = (self.armed.clone(), self.armed.clone());
+        pool.after_connect(move |_, _| {
+            let waited = wait(on_connect.clone());
+            Box::pin(async move {
+                waited.await;
+                Ok(())
+            })
+        })
+        .before_acquire(move |_, _| {
+            let waited = wait(on_acquire.clone());
+            Box::pin(async move {
+                waited.await;
+                Ok(true)
+            })
+        })
+    }
 }

@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Pool, Postgres};
 
-use super::StoreError;
 use super::sql::{Dialect, SqlStore};
+use super::{AcquireDelay, StoreError};
 
 /// How long to wait for a pooled connection before reporting the database as unreachable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,8 +81,10 @@ async fn listen_for_changes(pool: Pool<Postgres>, feed: super::duties::FeedHandl
 pub(super) async fn connect(
     url: &SecretString,
     max_connections: u32,
+    delay: &AcquireDelay,
 ) -> Result<SqlStore<Postgres>, StoreError> {
-    let pool = PgPoolOptions::new()
+    let pool = delay
+        .apply(PgPoolOptions::new())
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(url.expose_secret())

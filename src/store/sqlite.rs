@@ -8,9 +8,8 @@ use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 
-use super::SqliteSync;
-use super::StoreError;
 use super::sql::{Dialect, SqlStore};
+use super::{AcquireDelay, SqliteSync, StoreError};
 
 /// Rows the SQLite worker thread may queue ahead of the reader. sqlx's default (50) wakes the
 /// reading task every 50 rows; long timeline pages read faster with a deeper queue, and the
@@ -87,6 +86,7 @@ pub(super) async fn connect(
     path: &Path,
     max_connections: u32,
     synchronous: SqliteSync,
+    delay: &AcquireDelay,
 ) -> Result<SqlStore<Sqlite>, StoreError> {
     if let Some(parent) = path
         .parent()
@@ -112,11 +112,13 @@ pub(super) async fn connect(
         })
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    let writer = SqlitePoolOptions::new()
+    let writer = delay
+        .apply(SqlitePoolOptions::new())
         .max_connections(1)
         .connect_with(options.clone())
         .await?;
-    let reader = SqlitePoolOptions::new()
+    let reader = delay
+        .apply(SqlitePoolOptions::new())
         .max_connections(max_connections)
         .connect_with(options.row_buffer_size(ROW_BUFFER))
         .await?;

@@ -1,12 +1,12 @@
 //! warroom in Discord, through the emulator with the real serenity client: the conversation
-//! of an incident, registration, denials, gateway faults and a slow store.
+//! of an incident, registration, denials, gateway faults and a slow database.
 
 use discord_emulator::CallbackKind;
 use warroom::domain::{EventKind, IncidentId, Status};
 
 use crate::on_both_backends;
-use crate::support::TestDb;
-use crate::support::discord::{WAIT, World};
+use crate::support::discord::{Converse, Options, WAIT, World};
+use crate::support::{TestDb, eventually};
 
 on_both_backends!(
     a_whole_incident_in_discord,
@@ -23,41 +23,28 @@ async fn a_whole_incident_in_discord(db: TestDb) {
 
     // Open: a channel under the category, a card with a Resolve button, an announcement.
     let open = alice
-        .run(
+        .runs(
             world.general,
             r#"/incident open title:"Checkout is down" severity:SEV2 service:api"#,
         )
-        .unwrap();
-    let answer = open.wait_final_response().await.unwrap();
+        .await;
+    let answer = &open.says("Opened **INC-1** (SEV2)").answer;
     assert!(!answer.ephemeral());
-    assert!(
-        answer.text().contains("Opened **INC-1** (SEV2)"),
-        "{}",
-        answer.text()
-    );
-    let channel = emu
-        .wait_for_channel("inc-1-checkout-is-down", WAIT)
-        .await
-        .unwrap();
+    let channel = world.channel("inc-1-checkout-is-down").await;
     assert_eq!(channel.parent_id, Some(world.category));
     // The answer came once the incident was stored; it links the channel once that exists.
     let link = format!("in <#{}>", channel.id.get());
     let answered_in = answer.message.as_ref().unwrap().id;
-    emu.wait_for_message(
-        world.general,
-        |message| message.id == answered_in && message.content.contains(&link),
-        WAIT,
-    )
-    .await
-    .unwrap();
-    let card = emu
-        .wait_for_message(
-            channel.id,
-            |message| message.from_bot && message.text().contains("INC-1: Checkout is down"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+    world
+        .message(world.general, |message| {
+            message.id == answered_in && message.content.contains(&link)
+        })
+        .await;
+    let card = world
+        .bot_message(channel.id, |message| {
+            message.text().contains("INC-1: Checkout is down")
+        })
+        .await;
     assert!(
         card.custom_ids().contains(&"incident:resolve:1".to_owned()),
         "{:?}",
@@ -68,13 +55,11 @@ async fn a_whole_incident_in_discord(db: TestDb) {
         "the card shows the service's RTO: {}",
         card.text()
     );
-    emu.wait_for_message(
-        world.announce,
-        |message| message.content.contains("**INC-1** opened"),
-        WAIT,
-    )
-    .await
-    .unwrap();
+    world
+        .message(world.announce, |message| {
+            message.content.contains("**INC-1** opened")
+        })
+        .await;
     let id = IncidentId(1);
 
     // Three people talk; one edits, one deletes, one pins, one reacts 📌.
@@ -122,90 +107,52 @@ async fn a_whole_incident_in_discord(db: TestDb) {
         .await;
 
     // Ack, severity, commander, mitigate, resolve: each in the incident channel.
-    let ack = bob
-        .run(channel.id, "/incident ack")
-        .unwrap()
-        .wait_final_response()
+    let here = channel.id;
+    bob.runs(here, "/incident ack")
         .await
-        .unwrap();
-    assert!(ack.text().contains("acknowledged by bob"), "{}", ack.text());
-    let severity = carol
-        .run(channel.id, "/incident severity level:SEV1")
-        .unwrap()
-        .wait_final_response()
+        .replied("acknowledged by bob");
+    carol
+        .runs(here, "/incident severity level:SEV1")
         .await
-        .unwrap();
-    assert!(
-        severity.text().contains("Severity SEV2 → SEV1"),
-        "{}",
-        severity.text()
-    );
-    let assign = carol
-        .run(
-            channel.id,
-            &format!("/incident assign role:commander user:{}", carol.mention()),
-        )
-        .unwrap()
-        .wait_final_response()
+        .replied("Severity SEV2 → SEV1");
+    let assign = format!("/incident assign role:commander user:{}", carol.mention());
+    carol
+        .runs(here, &assign)
         .await
-        .unwrap();
-    assert!(
-        assign.text().contains("carol is now commander"),
-        "{}",
-        assign.text()
-    );
-    let mitigate = alice
-        .run(channel.id, r#"/incident mitigate note:"rolled back""#)
-        .unwrap()
-        .wait_final_response()
+        .replied("carol is now commander");
+    alice
+        .runs(here, r#"/incident mitigate note:"rolled back""#)
         .await
-        .unwrap();
-    assert!(
-        mitigate
-            .text()
-            .contains("acknowledged → mitigated: rolled back"),
-        "{}",
-        mitigate.text()
-    );
-    let resolve = carol
-        .run(channel.id, r#"/incident resolve summary:"bad deploy""#)
-        .unwrap()
-        .wait_final_response()
+        .replied("acknowledged → mitigated: rolled back");
+    carol
+        .runs(here, r#"/incident resolve summary:"bad deploy""#)
         .await
-        .unwrap();
-    assert!(resolve.text().contains("resolved"), "{}", resolve.text());
+        .replied("resolved");
 
     // The card and the announce channel followed along.
-    let card = emu
-        .wait_for_message(
-            channel.id,
-            |message| message.id == card.id && message.text().contains("🟢 resolved"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+    let card = world
+        .message(here, |message| {
+            message.id == card.id && message.text().contains("🟢 resolved")
+        })
+        .await;
     assert!(card.text().contains("SEV1"), "{}", card.text());
     assert!(
         card.text().contains(&format!("<@{}>", carol.id().get())),
         "the card names the commander: {}",
         card.text()
     );
-    emu.wait_for_message(
-        world.announce,
-        |message| message.content.contains("is now **resolved**"),
-        WAIT,
-    )
-    .await
-    .unwrap();
+    world
+        .message(world.announce, |message| {
+            message.content.contains("is now **resolved**")
+        })
+        .await;
 
     // The export holds every one of those events, in order, the deletion marked and the edit
     // kept beside the original.
     let export = alice
-        .run(channel.id, "/incident export format:markdown")
-        .unwrap()
-        .wait_final_response()
+        .runs(here, "/incident export format:markdown")
         .await
-        .unwrap();
+        .answer;
     let file = export
         .attachments()
         .first()
@@ -238,7 +185,7 @@ async fn a_whole_incident_in_discord(db: TestDb) {
             .unwrap_or_else(|| panic!("{needle:?} missing or out of order in:\n{markdown}"));
         from += found + needle.len();
     }
-    let stored = world.store.get_incident(id).await.unwrap().unwrap();
+    let stored = world.incident(id).await;
     assert_eq!(stored.status, Status::Resolved);
     assert_eq!(stored.commander().map(|c| c.name.as_str()), Some("carol"));
     // The bot's own messages (card, answers, announcements) are not recorded as messages.
@@ -257,7 +204,10 @@ async fn a_whole_incident_in_discord(db: TestDb) {
             .map(Vec::len),
         Some(0)
     );
-    assert_eq!(open.response().await.unwrap().kind, CallbackKind::Message);
+    assert_eq!(
+        open.interaction.response().await.unwrap().kind,
+        CallbackKind::Message
+    );
     world.stop().await;
 }
 
@@ -397,95 +347,41 @@ async fn denied_users_are_told_which_role_they_lack_and_nothing_changes(db: Test
     let alice = emu.member("alice", &[world.responders]);
 
     let before = world.db.snapshot().await;
-    let denied = dave
-        .run(
-            world.general,
-            r#"/incident open title:"I lack the role" severity:SEV1"#,
-        )
-        .unwrap();
-    let answer = denied.wait_final_response().await.unwrap();
-    assert!(answer.ephemeral(), "a denial is shown only to the person");
-    assert!(
-        answer
-            .text()
-            .contains("you need the `responder` role to open an incident"),
-        "{}",
-        answer.text()
-    );
+    dave.runs(
+        world.general,
+        r#"/incident open title:"I lack the role" severity:SEV1"#,
+    )
+    .await
+    .replied_privately("you need the `responder` role to open an incident");
     assert_eq!(world.db.snapshot().await, before);
     assert!(emu.channel_by_name("inc-1-i-lack-the-role").is_none());
 
     alice
-        .run(
+        .runs(
             world.general,
             r#"/incident open title:"Real outage" severity:SEV2"#,
         )
-        .unwrap()
-        .wait_final_response()
-        .await
-        .unwrap();
-    let channel = emu
-        .wait_for_channel("inc-1-real-outage", WAIT)
-        .await
-        .unwrap();
-    let card = emu
-        .wait_for_message(
-            channel.id,
-            |m| m.from_bot && m.text().contains("INC-1: Real outage"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+        .await;
+    let channel = world.channel("inc-1-real-outage").await.id;
+    let card = world
+        .bot_message(channel, |m| m.text().contains("INC-1: Real outage"))
+        .await;
     world.wait_for_room(IncidentId(1)).await;
     let before = world.db.snapshot().await;
-    let resolve = alice
-        .run(channel.id, "/incident resolve")
-        .unwrap()
-        .wait_final_response()
+    alice
+        .runs(channel, "/incident resolve")
         .await
-        .unwrap();
-    assert!(resolve.ephemeral());
-    assert!(
-        resolve
-            .text()
-            .contains("you need the `incident_commander` role to resolve an incident"),
-        "{}",
-        resolve.text()
-    );
-    let click = alice
-        .click(card.id, "incident:resolve:1")
-        .unwrap()
-        .wait_final_response()
+        .replied_privately("you need the `incident_commander` role to resolve an incident");
+    alice
+        .clicks(card.id, "incident:resolve:1")
         .await
-        .unwrap();
-    assert!(
-        click.ephemeral() && click.text().contains("`incident_commander`"),
-        "{}",
-        click.text()
-    );
-    let severity = dave
-        .run(channel.id, "/incident severity level:SEV1")
-        .unwrap()
-        .wait_final_response()
+        .replied_privately("`incident_commander`");
+    dave.runs(channel, "/incident severity level:SEV1")
         .await
-        .unwrap();
-    assert!(
-        severity.text().contains("`incident_commander`"),
-        "{}",
-        severity.text()
-    );
-    let note = dave
-        .run(channel.id, "/incident note text:hello")
-        .unwrap()
-        .wait_final_response()
+        .replied("`incident_commander`");
+    dave.runs(channel, "/incident note text:hello")
         .await
-        .unwrap();
-    assert!(
-        note.text()
-            .contains("`responder` role to add a timeline note"),
-        "{}",
-        note.text()
-    );
+        .replied("`responder` role to add a timeline note");
     assert_eq!(
         world.db.snapshot().await,
         before,
@@ -493,34 +389,24 @@ async fn denied_users_are_told_which_role_they_lack_and_nothing_changes(db: Test
     );
 
     // Outside an incident channel, commands that act on "this incident" say what to do.
-    let lost = alice
-        .run(world.general, "/incident note text:where")
-        .unwrap()
-        .wait_final_response()
+    alice
+        .runs(world.general, "/incident note text:where")
         .await
-        .unwrap();
-    assert!(
-        lost.ephemeral() && lost.text().contains("not an incident channel"),
-        "{}",
-        lost.text()
-    );
+        .replied_privately("not an incident channel");
     world.stop().await;
 }
 
 /// Waits until the bot has connected again after a fault (a new identify or a resume).
 async fn wait_back(world: &World, before: &discord_emulator::GatewayStats) {
-    let started = std::time::Instant::now();
-    loop {
+    eventually("the bot to come back", WAIT, async || {
         let now = world.emu.gateway_stats();
         if now.connected && now.identifies + now.resumes > before.identifies + before.resumes {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{now:?}"))
         }
-        assert!(
-            started.elapsed() < WAIT,
-            "the bot did not come back: {now:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -529,18 +415,12 @@ async fn after_every_gateway_fault_the_bot_is_back_and_missed_nothing() {
     let emu = &world.emu;
     let alice = emu.member("alice", &[world.responders]);
     alice
-        .run(
+        .runs(
             world.general,
             r#"/incident open title:"Flaky gateway" severity:SEV3"#,
         )
-        .unwrap()
-        .wait_final_response()
-        .await
-        .unwrap();
-    let channel = emu
-        .wait_for_channel("inc-1-flaky-gateway", WAIT)
-        .await
-        .unwrap();
+        .await;
+    let channel = world.channel("inc-1-flaky-gateway").await;
     let id = IncidentId(1);
     type Fault = fn(&discord_emulator::Emulator);
     let faults: [(&str, Fault); 5] = [
@@ -567,27 +447,17 @@ async fn after_every_gateway_fault_the_bot_is_back_and_missed_nothing() {
             })
             .await;
         let note = alice
-            .run(
+            .runs(
                 channel.id,
                 &format!(r#"/incident note text:"after {name}""#),
             )
-            .unwrap();
-        let reply = note.wait_final_response().await.unwrap();
-        assert!(
-            reply.text().contains(&format!("after {name}")),
-            "{}",
-            reply.text()
-        );
-        answered.push(note);
+            .await;
+        note.says(&format!("after {name}"));
+        answered.push(note.interaction);
     }
     // A redelivered interaction (as Discord may send after a resume) is not answered again.
     answered[0].redeliver().unwrap();
-    alice
-        .run(channel.id, "/incident status")
-        .unwrap()
-        .wait_final_response()
-        .await
-        .unwrap();
+    alice.runs(channel.id, "/incident status").await;
     for note in &answered {
         let attempts = note.attempts();
         assert_eq!(attempts.len(), 1, "answered exactly once: {attempts:?}");
@@ -610,11 +480,9 @@ async fn after_every_gateway_fault_the_bot_is_back_and_missed_nothing() {
         .count();
     assert_eq!(notes, 5);
 
-    let ready: serde_json::Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("{}/readyz", world.http))
+    let ready: serde_json::Value = world
+        .client
+        .get(world.url("/readyz"))
         .send()
         .await
         .unwrap()
@@ -625,391 +493,38 @@ async fn after_every_gateway_fault_the_bot_is_back_and_missed_nothing() {
     world.stop().await;
 }
 
-/// A store that takes `delay` for every call, as a struggling database would.
-#[derive(Debug)]
-struct SlowStore {
-    inner: std::sync::Arc<dyn warroom::store::Store>,
-    delay: std::time::Duration,
-}
-
-#[async_trait::async_trait]
-impl warroom::store::IncidentStore for SlowStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn migrate(&self) -> Result<(), warroom::store::StoreError> {
-        self.inner.migrate().await
-    }
-    async fn ping(&self) -> Result<(), warroom::store::StoreError> {
-        self.inner.ping().await
-    }
-    async fn create_incident(
-        &self,
-        incident: warroom::domain::NewIncident,
-        events: Vec<warroom::domain::NewEvent>,
-        escalation: warroom::store::EscalationEffect,
-    ) -> Result<warroom::store::Written, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner
-            .create_incident(incident, events, escalation)
-            .await
-    }
-    async fn update_incident(
-        &self,
-        id: IncidentId,
-        decide: warroom::store::Decide<'_>,
-    ) -> Result<warroom::store::Written, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.update_incident(id, decide).await
-    }
-    async fn append_events(
-        &self,
-        id: IncidentId,
-        events: Vec<warroom::domain::NewEvent>,
-    ) -> Result<warroom::store::Written, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.append_events(id, events).await
-    }
-    async fn get_incident(
-        &self,
-        id: IncidentId,
-    ) -> Result<Option<warroom::domain::Incident>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.get_incident(id).await
-    }
-    async fn incident_by_channel(
-        &self,
-        channel_id: u64,
-    ) -> Result<Option<warroom::domain::Incident>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.incident_by_channel(channel_id).await
-    }
-    async fn list_incidents(
-        &self,
-        filter: &warroom::store::IncidentFilter,
-    ) -> Result<Vec<warroom::domain::Incident>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.list_incidents(filter).await
-    }
-    async fn timeline_histogram(
-        &self,
-        id: IncidentId,
-        from: warroom::domain::Timestamp,
-        to: warroom::domain::Timestamp,
-        buckets: u32,
-    ) -> Result<Vec<(warroom::domain::EventKind, usize, u32)>, warroom::store::StoreError> {
-        self.inner.timeline_histogram(id, from, to, buckets).await
-    }
-    async fn timeline_page(
-        &self,
-        id: IncidentId,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<warroom::domain::Event>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.timeline_page(id, after_seq, limit).await
-    }
-    async fn event_by_key(
-        &self,
-        id: IncidentId,
-        key: &str,
-    ) -> Result<Option<warroom::domain::Event>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.event_by_key(id, key).await
-    }
-    async fn last_numbered_key(
-        &self,
-        id: IncidentId,
-        prefix: &str,
-    ) -> Result<Option<String>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.last_numbered_key(id, prefix).await
-    }
-    async fn set_post(
-        &self,
-        id: IncidentId,
-        kind: &str,
-        post: warroom::store::Post,
-    ) -> Result<(), warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.set_post(id, kind, post).await
-    }
-    async fn attach_room(
-        &self,
-        id: IncidentId,
-        channel_id: u64,
-        card: Option<warroom::store::Post>,
-    ) -> Result<warroom::domain::Incident, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.attach_room(id, channel_id, card).await
-    }
-    async fn post(
-        &self,
-        id: IncidentId,
-        kind: &str,
-    ) -> Result<Option<warroom::store::Post>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.post(id, kind).await
-    }
-}
-
-/// Runs are not what this test slows; they pass straight through.
-#[async_trait::async_trait]
-impl warroom::store::RunStore for SlowStore {
-    async fn create_run(
-        &self,
-        run: warroom::domain::Run,
-        record: warroom::store::RunRecord<'_>,
-    ) -> Result<warroom::store::RunWritten, warroom::store::StoreError> {
-        self.inner.create_run(run, record).await
-    }
-    async fn update_run(
-        &self,
-        id: warroom::domain::RunId,
-        decide: warroom::store::RunDecide<'_>,
-    ) -> Result<warroom::store::RunWritten, warroom::store::StoreError> {
-        self.inner.update_run(id, decide).await
-    }
-    async fn claim_run(
-        &self,
-        id: warroom::domain::RunId,
-        by: &str,
-        now: warroom::domain::Timestamp,
-        lease_until: warroom::domain::Timestamp,
-        event: warroom::domain::NewEvent,
-    ) -> Result<warroom::store::RunClaim, warroom::store::StoreError> {
-        self.inner.claim_run(id, by, now, lease_until, event).await
-    }
-    async fn get_run(
-        &self,
-        id: warroom::domain::RunId,
-    ) -> Result<Option<warroom::domain::Run>, warroom::store::StoreError> {
-        self.inner.get_run(id).await
-    }
-    async fn expired_runs(
-        &self,
-        now: warroom::domain::Timestamp,
-    ) -> Result<Vec<warroom::domain::RunId>, warroom::store::StoreError> {
-        self.inner.expired_runs(now).await
-    }
-    async fn abandoned_runs(
-        &self,
-        now: warroom::domain::Timestamp,
-    ) -> Result<Vec<warroom::domain::RunId>, warroom::store::StoreError> {
-        self.inner.abandoned_runs(now).await
-    }
-    async fn run_audit(
-        &self,
-        id: warroom::domain::RunId,
-    ) -> Result<Vec<warroom::store::AuditEntry>, warroom::store::StoreError> {
-        self.inner.run_audit(id).await
-    }
-}
-
-/// Alerts are slowed like incidents.
-#[async_trait::async_trait]
-impl warroom::store::AlertStore for SlowStore {
-    async fn plan_group(
-        &self,
-        request: warroom::store::PlanRequest<'_>,
-    ) -> Result<warroom::store::GroupPlan, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.plan_group(request).await
-    }
-    async fn record_alerts(
-        &self,
-        request: warroom::store::RecordRequest<'_>,
-    ) -> Result<warroom::store::Recorded, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.record_alerts(request).await
-    }
-    async fn group_incident(
-        &self,
-        source: &str,
-        group_key: &str,
-    ) -> Result<Option<(IncidentId, String)>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.group_incident(source, group_key).await
-    }
-    async fn group_state(
-        &self,
-        source: &str,
-        group_key: &str,
-        alerts: &[warroom::store::AlertReport],
-    ) -> Result<warroom::store::GroupState, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.group_state(source, group_key, alerts).await
-    }
-    async fn incident_counts(
-        &self,
-    ) -> Result<Vec<warroom::store::IncidentCount>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.incident_counts().await
-    }
-    async fn open_for_claim(
-        &self,
-        claim: &warroom::store::Claim,
-        incident: warroom::domain::NewIncident,
-        events: Vec<warroom::domain::NewEvent>,
-        escalation: warroom::store::EscalationEffect,
-    ) -> Result<warroom::store::Written, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner
-            .open_for_claim(claim, incident, events, escalation)
-            .await
-    }
-}
-
-/// The escalation engine works in the background, not inside interactions: its calls pass
-/// straight through.
-#[async_trait::async_trait]
-impl warroom::store::EscalationStore for SlowStore {
-    async fn escalation(
-        &self,
-        id: IncidentId,
-    ) -> Result<Option<warroom::store::Escalation>, warroom::store::StoreError> {
-        self.inner.escalation(id).await
-    }
-    async fn due_escalations(
-        &self,
-        now: warroom::domain::Timestamp,
-        limit: u32,
-    ) -> Result<Vec<warroom::store::Escalation>, warroom::store::StoreError> {
-        self.inner.due_escalations(now, limit).await
-    }
-    async fn fire_steps(
-        &self,
-        steps: Vec<warroom::store::FireStep>,
-        claim: &warroom::store::PageClaim,
-    ) -> Result<Vec<Option<warroom::store::Fired>>, warroom::store::StoreError> {
-        self.inner.fire_steps(steps, claim).await
-    }
-    async fn enqueue_pages(
-        &self,
-        id: IncidentId,
-        pages: Vec<warroom::store::NewPage>,
-        events: Vec<warroom::domain::NewEvent>,
-    ) -> Result<(usize, warroom::store::Appended), warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.enqueue_pages(id, pages, events).await
-    }
-    async fn claim_pages(
-        &self,
-        now: warroom::domain::Timestamp,
-        lease_until: warroom::domain::Timestamp,
-        limit: u32,
-        by: &str,
-    ) -> Result<Vec<warroom::store::Page>, warroom::store::StoreError> {
-        self.inner.claim_pages(now, lease_until, limit, by).await
-    }
-    async fn claimants(&self) -> Result<Vec<String>, warroom::store::StoreError> {
-        self.inner.claimants().await
-    }
-    async fn release_claims(
-        &self,
-        by: &str,
-        now: warroom::domain::Timestamp,
-    ) -> Result<u64, warroom::store::StoreError> {
-        self.inner.release_claims(by, now).await
-    }
-    async fn incidents_by_id(
-        &self,
-        ids: &[IncidentId],
-    ) -> Result<Vec<warroom::domain::Incident>, warroom::store::StoreError> {
-        self.inner.incidents_by_id(ids).await
-    }
-    async fn finish_pages(
-        &self,
-        done: Vec<warroom::store::PageDone>,
-    ) -> Result<
-        Vec<(warroom::domain::Incident, Vec<warroom::domain::Event>)>,
-        warroom::store::StoreError,
-    > {
-        self.inner.finish_pages(done).await
-    }
-    async fn next_deadline(
-        &self,
-    ) -> Result<Option<warroom::domain::Timestamp>, warroom::store::StoreError> {
-        self.inner.next_deadline().await
-    }
-    async fn unguarded_incidents(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<warroom::domain::Incident>, warroom::store::StoreError> {
-        self.inner.unguarded_incidents(limit).await
-    }
-    async fn record_audit(
-        &self,
-        id: IncidentId,
-        policy: &str,
-        page: Option<warroom::store::NewPage>,
-        event: warroom::domain::NewEvent,
-        now: warroom::domain::Timestamp,
-    ) -> Result<Option<warroom::store::Appended>, warroom::store::StoreError> {
-        self.inner.record_audit(id, policy, page, event, now).await
-    }
-    async fn pages(
-        &self,
-        id: IncidentId,
-    ) -> Result<Vec<warroom::store::Page>, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.pages(id).await
-    }
-    async fn was_paged(
-        &self,
-        id: IncidentId,
-        user_id: u64,
-    ) -> Result<bool, warroom::store::StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.was_paged(id, user_id).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_slow_store_still_gets_every_interaction_acknowledged_in_time() {
-    // Every store call takes 2 s: an acknowledgement reads and then writes (4 s), past
-    // Discord's 3-second window, so only a deferral keeps those interactions alive.
-    let delay = std::time::Duration::from_millis(2_000);
-    let world = World::start_with(TestDb::sqlite(), move |inner| {
-        std::sync::Arc::new(SlowStore { inner, delay })
-    })
-    .await;
+async fn a_slow_database_still_gets_every_interaction_acknowledged_in_time() {
+    // Every database connection warroom takes waits 2 s: an acknowledgement reads and then
+    // writes (4 s), past Discord's 3-second window, so only a deferral keeps those
+    // interactions alive.
+    let options = Options {
+        slow_database: Some(std::time::Duration::from_millis(2_000)),
+        ..Options::default()
+    };
+    let world = World::start_with(TestDb::sqlite(), options).await;
     let emu = &world.emu;
     let alice = emu.member("alice", &[world.responders]);
     let carol = emu.member("carol", &[world.commanders]);
     let open = alice
-        .run(
+        .runs(
             world.general,
             r#"/incident open title:"Slow database" severity:SEV2"#,
         )
-        .unwrap();
-    let first = open.response().await.unwrap();
+        .await;
     assert_eq!(
-        first.kind,
+        open.interaction.response().await.unwrap().kind,
         CallbackKind::DeferredMessage,
         "the slow answer was deferred"
     );
-    let answer = open.wait_final_response().await.unwrap();
-    assert!(
-        answer.text().contains("Opened **INC-1**"),
-        "{}",
-        answer.text()
-    );
-    let channel = emu
-        .wait_for_channel("inc-1-slow-database", WAIT)
-        .await
-        .unwrap();
-    let card = emu
-        .wait_for_message(
-            channel.id,
-            |m| m.from_bot && m.text().contains("INC-1"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+    open.says("Opened **INC-1**");
+    let channel = world.channel("inc-1-slow-database").await;
+    let card = world
+        .bot_message(channel.id, |m| m.text().contains("INC-1"))
+        .await;
 
     // An error found after the public defer (two slow calls in: the severity is already SEV2)
-    // is still shown only to the person.
+    // is still shown only to the person, in a follow-up.
     let denied = carol
         .run(channel.id, "/incident severity level:SEV2")
         .unwrap();
@@ -1023,18 +538,13 @@ async fn a_slow_store_still_gets_every_interaction_acknowledged_in_time() {
         "{followups:?}"
     );
 
-    let click = carol.click(card.id, "incident:ack:1").unwrap();
+    let click = carol.clicks(card.id, "incident:ack:1").await;
     assert_eq!(
-        click.response().await.unwrap().kind,
+        click.interaction.response().await.unwrap().kind,
         CallbackKind::DeferredMessage
     );
-    let clicked = click.wait_final_response().await.unwrap();
-    assert!(
-        clicked.ephemeral() && clicked.text().contains("You acknowledged **INC-1**"),
-        "{}",
-        clicked.text()
-    );
-    for interaction in [&open, &denied, &click] {
+    click.says_privately("You acknowledged **INC-1**");
+    for interaction in [&open.interaction, &denied, &click.interaction] {
         let attempts = interaction.attempts();
         assert!(
             attempts.iter().all(|attempt| attempt.status == 204),
@@ -1054,28 +564,22 @@ async fn a_destructive_restore_in_discord_needs_a_second_person() {
     let catalog = crate::runs::catalog(db.dir.path(), &log);
     // Expiry is shown by moving warroom's clock, not by waiting.
     let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let options = crate::support::discord::Options {
+    let options = Options {
         catalog: Some(catalog),
         clock: Some(clock.clone()),
         ..Default::default()
     };
-    let world = World::start_with_options(db, options).await;
+    let world = World::start_with(db, options).await;
     let emu = &world.emu;
     let dana = emu.member("dana", &[world.dbas]);
     let carl = emu.member("carl", &[world.commanders]);
     let rita = emu.member("rita", &[world.responders]);
-    rita.run(
+    rita.runs(
         world.general,
         r#"/incident open title:"Database corrupted" severity:SEV1"#,
     )
-    .unwrap()
-    .wait_final_response()
-    .await
-    .unwrap();
-    let channel = emu
-        .wait_for_channel("inc-1-database-corrupted", WAIT)
-        .await
-        .unwrap();
+    .await;
+    let channel = world.channel("inc-1-database-corrupted").await.id;
     let ran = || {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
@@ -1092,7 +596,7 @@ async fn a_destructive_restore_in_discord_needs_a_second_person() {
     };
     assert_eq!(
         offered(
-            dana.autocomplete(channel.id, "/run command:", "")
+            dana.autocomplete(channel, "/run command:", "")
                 .await
                 .unwrap()
         ),
@@ -1100,7 +604,7 @@ async fn a_destructive_restore_in_discord_needs_a_second_person() {
     );
     assert_eq!(
         offered(
-            rita.autocomplete(channel.id, "/run command:", "")
+            rita.autocomplete(channel, "/run command:", "")
                 .await
                 .unwrap()
         ),
@@ -1108,50 +612,18 @@ async fn a_destructive_restore_in_discord_needs_a_second_person() {
     );
 
     // Without the role: refused, told why, nothing runs.
-    let refused = rita
-        .run(
-            channel.id,
-            r#"/run command:restore args:"backup=app-1.dump""#,
-        )
-        .unwrap()
-        .wait_final_response()
+    let restore = r#"/run command:restore args:"backup=app-1.dump""#;
+    rita.runs(channel, restore)
         .await
-        .unwrap();
-    assert!(
-        refused.ephemeral()
-            && refused
-                .text()
-                .contains("refused: you need one of the roles `dba`"),
-        "{}",
-        refused.text()
-    );
+        .replied_privately("refused: you need one of the roles `dba`");
 
     // The dba asks; the card shows the exact argv and waits for a second person.
-    let asked = dana
-        .run(
-            channel.id,
-            r#"/run command:restore args:"backup=app-1.dump""#,
-        )
-        .unwrap()
-        .wait_final_response()
+    dana.runs(channel, restore)
         .await
-        .unwrap();
-    assert!(
-        asked.ephemeral()
-            && asked
-                .text()
-                .contains("needs 1 approval(s) from `incident_commander`"),
-        "{}",
-        asked.text()
-    );
-    let card = emu
-        .wait_for_message(
-            channel.id,
-            |m| m.from_bot && m.text().contains("RUN-2 · restore"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+        .replied_privately("needs 1 approval(s) from `incident_commander`");
+    let card = world
+        .bot_message(channel, |m| m.text().contains("RUN-2 · restore"))
+        .await;
     assert!(
         card.text().contains("restore app-1.dump")
             && card.text().contains("destructive")
@@ -1160,44 +632,20 @@ async fn a_destructive_restore_in_discord_needs_a_second_person() {
         card.text()
     );
     assert!(card.custom_ids().contains(&"run:approve:2".to_owned()));
-    let own = dana
-        .click(card.id, "run:approve:2")
-        .unwrap()
-        .wait_final_response()
+    dana.clicks(card.id, "run:approve:2")
         .await
-        .unwrap();
-    assert!(
-        own.ephemeral()
-            && own
-                .text()
-                .contains("you requested RUN-2, so you cannot approve it"),
-        "{}",
-        own.text()
-    );
+        .replied_privately("you requested RUN-2, so you cannot approve it");
     assert_eq!(ran(), 0);
-    let approved = carl
-        .click(card.id, "run:approve:2")
-        .unwrap()
-        .wait_final_response()
+    carl.clicks(card.id, "run:approve:2")
         .await
-        .unwrap();
-    assert!(
-        approved
-            .text()
-            .contains("You approved **RUN-2**; it is starting"),
-        "{}",
-        approved.text()
-    );
+        .replied("You approved **RUN-2**; it is starting");
 
     // The output arrives in the channel, in one message edited as the run goes.
-    let result = emu
-        .wait_for_message(
-            channel.id,
-            |m| m.from_bot && m.content.contains("✅ RUN-2 `restore` succeeded"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+    let result = world
+        .bot_message(channel, |m| {
+            m.content.contains("✅ RUN-2 `restore` succeeded")
+        })
+        .await;
     assert!(
         result.content.contains(r#"["restore", "app-1.dump"]"#),
         "{}",
@@ -1212,50 +660,27 @@ async fn a_destructive_restore_in_discord_needs_a_second_person() {
         result.revisions
     );
     assert_eq!(ran(), 1);
-    emu.wait_for_message(
-        channel.id,
-        |m| m.id == card.id && m.text().contains("succeeded · exit 0"),
-        WAIT,
-    )
-    .await
-    .unwrap();
+    world
+        .message(channel, |m| {
+            m.id == card.id && m.text().contains("succeeded · exit 0")
+        })
+        .await;
 
     // An expired request cannot be approved.
-    dana.run(
-        channel.id,
-        r#"/run command:restore args:"backup=app-2.dump""#,
-    )
-    .unwrap()
-    .wait_final_response()
-    .await
-    .unwrap();
-    let late_card = emu
-        .wait_for_message(
-            channel.id,
-            |m| m.from_bot && m.text().contains("RUN-3 · restore"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+    dana.runs(channel, r#"/run command:restore args:"backup=app-2.dump""#)
+        .await;
+    let late_card = world
+        .bot_message(channel, |m| m.text().contains("RUN-3 · restore"))
+        .await;
     clock.advance(std::time::Duration::from_secs(11 * 60));
-    let late = carl
-        .click(late_card.id, "run:approve:3")
-        .unwrap()
-        .wait_final_response()
+    carl.clicks(late_card.id, "run:approve:3")
         .await
-        .unwrap();
-    assert!(
-        late.ephemeral() && late.text().contains("RUN-3 expired before it was approved"),
-        "{}",
-        late.text()
-    );
-    emu.wait_for_message(
-        channel.id,
-        |m| m.id == late_card.id && m.text().contains("expired"),
-        WAIT,
-    )
-    .await
-    .unwrap();
+        .replied_privately("RUN-3 expired before it was approved");
+    world
+        .message(channel, |m| {
+            m.id == late_card.id && m.text().contains("expired")
+        })
+        .await;
     assert_eq!(ran(), 1, "nothing but the approved run ran");
 
     // The timeline: the refusal, then request → approval → start → finish, then the expiry.
@@ -1285,81 +710,39 @@ async fn commands_reload_is_for_admins_and_keeps_the_catalog_when_the_new_one_is
     let db = TestDb::sqlite();
     let log = db.dir.path().join("argv.log");
     let catalog = crate::runs::catalog(db.dir.path(), &log);
-    let options = crate::support::discord::Options {
+    let options = Options {
         catalog: Some(catalog.clone()),
         ..Default::default()
     };
-    let world = World::start_with_options(db, options).await;
+    let world = World::start_with(db, options).await;
     let emu = &world.emu;
     let ada = emu.member("ada", &[world.admins, world.responders]);
     let rita = emu.member("rita", &[world.responders]);
+    let general = world.general;
 
     let listed = rita
-        .run(world.general, "/commands list")
-        .unwrap()
-        .wait_final_response()
+        .runs(general, "/commands list")
         .await
-        .unwrap();
-    assert!(
-        listed.ephemeral()
-            && listed.text().contains("`echo`")
-            && !listed.text().contains("`restore`"),
-        "{}",
-        listed.text()
-    );
-    let denied = rita
-        .run(world.general, "/commands reload")
-        .unwrap()
-        .wait_final_response()
+        .replied_privately("`echo`");
+    assert!(!listed.text().contains("`restore`"), "{}", listed.text());
+    rita.runs(general, "/commands reload")
         .await
-        .unwrap();
-    assert!(
-        denied
-            .text()
-            .contains("you need the `admin` role to reload the command catalog"),
-        "{}",
-        denied.text()
-    );
+        .replied("you need the `admin` role to reload the command catalog");
 
     std::fs::write(catalog.join("shell.toml"), "name = \"shell\"\nprogram = \"/bin/sh\"\nargs = [\"-c\", \"{cmd}\"]\nallowed_roles = [\"admin\"]\nrisk = \"destructive\"\ntimeout = \"1m\"\n[params.cmd]\nkind = \"string\"\npattern = '^.*$'\n").unwrap();
-    let refused = ada
-        .run(world.general, "/commands reload")
-        .unwrap()
-        .wait_final_response()
+    ada.runs(general, "/commands reload")
         .await
-        .unwrap();
-    assert!(
-        refused.text().contains("shell.toml:")
-            && refused.text().contains("The catalog in use is unchanged"),
-        "{}",
-        refused.text()
-    );
-    let still = ada
-        .run(world.general, "/commands list")
-        .unwrap()
-        .wait_final_response()
-        .await
-        .unwrap();
-    assert!(
-        !still.text().contains("`shell`") && still.text().contains("`echo`"),
-        "{}",
-        still.text()
-    );
+        .says("shell.toml:")
+        .says("The catalog in use is unchanged");
+    let still = ada.runs(general, "/commands list").await.replied("`echo`");
+    assert!(!still.text().contains("`shell`"), "{}", still.text());
 
     std::fs::remove_file(catalog.join("shell.toml")).unwrap();
     std::fs::remove_file(catalog.join("pause.toml")).unwrap();
-    let reloaded = ada
-        .run(world.general, "/commands reload")
-        .unwrap()
-        .wait_final_response()
+    ada.runs(general, "/commands reload")
         .await
-        .unwrap();
-    assert!(
-        reloaded.text().contains("reloaded the command catalog")
-            && reloaded.text().contains("pause"),
-        "{}",
-        reloaded.text()
-    );
+        .says("reloaded the command catalog")
+        .says("pause");
     world.stop().await;
 }
 
@@ -1373,32 +756,20 @@ async fn long_output_is_attached_whole_and_the_message_keeps_its_tail() {
         "name = \"count\"\ndescription = \"Counts up\"\nprogram = \"/usr/bin/seq\"\nargs = [\"{n}\"]\nallowed_roles = [\"responder\"]\nrisk = \"read_only\"\ntimeout = \"30s\"\n[params.n]\nkind = \"int\"\ndescription = \"How far\"\nmin = 1\nmax = 100000\n",
     )
     .unwrap();
-    let options = crate::support::discord::Options {
+    let options = Options {
         catalog: Some(catalog),
         ..Default::default()
     };
-    let world = World::start_with_options(db, options).await;
-    let emu = &world.emu;
-    let rita = emu.member("rita", &[world.responders]);
-    let started = rita
-        .run(world.general, r#"/run command:count args:"n=20000""#)
-        .unwrap()
-        .wait_final_response()
+    let world = World::start_with(db, options).await;
+    let rita = world.emu.member("rita", &[world.responders]);
+    rita.runs(world.general, r#"/run command:count args:"n=20000""#)
         .await
-        .unwrap();
-    assert!(
-        started.text().contains("RUN-1 `count` is starting"),
-        "{}",
-        started.text()
-    );
-    let result = emu
-        .wait_for_message(
-            world.general,
-            |m| m.from_bot && m.content.contains("✅ RUN-1 `count` succeeded"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+        .replied("RUN-1 `count` is starting");
+    let result = world
+        .bot_message(world.general, |m| {
+            m.content.contains("✅ RUN-1 `count` succeeded")
+        })
+        .await;
     assert!(result.content.chars().count() <= 2_000);
     assert!(
         result.content.contains("\n20000\n") && !result.content.contains("\n1\n2\n"),
@@ -1412,14 +783,9 @@ async fn long_output_is_attached_whole_and_the_message_keeps_its_tail() {
         "{}",
         result.content
     );
-    let attached = emu
-        .wait_for_message(
-            world.general,
-            |m| m.from_bot && m.content.starts_with("Output of RUN-1"),
-            WAIT,
-        )
-        .await
-        .unwrap();
+    let attached = world
+        .bot_message(world.general, |m| m.content.starts_with("Output of RUN-1"))
+        .await;
     let file = &attached.attachments[0];
     assert_eq!(file.filename, "run-1.log");
     let expected: String = (1..=20_000).map(|n| format!("{n}\n")).collect();
@@ -1429,56 +795,4 @@ async fn long_output_is_attached_whole_and_the_message_keeps_its_tail() {
         "the whole output, not the cut one"
     );
     world.stop().await;
-}
-
-#[async_trait::async_trait]
-impl warroom::store::DutyStore for SlowStore {
-    async fn hold_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: warroom::domain::Timestamp,
-        until: warroom::domain::Timestamp,
-    ) -> Result<bool, warroom::store::StoreError> {
-        self.inner.hold_lease(name, holder, now, until).await
-    }
-    async fn release_lease(
-        &self,
-        name: &str,
-        holder: &str,
-    ) -> Result<(), warroom::store::StoreError> {
-        self.inner.release_lease(name, holder).await
-    }
-    async fn lease(
-        &self,
-        name: &str,
-    ) -> Result<Option<warroom::store::LeaseHolder>, warroom::store::StoreError> {
-        self.inner.lease(name).await
-    }
-    async fn claim(
-        &self,
-        key: &str,
-        holder: &str,
-        at: warroom::domain::Timestamp,
-    ) -> Result<bool, warroom::store::StoreError> {
-        self.inner.claim(key, holder, at).await
-    }
-    async fn forget_claims(
-        &self,
-        before: warroom::domain::Timestamp,
-    ) -> Result<u64, warroom::store::StoreError> {
-        self.inner.forget_claims(before).await
-    }
-    async fn unshown(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<warroom::store::Unshown>, warroom::store::StoreError> {
-        self.inner.unshown(limit).await
-    }
-    async fn mark_shown(&self, id: IncidentId, seq: i64) -> Result<(), warroom::store::StoreError> {
-        self.inner.mark_shown(id, seq).await
-    }
-    fn change_feed(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.change_feed()
-    }
 }

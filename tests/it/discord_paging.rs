@@ -19,7 +19,7 @@ use warroom::store::PageState;
 use crate::on_both_backends;
 use crate::receiver::{Receiver, Reply};
 use crate::support::TestDb;
-use crate::support::discord::{Guild, Options, WAIT, World};
+use crate::support::discord::{Converse, Guild, Options, World};
 
 on_both_backends!(
     a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires,
@@ -94,25 +94,7 @@ fn ack(id: i64) -> String {
 }
 
 async fn open(world: &World, who: &discord_emulator::Actor, line: &str) {
-    let answer = who
-        .run(world.general, line)
-        .unwrap()
-        .wait_final_response()
-        .await
-        .unwrap();
-    assert!(answer.text().contains("Opened"), "{}", answer.text());
-}
-
-async fn wait_for_bot_message(
-    world: &World,
-    channel: discord_emulator::ChannelId,
-    what: impl Fn(&Message) -> bool,
-) -> Message {
-    world
-        .emu
-        .wait_for_message(channel, |message| message.from_bot && what(message), WAIT)
-        .await
-        .unwrap()
+    who.runs(world.general, line).await.replied("Opened");
 }
 
 fn allowed_roles(message: &Message) -> Vec<String> {
@@ -156,16 +138,10 @@ async fn a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires(db: Tes
         r#"/incident open title:"Checkout is down" severity:SEV1"#,
     )
     .await;
-    let channel = emu
-        .wait_for_channel("inc-1-checkout-is-down", WAIT)
-        .await
-        .unwrap();
+    let channel = world.channel("inc-1-checkout-is-down").await;
 
     // Carol's DM: what is happening, why her, and the Acknowledge button.
-    let dm = emu
-        .wait_for_dm(carol.id(), |message| message.from_bot, WAIT)
-        .await
-        .unwrap();
+    let dm = world.bot_dm(carol.id()).await;
     assert!(
         dm.content.starts_with(
             "🚨 **INC-1 SEV1: Checkout is down** — you are paged (level 1 of policy pager)"
@@ -177,10 +153,9 @@ async fn a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires(db: Tes
     assert!(dm.mentions.is_empty(), "the DM pings nobody");
 
     // The mention in the incident channel pings carol and nobody else.
-    let mention = wait_for_bot_message(&world, channel.id, |message| {
-        message.mentions.contains(&carol.id())
-    })
-    .await;
+    let mention = world
+        .bot_message(channel.id, |message| message.mentions.contains(&carol.id()))
+        .await;
     assert_eq!(mention.mentions, [carol.id()]);
     assert!(mention.mention_roles.is_empty() && !mention.mention_everyone);
     assert!(
@@ -194,12 +169,13 @@ async fn a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires(db: Tes
     assert_eq!(mention.custom_ids(), [ack(1)]);
 
     // The channel says the level fired, naming carol without pinging her again.
-    let line = wait_for_bot_message(&world, channel.id, |message| {
-        message
-            .content
-            .starts_with("📟 Escalation level 1 of policy pager")
-    })
-    .await;
+    let line = world
+        .bot_message(channel.id, |message| {
+            message
+                .content
+                .starts_with("📟 Escalation level 1 of policy pager")
+        })
+        .await;
     assert!(line.content.contains(&carol.mention()), "{}", line.content);
     assert!(line.mentions.is_empty(), "the line pings nobody");
     world
@@ -209,23 +185,11 @@ async fn a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires(db: Tes
         .await;
 
     // Carol acknowledges from her DM, where she has no member and no role.
-    let answer = carol
-        .click(dm.id, &ack(1))
-        .unwrap()
-        .wait_final_response()
+    carol
+        .clicks(dm.id, &ack(1))
         .await
-        .unwrap();
-    assert!(
-        answer.text().contains("You acknowledged **INC-1**"),
-        "{}",
-        answer.text()
-    );
-    let incident = world
-        .store
-        .get_incident(IncidentId(1))
-        .await
-        .unwrap()
-        .unwrap();
+        .replied("You acknowledged **INC-1**");
+    let incident = world.incident(IncidentId(1)).await;
     assert_eq!(incident.status, Status::Acknowledged);
     assert_eq!(
         incident.acknowledged_by.and_then(|by| by.discord_user_id()),
@@ -239,17 +203,18 @@ async fn a_paged_user_acknowledges_from_the_dm_and_level_two_never_fires(db: Tes
         r#"/incident open title:"Witness" severity:SEV3"#,
     )
     .await;
-    let witness = emu.wait_for_channel("inc-2-witness", WAIT).await.unwrap();
+    let witness = world.channel("inc-2-witness").await;
     world
         .wait_for_event(IncidentId(2), "the witness's level 1", |event| {
             event.kind == EventKind::Escalated && event.text.contains("level 1")
         })
         .await;
     clock.advance(Duration::from_secs(10));
-    let level_two = wait_for_bot_message(&world, witness.id, |message| {
-        message.mention_roles.contains(&responders)
-    })
-    .await;
+    let level_two = world
+        .bot_message(witness.id, |message| {
+            message.mention_roles.contains(&responders)
+        })
+        .await;
     assert!(
         level_two.content.contains("level 2 of policy pager"),
         "{}",
@@ -290,7 +255,6 @@ async fn someone_neither_paged_nor_a_responder_cannot_acknowledge(db: TestDb) {
         Some("pager"),
     )
     .await;
-    let emu = &world.emu;
 
     open(
         &world,
@@ -298,11 +262,10 @@ async fn someone_neither_paged_nor_a_responder_cannot_acknowledge(db: TestDb) {
         r#"/incident open title:"Disk full" severity:SEV2"#,
     )
     .await;
-    let channel = emu.wait_for_channel("inc-1-disk-full", WAIT).await.unwrap();
-    let mention = wait_for_bot_message(&world, channel.id, |message| {
-        message.mentions.contains(&carol.id())
-    })
-    .await;
+    let channel = world.channel("inc-1-disk-full").await;
+    let mention = world
+        .bot_message(channel.id, |message| message.mentions.contains(&carol.id()))
+        .await;
     world
         .wait_for_event(IncidentId(1), "carol's page sent", |event| {
             event.kind == EventKind::PageSent
@@ -311,18 +274,9 @@ async fn someone_neither_paged_nor_a_responder_cannot_acknowledge(db: TestDb) {
 
     // Erin was not paged and holds no role: the button refuses her and nothing is written.
     let before = world.db.snapshot().await;
-    let answer = erin
-        .click(mention.id, &ack(1))
-        .unwrap()
-        .wait_final_response()
+    erin.clicks(mention.id, &ack(1))
         .await
-        .unwrap();
-    assert!(answer.ephemeral(), "a refusal is shown only to her");
-    assert!(
-        answer.text().contains("`responder` role to acknowledge"),
-        "{}",
-        answer.text()
-    );
+        .replied_privately("`responder` role to acknowledge");
     assert_eq!(
         before,
         world.db.snapshot().await,
@@ -331,10 +285,11 @@ async fn someone_neither_paged_nor_a_responder_cannot_acknowledge(db: TestDb) {
 
     // Nobody acknowledged, so level 2 mentions the responders (and only them) at its time.
     clock.advance(Duration::from_secs(10));
-    let level_two = wait_for_bot_message(&world, channel.id, |message| {
-        message.mention_roles.contains(&responders)
-    })
-    .await;
+    let level_two = world
+        .bot_message(channel.id, |message| {
+            message.mention_roles.contains(&responders)
+        })
+        .await;
     assert_eq!(level_two.mention_roles, [responders]);
     assert!(level_two.mentions.is_empty() && !level_two.mention_everyone);
     assert_eq!(allowed_roles(&level_two), [responders.get().to_string()]);
@@ -353,7 +308,6 @@ async fn a_drill_pages_say_drill_and_stay_inside_discord(db: TestDb) {
         carol.id()
     );
     let world = start(guild, db, clock(), policy, Some("practice")).await;
-    let emu = &world.emu;
 
     open(
         &world,
@@ -361,19 +315,12 @@ async fn a_drill_pages_say_drill_and_stay_inside_discord(db: TestDb) {
         r#"/incident open title:"Failover practice" severity:SEV2 drill:true"#,
     )
     .await;
-    let channel = emu
-        .wait_for_channel("inc-1-failover-practice", WAIT)
-        .await
-        .unwrap();
-    let dm = emu
-        .wait_for_dm(carol.id(), |message| message.from_bot, WAIT)
-        .await
-        .unwrap();
+    let channel = world.channel("inc-1-failover-practice").await;
+    let dm = world.bot_dm(carol.id()).await;
     assert!(dm.content.starts_with("🧪 DRILL — "), "{}", dm.content);
-    let mention = wait_for_bot_message(&world, channel.id, |message| {
-        message.mentions.contains(&carol.id())
-    })
-    .await;
+    let mention = world
+        .bot_message(channel.id, |message| message.mentions.contains(&carol.id()))
+        .await;
     assert!(
         mention.content.starts_with("🧪 DRILL — "),
         "{}",
@@ -388,12 +335,13 @@ async fn a_drill_pages_say_drill_and_stay_inside_discord(db: TestDb) {
         })
         .await;
     assert_eq!(skipped.data["state"], "skipped");
-    wait_for_bot_message(&world, channel.id, |message| {
-        message
-            .content
-            .starts_with("📨 DRILL: notifier:hook not paged")
-    })
-    .await;
+    world
+        .bot_message(channel.id, |message| {
+            message
+                .content
+                .starts_with("📨 DRILL: notifier:hook not paged")
+        })
+        .await;
     assert!(
         receiver.received().is_empty(),
         "a drill reached the webhook: {:?}",
@@ -418,34 +366,16 @@ async fn page_by_hand_reaches_a_person_and_a_role_and_needs_the_responder_role(d
         r#"/incident open title:"Replica lag" severity:SEV2"#,
     )
     .await;
-    let channel = emu
-        .wait_for_channel("inc-1-replica-lag", WAIT)
-        .await
-        .unwrap();
+    let channel = world.channel("inc-1-replica-lag").await;
     world.wait_for_room(IncidentId(1)).await;
 
-    let answer = alice
-        .run(
-            channel.id,
-            &format!(r#"/page user:{} message:"need a DBA""#, dave.mention()),
-        )
-        .unwrap()
-        .wait_final_response()
+    let page_dave = format!(r#"/page user:{} message:"need a DBA""#, dave.mention());
+    alice
+        .runs(channel.id, &page_dave)
         .await
-        .unwrap();
-    assert!(answer.ephemeral());
-    assert!(
-        answer
-            .text()
-            .contains(&format!("alice paged user:{}", dave.id()))
-            && answer.text().contains("need a DBA"),
-        "{}",
-        answer.text()
-    );
-    let dm = emu
-        .wait_for_dm(dave.id(), |message| message.from_bot, WAIT)
-        .await
-        .unwrap();
+        .says_privately(&format!("alice paged user:{}", dave.id()))
+        .says("need a DBA");
+    let dm = world.bot_dm(dave.id()).await;
     assert!(
         dm.content.contains("you are paged (paged by hand)") && dm.content.contains("> need a DBA"),
         "{}",
@@ -460,10 +390,11 @@ async fn page_by_hand_reaches_a_person_and_a_role_and_needs_the_responder_role(d
         "the DM links the incident channel: {}",
         dm.content
     );
-    wait_for_bot_message(&world, channel.id, |message| {
-        message.content.starts_with("📟 alice paged user:") && message.mentions.is_empty()
-    })
-    .await;
+    world
+        .bot_message(channel.id, |message| {
+            message.content.starts_with("📟 alice paged user:") && message.mentions.is_empty()
+        })
+        .await;
     world
         .wait_for_event(IncidentId(1), "dave's page sent", |event| {
             event.kind == EventKind::PageSent
@@ -472,52 +403,26 @@ async fn page_by_hand_reaches_a_person_and_a_role_and_needs_the_responder_role(d
 
     // Bob holds no role: /page refuses him and nothing is written.
     let before = world.db.snapshot().await;
-    let refused = bob
-        .run(channel.id, &format!("/page user:{}", dave.mention()))
-        .unwrap()
-        .wait_final_response()
+    bob.runs(channel.id, &format!("/page user:{}", dave.mention()))
         .await
-        .unwrap();
-    assert!(refused.ephemeral());
-    assert!(
-        refused.text().contains("`responder` role to page people"),
-        "{}",
-        refused.text()
-    );
+        .replied_privately("`responder` role to page people");
     // Exactly one target, said clearly.
-    let nobody = alice
-        .run(channel.id, "/page")
-        .unwrap()
-        .wait_final_response()
+    alice
+        .runs(channel.id, "/page")
         .await
-        .unwrap();
-    assert!(
-        nobody.text().contains("say whom to page"),
-        "{}",
-        nobody.text()
-    );
-    let two = alice
-        .run(
+        .replied("say whom to page");
+    alice
+        .runs(
             channel.id,
             &format!("/page user:{} role:dba", dave.mention()),
         )
-        .unwrap()
-        .wait_final_response()
         .await
-        .unwrap();
-    assert!(two.text().contains("give only one"), "{}", two.text());
+        .replied("give only one");
     // Outside an incident channel, without `incident:`, it says what to do.
-    let elsewhere = alice
-        .run(world.general, "/page role:dba")
-        .unwrap()
-        .wait_final_response()
+    alice
+        .runs(world.general, "/page role:dba")
         .await
-        .unwrap();
-    assert!(
-        elsewhere.text().contains("not an incident channel"),
-        "{}",
-        elsewhere.text()
-    );
+        .replied("not an incident channel");
     assert_eq!(
         before,
         world.db.snapshot().await,
@@ -525,36 +430,20 @@ async fn page_by_hand_reaches_a_person_and_a_role_and_needs_the_responder_role(d
     );
 
     // A role page from anywhere, naming the incident: the DBAs' role is mentioned there.
-    let answer = alice
-        .run(world.general, "/page role:dba incident:1")
-        .unwrap()
-        .wait_final_response()
+    alice
+        .runs(world.general, "/page role:dba incident:1")
         .await
-        .unwrap();
-    assert!(
-        answer.text().contains("paged role:dba"),
-        "{}",
-        answer.text()
-    );
-    let role_page = wait_for_bot_message(&world, channel.id, |message| {
-        message.mention_roles.contains(&dbas)
-    })
-    .await;
+        .replied("paged role:dba");
+    let role_page = world
+        .bot_message(channel.id, |message| message.mention_roles.contains(&dbas))
+        .await;
     assert_eq!(role_page.mention_roles, [dbas]);
     assert_eq!(allowed_roles(&role_page), [dbas.get().to_string()]);
 
     // Dave, paged by hand and holding no role, acknowledges from his DM.
-    let acked = dave
-        .click(dm.id, &ack(1))
-        .unwrap()
-        .wait_final_response()
+    dave.clicks(dm.id, &ack(1))
         .await
-        .unwrap();
-    assert!(
-        acked.text().contains("You acknowledged **INC-1**"),
-        "{}",
-        acked.text()
-    );
+        .replied("You acknowledged **INC-1**");
     world.stop().await;
 }
 
@@ -579,11 +468,9 @@ start = "2026-03-02"
 
     // Anyone may ask. Dave's turn began today at 09:00 UTC; Erin's begins tomorrow at 09:00.
     let answer = frank
-        .run(world.general, "/oncall schedule:dba")
-        .unwrap()
-        .wait_final_response()
+        .runs(world.general, "/oncall schedule:dba")
         .await
-        .unwrap();
+        .answer;
     let text = answer.text();
     assert!(
         text.contains(&format!(
@@ -607,15 +494,12 @@ start = "2026-03-02"
     );
 
     // Without a schedule: every schedule (the shipped examples and this one).
-    let all = frank
-        .run(world.general, "/oncall")
-        .unwrap()
-        .wait_final_response()
+    frank
+        .runs(world.general, "/oncall")
         .await
-        .unwrap();
-    for name in ["**primary**", "**secondary**", "**dba**"] {
-        assert!(all.text().contains(name), "{name}: {}", all.text());
-    }
+        .says("**primary**")
+        .says("**secondary**")
+        .says("**dba**");
     world.stop().await;
 }
 
@@ -644,18 +528,16 @@ async fn failed_pages_are_said_in_the_incident_channel(db: TestDb) {
         r#"/incident open title:"Queue stuck" severity:SEV2"#,
     )
     .await;
-    let channel = emu
-        .wait_for_channel("inc-1-queue-stuck", WAIT)
-        .await
-        .unwrap();
+    let channel = world.channel("inc-1-queue-stuck").await;
 
     // The webhook's refusal is said in the channel, with its reason, pinging nobody.
-    let failed = wait_for_bot_message(&world, channel.id, |message| {
-        message
-            .content
-            .starts_with("⚠️ Page to notifier:broken failed")
-    })
-    .await;
+    let failed = world
+        .bot_message(channel.id, |message| {
+            message
+                .content
+                .starts_with("⚠️ Page to notifier:broken failed")
+        })
+        .await;
     assert!(
         failed.content.contains("HTTP 400") && failed.content.contains("unknown routing key"),
         "{}",
@@ -665,10 +547,9 @@ async fn failed_pages_are_said_in_the_incident_channel(db: TestDb) {
 
     // Carol's DM was refused (50007), the mention went out and says so: the page counts as
     // sent, and its attempts name the refused DM.
-    let mention = wait_for_bot_message(&world, channel.id, |message| {
-        message.mentions.contains(&carol.id())
-    })
-    .await;
+    let mention = world
+        .bot_message(channel.id, |message| message.mentions.contains(&carol.id()))
+        .await;
     assert!(
         mention.content.contains("could not be sent")
             && mention.content.contains("Discord error 50007"),

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use warroom::domain::Timestamp;
 
 use crate::receiver::Receiver;
-use crate::support::{TestDb, free_port, warroom};
+use crate::support::{TestDb, eventually, free_port, warroom};
 
 /// The API token's variable and secret (warroom wants at least 32 characters).
 const TOKEN_ENV: &str = "WARROOM_TEST_ESCALATION_TOKEN";
@@ -160,26 +160,19 @@ impl Warroom {
             base: format!("http://127.0.0.1:{port}"),
             client,
         };
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = process
+        eventually("warroom run to be ready", READY_LIMIT, async || {
+            if let Some(status) = process.child.try_wait().unwrap() {
+                panic!("warroom run exited before it was ready: {status}");
+            }
+            process
                 .client
                 .get(format!("{}/readyz", process.base))
                 .send()
                 .await
-                && response.status() == 200
-            {
-                return process;
-            }
-            if let Some(status) = process.child.try_wait().unwrap() {
-                panic!("warroom run exited before it was ready: {status}");
-            }
-            assert!(
-                started.elapsed() < READY_LIMIT,
-                "warroom run was not ready after {READY_LIMIT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                .is_ok_and(|response| response.status() == 200)
+        })
+        .await;
+        process
     }
 
     /// POSTs `body` with the token; returns the status and the JSON answer.
@@ -956,19 +949,20 @@ async fn two_processes_on_one_postgres_database_send_every_page_exactly_once() {
         .flat_map(|id| steps.iter().map(|step| key(*id, step)))
         .collect();
 
-    let waiting = Instant::now();
-    loop {
-        let received = Observed::trigger_keys(&receiver);
-        if expected.is_subset(&received) && quiescent(&db).await {
-            break;
-        }
-        assert!(
-            waiting.elapsed() < WAIT_LIMIT,
-            "{WAIT_LIMIT:?} after the last opening, pages never arrived: {:#?}",
-            expected.difference(&received).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "every owed page after the last opening",
+        WAIT_LIMIT,
+        async || {
+            let received = Observed::trigger_keys(&receiver);
+            if expected.is_subset(&received) && quiescent(&db).await {
+                Ok(())
+            } else {
+                let missing: Vec<_> = expected.difference(&received).collect();
+                Err(format!("missing pages {missing:#?}"))
+            }
+        },
+    )
+    .await;
     first.terminate();
     second.terminate();
 

@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use warroom::config::{Config, Environment};
-use warroom::domain::{Actor, Clock, EventKind, IncidentId, ManualClock, Source, Timestamp};
+use warroom::domain::{
+    Actor, Clock, EventKind, IncidentId, ManualClock, Source, Status, Timestamp,
+};
 use warroom::escalation::{Engine, Pagers};
 use warroom::notify::{self, VirtualTimer};
-use warroom::ops::{OpenRequest, Ops, Principal};
+use warroom::ops::{OpenRequest, Ops, OpsError, Principal};
 use warroom::store::{
     EscalationState, FireStep, NewPage, PageAction, PageClaim, PageRecipient, PageState,
 };
@@ -34,8 +36,8 @@ fn start() -> Timestamp {
 
 /// A database, use cases on a manual clock, an engine, and one receiver per webhook notifier.
 struct Rig {
-    /// Kept for its lifetime: the test database lives as long as the rig.
-    _db: TestDb,
+    /// The test database, which lives as long as the rig.
+    db: TestDb,
     ops: Ops,
     clock: Arc<ManualClock>,
     engine: Engine,
@@ -82,7 +84,7 @@ async fn rig_with(
     let ops = Ops::new(store, Arc::new(config.clone()), clock.clone());
     let engine = engine_for(&ops, &config);
     Rig {
-        _db: db,
+        db,
         ops,
         clock,
         engine,
@@ -580,10 +582,20 @@ targets = ["user:4242"]
     let refused = rig.ops.acknowledge(&stranger, id).await.unwrap_err();
     assert!(refused.to_string().contains("responder"), "{refused}");
     rig.engine.tick().await.unwrap();
+    // Once 4242 was paged, a stranger still may not acknowledge the (still unacknowledged)
+    // incident: being paged is what lets someone without roles do it, not being anyone.
+    let incident = rig.ops.store().get_incident(id).await.unwrap().unwrap();
+    assert_eq!(incident.status, Status::Open);
+    let before = rig.db.snapshot().await;
+    let refused = rig.ops.acknowledge(&stranger, id).await.unwrap_err();
+    assert!(
+        matches!(&refused, OpsError::Forbidden { role, .. } if role == "responder"),
+        "{refused}"
+    );
+    assert_eq!(rig.db.snapshot().await, before, "a refusal changed nothing");
     // The page failed (no Discord here), but it was addressed to 4242, who may acknowledge.
     let paged = Principal::new(Actor::discord(4242, "dana"), Vec::<String>::new());
     rig.ops.acknowledge(&paged, id).await.unwrap();
-    assert!(rig.ops.acknowledge(&stranger, id).await.is_err());
 }
 
 async fn a_new_severity_switches_an_unacknowledged_incident_to_its_policy(db: TestDb) {

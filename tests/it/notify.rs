@@ -20,6 +20,7 @@ use warroom::notify::{
 };
 
 use crate::receiver::{Receiver, Reply};
+use crate::support::WAIT;
 
 const START: &str = "2026-11-22T10:00:00Z";
 
@@ -267,12 +268,57 @@ async fn a_500_is_retried_with_exponential_backoff_and_full_jitter() {
     );
 }
 
-#[tokio::test]
+/// Yields until `done` holds (a clock this test holds never ends a sleep, so no sleeping);
+/// fails after [`WAIT`] of real time, which only turns a hang into a failure.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_receiver_that_never_answers_is_timed_out_retried_and_given_up_on() {
     let receiver = Receiver::start(vec![Reply::Hang, Reply::Hang, Reply::Hang]).await;
+    let timeout = Duration::from_millis(200);
     let (pd, timer) = pagerduty(&receiver.url(), "max_attempts = 3\ntimeout = \"200ms\"\n");
-    let began = std::time::Instant::now();
-    let delivery = pd.trigger(&page("notifier:pd", false)).await;
+    // tokio's clock (which times reqwest's per-attempt timeout) moves only when this test
+    // moves it: while a blocking task runs, a paused current-thread runtime does not advance
+    // it on its own, so the sockets talk in real time and the timeouts fire on cue.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let hold = tokio::task::spawn_blocking(move || held.recv().ok());
+    let began = tokio::time::Instant::now();
+    let delivery = tokio::spawn(async move { pd.trigger(&page("notifier:pd", false)).await });
+    for attempt in 1..=3 {
+        until(&format!("attempt {attempt} to reach the receiver"), || {
+            receiver.received().len() == attempt
+        })
+        .await;
+        // A millisecond before its timeout the attempt still waits for an answer ...
+        tokio::time::advance(timeout - Duration::from_millis(1)).await;
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            receiver.received().len(),
+            attempt,
+            "attempt {attempt} ended early"
+        );
+        assert!(!delivery.is_finished(), "attempt {attempt} ended early");
+        // ... and its timeout ends it. The next attempt then starts with tokio's clock
+        // standing still: the backoff between them ran on the virtual timer, not for real.
+        tokio::time::advance(Duration::from_millis(1)).await;
+    }
+    until("the delivery to give up", || delivery.is_finished()).await;
+    let delivery = delivery.await.unwrap();
+    assert_eq!(
+        began.elapsed(),
+        3 * timeout,
+        "three 200 ms timeouts and no other wait"
+    );
+    drop(release);
+    hold.await.unwrap();
     assert_eq!(statuses(&delivery), ["timeout", "timeout", "timeout"]);
     assert!(matches!(
         delivery.outcome,
@@ -288,12 +334,6 @@ async fn a_receiver_that_never_answers_is_timed_out_retried_and_given_up_on() {
         "each attempt reached the receiver"
     );
     assert_eq!(timer.sleeps().len(), 2, "a backoff between attempts");
-    // Three real 200 ms timeouts; no real backoff (it is virtual).
-    assert!(
-        began.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        began.elapsed()
-    );
 }
 
 #[tokio::test]

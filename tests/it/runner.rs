@@ -15,7 +15,7 @@ use warroom::runner::{
     Catalog, CatalogError, Progress, RunError, RunOptions, RunOutcome, Runner, RunnerSettings,
 };
 
-use crate::support::repo_root;
+use crate::support::{WAIT, eventually, repo_root};
 
 /// The bot roles the shipped config knows.
 pub fn known_roles() -> BTreeSet<String> {
@@ -94,13 +94,10 @@ pub fn is_alive(pid: i32) -> bool {
     }
 }
 
-/// Waits (boundedly) until `pid` is gone; a kill takes effect asynchronously.
-pub async fn gone_eventually(pid: i32) -> bool {
-    for _ in 0..500 {
-        if !is_alive(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+/// Waits until `pid` is gone (a kill takes effect asynchronously); fails if it stays.
+pub async fn gone_eventually(pid: i32) {
+    eventually(format!("process {pid} to be gone"), WAIT, async || {
+        !is_alive(pid)
+    })
+    .await;
 }

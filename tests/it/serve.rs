@@ -2,9 +2,8 @@
 
 use std::io::Read;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use crate::support::{TestDb, free_port, warroom};
+use crate::support::{TestDb, WAIT, eventually, free_port, warroom};
 
 #[tokio::test]
 async fn run_answers_health_and_readiness_and_exits_0_on_sigterm() {
@@ -20,16 +19,14 @@ async fn run_answers_health_and_readiness_and_exits_0_on_sigterm() {
         .unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let waiting = Instant::now();
-    let health = loop {
-        match client.get(format!("{base}/healthz")).send().await {
-            Ok(response) => break response,
-            Err(_) if waiting.elapsed() < Duration::from_secs(30) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(error) => panic!("warroom run never answered: {error}"),
-        }
-    };
+    let health = eventually("warroom run to answer", WAIT, async || {
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .map_err(|error| error.to_string())
+    })
+    .await;
     assert_eq!(health.status(), 200);
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);

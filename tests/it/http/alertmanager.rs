@@ -5,7 +5,6 @@
 //! mitigation tells the paged receiver, under the same dedup key.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 use warroom::domain::{EventKind, Incident, Status, Timestamp};
@@ -13,8 +12,8 @@ use warroom::store::IncidentFilter;
 
 use super::{ALERTS, CONFIG, program, token_env};
 use crate::receiver::Receiver;
-use crate::support::discord::{WAIT, World};
-use crate::support::{TestDb, free_port};
+use crate::support::discord::{Options, World};
+use crate::support::{TestDb, WAIT, eventually, free_port};
 
 /// Stops the Alertmanager when the test ends, however it ends.
 struct Running(Child);
@@ -44,7 +43,12 @@ async fn alertmanager_groups_become_incidents_with_channels_and_resolve() {
         "WARROOM__ESCALATION__DEFAULT_POLICY".to_owned(),
         "alerts".to_owned(),
     ));
-    let world = World::start_configured(TestDb::sqlite(), &config, env, |store| store).await;
+    let options = Options {
+        extra_toml: config,
+        extra_env: env,
+        ..Options::default()
+    };
+    let world = World::start_with(TestDb::sqlite(), options).await;
     let pages = |event: &str| -> Vec<String> {
         pager
             .received()
@@ -76,7 +80,7 @@ receivers:
             type: Bearer
             credentials: '{ALERTS}'
 "#,
-            world.http
+            world.base
         ),
     )
     .unwrap();
@@ -100,16 +104,14 @@ receivers:
     );
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let api = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while !client
-        .get(format!("{api}/-/ready"))
-        .send()
-        .await
-        .is_ok_and(|response| response.status().is_success())
-    {
-        assert!(started.elapsed() < WAIT, "Alertmanager never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("Alertmanager to be ready", WAIT, async || {
+        client
+            .get(format!("{api}/-/ready"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    })
+    .await;
 
     let alert = |name: &str, service: &str, instance: &str, summary: &str, ends: Option<&str>| {
         let mut alert = json!({
@@ -188,19 +190,16 @@ receivers:
         format!("warroom-{}-L1-R0-notifier:oncall", latency.id),
     ];
     expected.sort();
-    let started = Instant::now();
-    loop {
+    eventually(format!("the pages {expected:?}"), WAIT, async || {
         let mut got = pages("trigger");
         got.sort();
         if got == expected {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
         }
-        assert!(
-            started.elapsed() < WAIT,
-            "pages: {got:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     // The outcome is recorded once the receiver has answered.
     world
         .wait_for_event(disk.id, "the page_sent event", |event| {
@@ -264,53 +263,39 @@ receivers:
         })
         .await;
     // The mitigation stops paging and tells the receiver, under the same key.
-    let started = Instant::now();
-    while pages("acknowledge") != [disk_key.clone()] {
-        assert!(
-            started.elapsed() < WAIT,
-            "acknowledge forwarded: {:?}",
-            pages("acknowledge")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let channel = warroom::domain::IncidentId(disk.id.0);
-    let channel_id = world
-        .store
-        .get_incident(channel)
-        .await
-        .unwrap()
-        .unwrap()
-        .channel_id
-        .unwrap();
+    eventually("the acknowledge forwarded", WAIT, async || {
+        let forwarded = pages("acknowledge");
+        if forwarded == [disk_key.clone()] {
+            Ok(())
+        } else {
+            Err(format!("{forwarded:?}"))
+        }
+    })
+    .await;
+    let channel_id = world.incident(disk.id).await.channel_id.unwrap();
+    // The channel is told that every alert resolved.
     world
-        .emu
-        .wait_for_message(
-            discord_emulator::ChannelId::from(channel_id),
-            |message| message.from_bot && message.content.contains("Every alert of"),
-            WAIT,
-        )
-        .await
-        .expect("the channel is told that every alert resolved");
-    let latency_now = world.store.get_incident(latency.id).await.unwrap().unwrap();
+        .bot_message(channel_id.into(), |message| {
+            message.content.contains("Every alert of")
+        })
+        .await;
+    let latency_now = world.incident(latency.id).await;
     assert_eq!(latency_now.status, Status::Open, "its alert still fires");
     world.stop().await;
 }
 
 async fn wait_for(world: &World, what: &str, done: impl Fn(&[Incident]) -> bool) -> Vec<Incident> {
-    let started = Instant::now();
-    loop {
+    eventually(what, WAIT, async || {
         let incidents = world
             .store
             .list_incidents(&IncidentFilter::default())
             .await
             .unwrap();
         if done(&incidents) {
-            return incidents;
+            Ok(incidents)
+        } else {
+            Err(format!("{incidents:#?}"))
         }
-        assert!(
-            started.elapsed() < WAIT,
-            "timed out waiting for {what}: {incidents:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }

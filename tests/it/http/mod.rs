@@ -8,17 +8,15 @@ mod api;
 mod metrics;
 mod runs;
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use warroom::app::{self, Overrides};
 use warroom::config::{Config, Environment};
 use warroom::domain::{ManualClock, Timestamp};
 
 use crate::support::TestDb;
+use crate::support::app::{App, Options};
 
 /// Secrets of the test tokens (at least 32 characters, as warroom requires).
 pub const ALERTS: &str = "alerts-0123456789abcdef0123456789abcdef";
@@ -74,14 +72,19 @@ pub fn token_env() -> Vec<(String, String)> {
 /// 2026-03-02 10:00:00 UTC: tests run on a manual clock from here.
 pub const START: Timestamp = Timestamp::from_millis(1_772_445_600_000);
 
-/// warroom serving HTTP in-process on port 0, without Discord, on a manual clock.
+/// warroom serving HTTP in-process ([`App`], which this derefs to), without Discord, on a
+/// manual clock.
 pub struct Server {
-    pub db: TestDb,
-    pub base: String,
-    pub client: reqwest::Client,
+    pub app: App,
     pub clock: Arc<ManualClock>,
-    stop: Option<oneshot::Sender<()>>,
-    app: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Deref for Server {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
 }
 
 impl Server {
@@ -93,59 +96,23 @@ impl Server {
         Server::start_with_env(db, extra, Vec::new()).await
     }
 
-    /// Starts with `extra` TOML and `extra_env` besides the test tokens.
+    /// Starts with `extra` TOML and `extra_env` besides the test tokens, and waits until it
+    /// is ready.
     pub async fn start_with_env(
         db: TestDb,
         extra: &str,
         extra_env: Vec<(String, String)>,
     ) -> Server {
-        let config = Config::load(
-            &db.write_config(extra),
-            &Environment::from_pairs(token_env()).extended(extra_env),
-        )
-        .expect("the HTTP test config is valid");
         let clock = Arc::new(ManualClock::new(START));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let overrides = Overrides {
-            store: None,
+        let options = Options {
+            toml: extra.to_owned(),
+            env: Environment::from_pairs(token_env()).extended(extra_env),
             clock: Some(clock.clone()),
+            slow_database: None,
         };
-        let app = tokio::spawn(app::run_with(config, listener, overrides, async {
-            let _ = stopped.await;
-        }));
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let server = Server {
-            db,
-            base,
-            client,
-            clock,
-            stop: Some(stop),
-            app: Some(app),
-        };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn wait_ready(&self) {
-        let started = std::time::Instant::now();
-        loop {
-            if let Ok(response) = self.client.get(self.url("/readyz")).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(30),
-                "warroom never became ready"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        let app = App::start(db, options).await;
+        app.wait_ready().await;
+        Server { app, clock }
     }
 
     /// POSTs `body` as JSON with `token`.
@@ -196,15 +163,8 @@ impl Server {
         text
     }
 
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(app) = self.app.take() {
-            app.await
-                .expect("the app task")
-                .expect("warroom ran without error");
-        }
+    pub async fn stop(self) {
+        self.app.stop().await;
     }
 }
 

@@ -1,33 +1,28 @@
 //! Runs of approved commands through the REST API: the same rules as `/run` (roles, a second
 //! person's approval, refusals recorded and running nothing), for when Discord is down.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
 use super::{COMMANDER, CONFIG, RESPONDER, Server};
 use crate::on_both_backends;
-use crate::support::TestDb;
+use crate::support::{TestDb, WAIT, eventually};
 
 on_both_backends!(runs_through_the_api_follow_the_approval_rules);
 
 const DBA: &str = "dba-0123456789abcdef0123456789abcdef0123";
 
 async fn wait_for_state(server: &Server, run: u64, state: &str) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
+    eventually(format!("RUN-{run} to become {state}"), WAIT, async || {
         let shown = server.get(&format!("/v1/runs/{run}"), RESPONDER).await;
         assert_eq!(shown.status, 200, "{}", shown.text);
         let body = shown.json();
         if body["run"]["state"] == state {
-            return body;
+            Ok(body)
+        } else {
+            Err(body.to_string())
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "RUN-{run} never became {state}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 async fn runs_through_the_api_follow_the_approval_rules(db: TestDb) {

@@ -1,40 +1,36 @@
-//! A Discord world for tests: the emulator, warroom running in-process against it (configured
-//! the way an operator would, through `WARROOM__` overrides), and people with roles.
+//! A Discord world for tests: the emulator, warroom running in-process against it ([`App`],
+//! configured the way an operator would, through `WARROOM__` overrides), people with roles,
+//! and exchanges that read as one line:
+//! `alice.runs(channel, "/incident ack").await.replied("acknowledged by alice")`.
 
+use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use discord_emulator::{ChannelId, Emulator, EmulatorConfig, RoleId};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use warroom::app::{self, Overrides};
-use warroom::config::Config;
-use warroom::domain::{Event, IncidentId};
-use warroom::store::{self, Store};
+use discord_emulator::{
+    Actor, Channel, ChannelId, Emulator, EmulatorConfig, Interaction, Message, MessageId, Response,
+    RoleId, UserId,
+};
+use warroom::domain::Clock;
 
 use super::TestDb;
-
-/// How long any wait on Discord or the database may take before the test fails. Generous,
-/// because a re-identify after a fault can take serenity ~5 s; no assertion is on time.
-pub const WAIT: Duration = Duration::from_secs(30);
-
-/// Wraps the store a world runs with.
-pub type WrapStore = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store>>;
+pub use super::WAIT;
+use super::app::{self, App};
 
 /// How a test world differs from the default.
 #[derive(Default)]
 pub struct Options {
-    /// Wraps the store (e.g. to make it slow).
-    pub wrap_store: Option<WrapStore>,
     /// The command catalog folder (default: none, so no approved commands).
-    pub catalog: Option<std::path::PathBuf>,
+    pub catalog: Option<PathBuf>,
     /// warroom's clock (default: the system clock).
-    pub clock: Option<Arc<dyn warroom::domain::Clock>>,
+    pub clock: Option<Arc<dyn Clock>>,
     /// TOML appended to the config file.
     pub extra_toml: String,
     /// More variables in warroom's environment.
     pub extra_env: Vec<(String, String)>,
+    /// Every database connection warroom takes waits this long.
+    pub slow_database: Option<Duration>,
 }
 
 /// The emulated guild before warroom starts: its roles and channels. Tests whose config names
@@ -74,10 +70,10 @@ impl Guild {
     }
 }
 
+/// warroom ([`App`], which this derefs to) connected to an emulated guild.
 pub struct World {
+    pub app: App,
     pub emu: Emulator,
-    pub db: TestDb,
-    pub store: Arc<dyn Store>,
     pub responders: RoleId,
     pub commanders: RoleId,
     pub admins: RoleId,
@@ -85,56 +81,27 @@ pub struct World {
     pub category: ChannelId,
     pub announce: ChannelId,
     pub general: ChannelId,
-    /// warroom's own HTTP address (for `/readyz`).
-    pub http: String,
-    stop: Option<oneshot::Sender<()>>,
-    app: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Deref for World {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
 }
 
 impl World {
     pub async fn start(db: TestDb) -> World {
-        World::start_with_options(db, Options::default()).await
+        World::start_with(db, Options::default()).await
     }
 
-    /// Starts with the store wrapped by `wrap` (e.g. to make it slow).
-    pub async fn start_with(
-        db: TestDb,
-        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + 'static,
-    ) -> World {
-        World::start_with_options(
-            db,
-            Options {
-                wrap_store: Some(Box::new(wrap)),
-                ..Options::default()
-            },
-        )
-        .await
-    }
-
-    /// Starts with `extra` TOML appended to the config and `extra_env` in its environment.
-    pub async fn start_configured(
-        db: TestDb,
-        extra: &str,
-        extra_env: Vec<(String, String)>,
-        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + 'static,
-    ) -> World {
-        World::start_with_options(
-            db,
-            Options {
-                wrap_store: Some(Box::new(wrap)),
-                extra_toml: extra.to_owned(),
-                extra_env,
-                ..Options::default()
-            },
-        )
-        .await
-    }
-
-    pub async fn start_with_options(db: TestDb, options: Options) -> World {
+    pub async fn start_with(db: TestDb, options: Options) -> World {
         World::start_in(Guild::new().await, db, options).await
     }
 
-    /// Starts warroom in a guild the test prepared (people its config names already exist).
+    /// Starts warroom in a guild the test prepared (people its config names already exist),
+    /// and waits until it is connected and has registered its commands.
     pub async fn start_in(guild: Guild, db: TestDb, options: Options) -> World {
         let Guild {
             emu,
@@ -148,7 +115,6 @@ impl World {
         } = guild;
         let catalog = options
             .catalog
-            .clone()
             .unwrap_or_else(|| db.dir.path().join("no-commands"));
         let roles = [
             ("responder", responders),
@@ -158,28 +124,16 @@ impl World {
         ];
         let env = super::discord_env::environment(&emu, category, announce, &roles, &catalog)
             .extended(options.extra_env);
-        let config = Config::load(&db.write_config(&options.extra_toml), &env)
-            .expect("the Discord test config is valid");
-        assert!(
-            config.discord_setup_gaps().is_empty(),
-            "{:?}",
-            config.discord_setup_gaps()
-        );
-        let store = store::connect(&config.database).await.expect("connect");
-        let store = match options.wrap_store {
-            Some(wrap) => wrap(store),
-            None => store,
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let http = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let overrides = Overrides {
-            store: Some(store.clone()),
-            clock: options.clock,
-        };
-        let app = tokio::spawn(app::run_with(config, listener, overrides, async {
-            let _ = stopped.await;
-        }));
+        let app = App::start(
+            db,
+            app::Options {
+                toml: options.extra_toml,
+                env,
+                clock: options.clock,
+                slow_database: options.slow_database,
+            },
+        )
+        .await;
         emu.wait_connected(WAIT)
             .await
             .expect("warroom connects to the emulator");
@@ -187,9 +141,8 @@ impl World {
             .await
             .expect("warroom registers /incident");
         World {
+            app,
             emu,
-            db,
-            store,
             responders,
             commanders,
             admins,
@@ -197,74 +150,129 @@ impl World {
             category,
             announce,
             general,
-            http,
-            stop: Some(stop),
-            app: Some(app),
         }
     }
 
-    /// Stops warroom cleanly and reports whether it ran without error.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(app) = self.app.take() {
-            app.await
-                .expect("the app task")
-                .expect("warroom ran without error");
-        }
+    /// Stops warroom cleanly, asserts it ran without error, and stops the emulator.
+    pub async fn stop(self) {
+        self.app.stop().await;
         self.emu.shutdown().await;
     }
 
-    /// Waits until the timeline of `id` has an event for which `predicate` holds.
-    pub async fn wait_for_event(
+    /// Waits for the channel named `name`.
+    pub async fn channel(&self, name: &str) -> Channel {
+        self.emu
+            .wait_for_channel(name, WAIT)
+            .await
+            .unwrap_or_else(|error| panic!("no channel #{name}: {error:?}"))
+    }
+
+    /// Waits for a message in `channel` for which `what` holds.
+    pub async fn message(&self, channel: ChannelId, what: impl Fn(&Message) -> bool) -> Message {
+        self.emu
+            .wait_for_message(channel, what, WAIT)
+            .await
+            .unwrap_or_else(|error| panic!("the awaited message in {channel}: {error:?}"))
+    }
+
+    /// Waits for a message of warroom's in `channel` for which `what` holds.
+    pub async fn bot_message(
         &self,
-        id: IncidentId,
-        what: &str,
-        predicate: impl Fn(&Event) -> bool,
-    ) -> Event {
-        let started = Instant::now();
-        loop {
-            let events = self.timeline(id).await;
-            if let Some(event) = events.into_iter().find(|event| predicate(event)) {
-                return event;
-            }
-            assert!(
-                started.elapsed() < WAIT,
-                "timed out waiting for {what} on the timeline of {id}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        channel: ChannelId,
+        what: impl Fn(&Message) -> bool,
+    ) -> Message {
+        self.message(channel, |message| message.from_bot && what(message))
+            .await
+    }
+
+    /// Waits for a direct message of warroom's to `user`.
+    pub async fn bot_dm(&self, user: UserId) -> Message {
+        self.emu
+            .wait_for_dm(user, |message| message.from_bot, WAIT)
+            .await
+            .unwrap_or_else(|error| panic!("no DM from warroom to {user}: {error:?}"))
+    }
+}
+
+/// A person's side of an exchange with warroom, each one line.
+pub trait Converse {
+    /// Runs the slash command `line` in `channel` and waits for warroom's final answer.
+    fn runs(&self, channel: ChannelId, line: &str) -> impl Future<Output = Exchange>;
+    /// Clicks the button `custom_id` of `message` and waits for warroom's final answer.
+    fn clicks(&self, message: MessageId, custom_id: &str) -> impl Future<Output = Exchange>;
+}
+
+impl Converse for Actor {
+    async fn runs(&self, channel: ChannelId, line: &str) -> Exchange {
+        let interaction = self
+            .run(channel, line)
+            .unwrap_or_else(|error| panic!("{line:?} cannot be run: {error:?}"));
+        Exchange::of(interaction, line).await
+    }
+
+    async fn clicks(&self, message: MessageId, custom_id: &str) -> Exchange {
+        let interaction = self
+            .click(message, custom_id)
+            .unwrap_or_else(|error| panic!("{custom_id} cannot be clicked: {error:?}"));
+        Exchange::of(interaction, &format!("a click on {custom_id}")).await
+    }
+}
+
+/// What was asked and warroom's final answer (for a deferred one, once it was edited in).
+pub struct Exchange {
+    pub asked: String,
+    pub interaction: Interaction,
+    pub answer: Response,
+}
+
+impl Exchange {
+    async fn of(interaction: Interaction, asked: &str) -> Exchange {
+        let answer = interaction
+            .wait_final_response()
+            .await
+            .unwrap_or_else(|error| panic!("no final answer to {asked}: {error:?}"));
+        Exchange {
+            asked: asked.to_owned(),
+            interaction,
+            answer,
         }
     }
 
-    /// Waits until the incident's room is recorded in the database (its card may show in
-    /// Discord a moment before).
-    pub async fn wait_for_room(&self, id: IncidentId) {
-        let started = Instant::now();
-        loop {
-            let incident = self.store.get_incident(id).await.unwrap();
-            let card = self.store.post(id, warroom::store::CARD).await.unwrap();
-            if incident.is_some_and(|incident| incident.channel_id.is_some()) && card.is_some() {
-                return;
-            }
-            assert!(
-                started.elapsed() < WAIT,
-                "timed out waiting for the room of {id}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    /// Asserts the answer's text contains `fragment`, showing the whole text when not.
+    #[track_caller]
+    pub fn says(&self, fragment: &str) -> &Exchange {
+        let text = self.answer.text();
+        assert!(
+            text.contains(fragment),
+            "the answer to {} lacks {fragment:?}:\n{text}",
+            self.asked
+        );
+        self
     }
 
-    pub async fn timeline(&self, id: IncidentId) -> Vec<Event> {
-        let mut events = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.store.timeline_page(id, after, 1_000).await.unwrap();
-            let Some(last) = page.last() else {
-                return events;
-            };
-            after = last.seq;
-            events.extend(page);
-        }
+    /// Asserts the answer contains `fragment` and returns it.
+    #[track_caller]
+    pub fn replied(self, fragment: &str) -> Response {
+        self.says(fragment);
+        self.answer
+    }
+
+    /// Asserts the answer contains `fragment` and is shown only to the person.
+    #[track_caller]
+    pub fn says_privately(&self, fragment: &str) -> &Exchange {
+        assert!(
+            self.answer.ephemeral(),
+            "the answer to {} is shown to everyone:\n{}",
+            self.asked,
+            self.answer.text()
+        );
+        self.says(fragment)
+    }
+
+    /// Asserts the answer contains `fragment` and is shown only to the person, and returns it.
+    #[track_caller]
+    pub fn replied_privately(self, fragment: &str) -> Response {
+        self.says_privately(fragment);
+        self.answer
     }
 }

@@ -1,14 +1,18 @@
-//! Test support: fresh databases on both backends, configs, the real binary, and snapshots
-//! of what a database holds (to prove that a refused command changed nothing).
+//! Test support: fresh databases on both backends, configs, warroom in-process ([`app`]) and
+//! the real binary, bounded waits ([`eventually`]), and snapshots of what a database holds
+//! (to prove that a refused command changed nothing).
 
+pub mod app;
 pub mod discord;
 #[path = "../../common/discord_env.rs"]
 pub mod discord_env;
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::Row;
 use sqlx::postgres::PgPoolOptions;
@@ -20,6 +24,68 @@ use warroom::store::{self, Store};
 
 /// The variable `.ci/run` sets to a PostgreSQL server URL; each test makes its own database.
 pub const PG_URL_VAR: &str = "WARROOM_TEST_DATABASE_URL";
+
+/// How long any wait on warroom, Discord or the database may take before the test fails.
+/// Generous, because a re-identify after a gateway fault can take serenity ~5 s and CI
+/// machines are shared; no assertion is on time.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// What an [`eventually`] check answers: `true` or `Some(value)` when done; `false` or `None`
+/// when not yet; or `Err(what it saw)`, shown if the wait times out.
+pub trait Done {
+    type Value;
+    fn done(self) -> Result<Self::Value, Option<String>>;
+}
+
+impl Done for bool {
+    type Value = ();
+    fn done(self) -> Result<(), Option<String>> {
+        if self { Ok(()) } else { Err(None) }
+    }
+}
+
+impl<T> Done for Option<T> {
+    type Value = T;
+    fn done(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T> Done for Result<T, String> {
+    type Value = T;
+    fn done(self) -> Result<T, Option<String>> {
+        self.map_err(Some)
+    }
+}
+
+/// Runs `check` every 20 ms until it is done and returns what it found; fails with "timed out
+/// waiting for {what}" once `bound` has passed. The bound is real time (a paused tokio clock
+/// cannot end it early) and only turns a hang into a failure.
+pub async fn eventually<R: Done>(
+    what: impl Display,
+    bound: Duration,
+    mut check: impl AsyncFnMut() -> R,
+) -> R::Value {
+    let started = Instant::now();
+    loop {
+        let seen = match check().await.done() {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        if started.elapsed() >= bound {
+            match seen {
+                Some(seen) => {
+                    panic!("timed out after {bound:?} waiting for {what}; last seen: {seen}")
+                }
+                None => panic!("timed out after {bound:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
 
 /// A database that exists only for one test.
 pub struct TestDb {
