@@ -24,9 +24,14 @@ use crate::state::{ArmedRateLimit, RecordedRequest, Shared, State as EmuState};
 /// How long `shutdown` waits for in-flight HTTP requests before abandoning the server task.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// How often Discord's own changes that come with time (external scheduled events starting
+/// and ending) are looked for when nothing else happens.
+const TIME_TICK: Duration = Duration::from_millis(500);
+
 struct Server {
     stop: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    ticker: JoinHandle<()>,
 }
 
 /// A running emulator. Cheap to clone; every clone talks to the same server.
@@ -91,17 +96,31 @@ impl Emulator {
                 tracing::warn!(error = %e, "discord emulator server stopped with an error");
             }
         });
+        let weak = Arc::downgrade(&shared);
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(TIME_TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(shared) = weak.upgrade() else { break };
+                if shared.read(|st| ops::event_clock_due(&shared, st)) {
+                    shared.with(|st| ops::run_event_clock(&shared, st));
+                }
+            }
+        });
         Emulator {
             shared,
             server: Arc::new(Server {
                 stop: Mutex::new(Some(stop_tx)),
                 task: Mutex::new(Some(task)),
+                ticker,
             }),
         }
     }
 
     /// Drops every gateway connection and stops the server.
     pub async fn shutdown(&self) {
+        self.server.ticker.abort();
         self.shared.with(|st| st.gateway.drop_all());
         if let Some(stop) = self.server.stop.lock().expect("server lock").take() {
             let _ = stop.send(());
@@ -479,6 +498,7 @@ impl Emulator {
     /// Moves the emulator's clock forward: interaction deadlines and timestamps see it.
     pub fn advance(&self, by: Duration) {
         self.shared.clock.advance(by);
+        self.run_event_clock();
     }
 
     /// The next request matching `pattern` (e.g. `"POST /channels/{id}/messages"`) gets a 429
@@ -557,7 +577,7 @@ impl Emulator {
     /// Sends op 7 Reconnect; dispatches until the client resumes are buffered and replayed.
     pub fn reconnect(&self) -> Result<()> {
         self.shared
-            .with(|st| st.gateway.fault_reconnect())
+            .with(|st| st.gateway.fault_reconnect(None))
             .map_err(Error::NotConnected)
     }
 
@@ -565,21 +585,21 @@ impl Emulator {
     /// and what happens before that is not delivered (as with Discord).
     pub fn invalid_session(&self, resumable: bool) -> Result<()> {
         self.shared
-            .with(|st| st.gateway.fault_invalid_session(resumable))
+            .with(|st| st.gateway.fault_invalid_session(None, resumable))
             .map_err(Error::NotConnected)
     }
 
     /// Closes the live connection with `code`. 4004 and 4007/4009-4014 also end the session.
     pub fn close(&self, code: u16) -> Result<()> {
         self.shared
-            .with(|st| st.gateway.fault_close(code, "closed by the emulator"))
+            .with(|st| st.gateway.fault_close(None, code, "closed by the emulator"))
             .map_err(Error::NotConnected)
     }
 
     /// Drops the live connection's TCP stream without a Close frame.
     pub fn drop_connection(&self) -> Result<()> {
         self.shared
-            .with(|st| st.gateway.fault_drop_connection())
+            .with(|st| st.gateway.fault_drop_connection(None))
             .map_err(Error::NotConnected)
     }
 

@@ -149,6 +149,7 @@ pub(crate) fn callback(
                 kind: Some(msg_type),
                 interaction: Some(iid),
                 extra_flags: 0,
+                id: None,
             };
             Some(ops::create_message(shared, st, new))
         }
@@ -163,6 +164,7 @@ pub(crate) fn callback(
                 kind: Some(msg_type),
                 interaction: Some(iid),
                 extra_flags: FLAG_LOADING,
+                id: None,
             };
             Some(ops::create_message(shared, st, new))
         }
@@ -234,6 +236,7 @@ pub(crate) fn followup(
         kind: Some(message_type::DEFAULT),
         interaction: Some(iid),
         extra_flags: 0,
+        id: None,
     };
     let mid = ops::create_message(shared, st, new);
     st.world
