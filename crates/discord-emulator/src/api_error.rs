@@ -25,6 +25,7 @@ pub mod codes {
     pub const UNKNOWN_OVERWRITE: u64 = 10009;
     pub const UNKNOWN_SCHEDULED_EVENT: u64 = 10070;
     pub const MAX_SCHEDULED_EVENTS: u64 = 30038;
+    pub const ONE_PARENT_CHANGE: u64 = 40009;
     pub const FORUM_MESSAGE: u64 = 40058;
     pub const TAG_REQUIRED: u64 = 40067;
     pub const WRONG_CHANNEL_TYPE: u64 = 50024;

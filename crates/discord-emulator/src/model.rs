@@ -630,6 +630,7 @@ impl World {
                     | perm::ADD_REACTIONS
                     | perm::EMBED_LINKS
                     | perm::ATTACH_FILES
+                    | perm::USE_APPLICATION_COMMANDS
             } else {
                 0
             };

@@ -268,29 +268,120 @@ pub(crate) fn edit_channel(shared: &Shared, st: &mut State, req: &Req<'_>, c: &s
     if let Some(tags) = tags {
         ch.available_tags = tags;
     }
+    prune_applied_tags(st, cid);
+    let ch = st.world.channels.get_mut(&cid).expect("known");
     if let Some(p) = new_parent {
         ch.parent_id = p;
     }
-    let lock = body.get("lock_permissions").and_then(Value::as_bool) == Some(true);
-    let parent_overwrites = ch
-        .parent_id
-        .and_then(|p| st.world.channels.get(&p))
-        .map(|p| p.permission_overwrites.clone());
-    match (overwrites, lock && new_parent.is_some()) {
-        (_, true) if parent_overwrites.is_some() => {
-            ops::set_overwrites(st, cid, parent_overwrites.unwrap_or_default());
-        }
-        (Some(o), _) => ops::set_overwrites(st, cid, o),
-        (None, _) => {
-            // Moved without new overwrites: it keeps its own, and is synced only if they
-            // happen to equal the new category's.
-            let ch = st.world.channels.get_mut(&cid).expect("known");
-            ch.permissions_synced = parent_overwrites
-                .is_some_and(|p| ops::same_overwrites(&p, &ch.permission_overwrites));
-        }
+    // Modify Channel has no `lock_permissions` (Modify Guild Channel Positions does): a
+    // channel moved here keeps its own overwrites unless the same request sets new ones.
+    match overwrites {
+        Some(o) => ops::set_overwrites(st, cid, o),
+        None => resync_flag(st, cid),
     }
     ops::channel_changed(st, cid, false);
     ok(json::channel(&st.world, &st.world.channels[&cid]))
+}
+
+/// A channel is synced exactly when its overwrites equal its category's.
+fn resync_flag(st: &mut State, cid: ChannelId) {
+    let parent_overwrites = st.world.channels[&cid]
+        .parent_id
+        .and_then(|p| st.world.channels.get(&p))
+        .filter(|p| p.kind == ChannelKind::Category)
+        .map(|p| p.permission_overwrites.clone());
+    let ch = st.world.channels.get_mut(&cid).expect("known");
+    ch.permissions_synced =
+        parent_overwrites.is_some_and(|p| ops::same_overwrites(&p, &ch.permission_overwrites));
+}
+
+/// `PATCH /guilds/{id}/channels` (Modify Guild Channel Positions): positions, and moves to
+/// another category, with `lock_permissions` syncing the moved channel to its new category.
+/// At most one entry may change `parent_id` (40009).
+pub(crate) fn positions(st: &mut State, req: &Req<'_>, g: &str) -> RestResult {
+    if id(g) != Some(st.world.guild_id.0) {
+        return Err(ApiError::not_found(codes::UNKNOWN_GUILD, "Unknown Guild"));
+    }
+    let list = req.body().as_array().cloned().unwrap_or_default();
+    let mut errs = FormErrors::default();
+    let mut moves = 0;
+    for (i, e) in list.iter().enumerate() {
+        let at = |k: &str| path(&[i.to_string(), k.to_string()]);
+        let cid = snowflake_field(e, "id").flatten().map(ChannelId);
+        let Some(ch) = cid.and_then(|c| st.world.channel(c)) else {
+            errs.add(&at("id"), "CHANNEL_UNKNOWN", "Unknown channel");
+            continue;
+        };
+        if ch.kind.is_thread() || ch.kind == ChannelKind::Dm {
+            errs.add(
+                &at("id"),
+                "CHANNEL_TYPE_INVALID",
+                "Threads and DMs have no position",
+            );
+        }
+        if let Some(p) = snowflake_field(e, "parent_id") {
+            moves += 1;
+            let bad = p.is_some_and(|p| {
+                ch.kind == ChannelKind::Category
+                    || st
+                        .world
+                        .channel(ChannelId(p))
+                        .is_none_or(|c| c.kind != ChannelKind::Category)
+            });
+            if bad {
+                errs.add(
+                    &at("parent_id"),
+                    "CHANNEL_PARENT_INVALID_TYPE",
+                    "Not a category",
+                );
+            }
+        }
+    }
+    if moves > 1 {
+        return Err(ApiError::new(
+            400,
+            codes::ONE_PARENT_CHANGE,
+            "Only one channel can have a parent_id modified at a time",
+        ));
+    }
+    errs.into_result()?;
+    for e in &list {
+        let cid = ChannelId(snowflake_field(e, "id").flatten().expect("checked"));
+        let ch = st.world.channels.get_mut(&cid).expect("checked");
+        if let Some(p) = e.get("position").and_then(Value::as_u64) {
+            ch.position = p as u16;
+        }
+        if let Some(p) = snowflake_field(e, "parent_id") {
+            ch.parent_id = p.map(ChannelId);
+            let lock = e.get("lock_permissions").and_then(Value::as_bool) == Some(true);
+            let parent = ch.parent_id;
+            match parent.and_then(|p| st.world.channels.get(&p)) {
+                Some(cat) if lock => {
+                    let o = cat.permission_overwrites.clone();
+                    ops::set_overwrites(st, cid, o);
+                }
+                _ => resync_flag(st, cid),
+            }
+        }
+        ops::channel_changed(st, cid, false);
+    }
+    Ok(Reply::NoContent)
+}
+
+/// Posts of a forum lose the tags the forum no longer has.
+fn prune_applied_tags(st: &mut State, forum: ChannelId) {
+    let Some(f) = st.world.channels.get(&forum) else {
+        return;
+    };
+    if f.kind != ChannelKind::Forum {
+        return;
+    }
+    let ids: Vec<_> = f.available_tags.iter().map(|t| t.id).collect();
+    for post in st.world.channels.values_mut() {
+        if post.parent_id == Some(forum) {
+            post.applied_tags.retain(|t| ids.contains(t));
+        }
+    }
 }
 
 pub(crate) fn delete_channel(st: &mut State, c: &str) -> RestResult {
@@ -469,8 +560,12 @@ pub(crate) fn create_message(
     }
     threads::check_postable(st, cid)?;
     let recipient = st.world.channels[&cid].recipient;
+    // Discord refuses DMs to users who closed them, and to users who share no guild with the
+    // bot (here: who are not, or no longer, members).
     if st.world.channels[&cid].kind == ChannelKind::Dm
-        && recipient.is_some_and(|user| st.world.dms_closed.contains(&user))
+        && recipient.is_some_and(|user| {
+            st.world.dms_closed.contains(&user) || !st.world.members.contains_key(&user)
+        })
     {
         return Err(ApiError::new(
             403,

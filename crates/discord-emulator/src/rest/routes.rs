@@ -37,6 +37,7 @@ pub(crate) fn route(shared: &Shared, st: &mut State, req: &Req<'_>) -> RestResul
         ("GET", ["guilds", g]) => app::guild(st, g),
         ("GET", ["guilds", g, "channels"]) => channels::guild_channels(st, g),
         ("POST", ["guilds", g, "channels"]) => channels::create_guild_channel(shared, st, req, g),
+        ("PATCH", ["guilds", g, "channels"]) => channels::positions(st, req, g),
         ("GET", ["guilds", g, "members"]) => app::members(st, req, g),
         ("GET", ["guilds", g, "members", u]) => app::member(st, g, u),
         ("PATCH", ["guilds", g, "members", u]) => app::edit_member(st, req, g, u),
