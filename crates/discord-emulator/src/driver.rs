@@ -1172,8 +1172,8 @@ impl Interaction {
             .await
     }
 
-    /// Sends the same INTERACTION_CREATE again (same id and token), as Discord may after a
-    /// resume: a correct bot answers once, so a second callback gets 40060.
+    /// Sends the same INTERACTION_CREATE again (same id and token) to every session, as
+    /// Discord may after a resume: a correct bot answers once, so a second callback gets 40060.
     pub fn redeliver(&self) -> Result<()> {
         self.emu.shared.with(|st| {
             if !st.gateway.has_session() {

@@ -525,12 +525,14 @@ impl Emulator {
         self.shared.read(|st| st.gateway.stats())
     }
 
-    /// Whether the bot has a live, identified or resumed gateway connection.
+    /// Whether some session of the bot has a live, identified or resumed gateway connection.
     pub fn is_connected(&self) -> bool {
         self.gateway_stats().connected
     }
 
-    /// Waits until the bot is connected (READY or RESUMED delivered on a live connection).
+    /// Waits until the bot is connected: some session got READY or RESUMED on a live
+    /// connection (with one bot process, its session; see [`Emulator::wait_live_sessions`]
+    /// for several).
     pub async fn wait_connected(&self, timeout: Duration) -> Result<GatewayStats> {
         self.wait_gateway("the bot to be connected to the gateway", timeout, |s| {
             s.connected
@@ -557,7 +559,8 @@ impl Emulator {
             .await
     }
 
-    /// Every dispatch produced, with its sequence number and what happened to it.
+    /// Every dispatch produced, one record per session it went to (with that session's
+    /// sequence number and what happened to it), or one `NoSession` record.
     pub fn dispatches(&self) -> Vec<DispatchRecord> {
         self.shared
             .read(|st| st.gateway.log.iter().cloned().collect())
@@ -574,7 +577,9 @@ impl Emulator {
         self.shared.read(|st| st.gateway.last_identify.clone())
     }
 
-    /// Sends op 7 Reconnect; dispatches until the client resumes are buffered and replayed.
+    /// Sends op 7 Reconnect to the current session (see [`Emulator::current_session`]);
+    /// dispatches until the client resumes are buffered and replayed. To aim at another
+    /// session use [`crate::GatewaySession::reconnect`]; the same goes for the faults below.
     pub fn reconnect(&self) -> Result<()> {
         self.shared
             .with(|st| st.gateway.fault_reconnect(None))
