@@ -22,6 +22,17 @@ pub mod codes {
     pub const ALREADY_ACKNOWLEDGED: u64 = 40060;
     pub const REQUEST_TOO_LARGE: u64 = 40005;
     pub const MAX_PINS: u64 = 30003;
+    pub const UNKNOWN_OVERWRITE: u64 = 10009;
+    pub const UNKNOWN_SCHEDULED_EVENT: u64 = 10070;
+    pub const MAX_SCHEDULED_EVENTS: u64 = 30038;
+    pub const ONE_PARENT_CHANGE: u64 = 40009;
+    pub const FORUM_MESSAGE: u64 = 40058;
+    pub const TAG_REQUIRED: u64 = 40067;
+    pub const WRONG_CHANNEL_TYPE: u64 = 50024;
+    pub const ARCHIVED_THREAD: u64 = 50083;
+    pub const THREAD_ALREADY_CREATED: u64 = 160004;
+    pub const THREAD_LOCKED: u64 = 160005;
+    pub const FINISHED_EVENT: u64 = 180000;
 }
 
 /// A non-2xx answer.

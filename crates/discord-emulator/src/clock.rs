@@ -1,15 +1,16 @@
 //! The emulator's notion of now: the real clock shifted by whatever a test advanced it by.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Real time plus an offset. Discord's time rules (3 s to acknowledge, 15 min token life) are
 /// checked against this clock, so a test proves them with `advance` instead of sleeping.
-#[derive(Debug, Default)]
+/// Clones share the offset (the gateway keeps one to expire sessions without the REST state).
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Clock {
-    offset: Mutex<Duration>,
+    offset: Arc<Mutex<Duration>>,
 }
 
 impl Clock {

@@ -276,11 +276,11 @@ fn resolve_channel(w: &World, raw: &str) -> Option<ChannelId> {
         .map(|c| c.id)
 }
 
-fn add_resolved(resolved: &mut Map<String, Value>, group: &str, id: String, v: Value) {
+pub(crate) fn add_resolved(resolved: &mut Map<String, Value>, group: &str, id: String, v: Value) {
     resolved.entry(group).or_insert_with(|| json!({}))[id] = v;
 }
 
-fn resolved_user(w: &World, u: UserId, resolved: &mut Map<String, Value>) {
+pub(crate) fn resolved_user(w: &World, u: UserId, resolved: &mut Map<String, Value>) {
     add_resolved(resolved, "users", u.to_string(), json::user(w, u));
     if w.members.contains_key(&u) {
         let mut m = json::member(w, u, false);

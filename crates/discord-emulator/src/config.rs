@@ -15,6 +15,26 @@ pub const INTERACTION_ACK_DEADLINE: Duration = Duration::from_secs(3);
 /// An interaction token (for `@original` edits and follow-ups) lives 15 minutes.
 pub const INTERACTION_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
+/// How long a session whose connection went away (a crash, a dropped TCP connection, a
+/// close the client did not mean as goodbye) stays resumable and keeps collecting dispatches.
+/// Discord does not publish the figure; resumes after a few minutes fail in practice. After it,
+/// the session is over: a Resume gets op 9 `false` and nothing more is buffered for it.
+pub const DISCORD_SESSION_RESUME_WINDOW: Duration = Duration::from_secs(180);
+
+/// Which members GUILD_CREATE carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GuildCreateMembers {
+    /// Every member, whatever the intents: the emulator's behaviour before this knob existed,
+    /// and the worst case for a bot's memory.
+    #[default]
+    All,
+    /// What Discord sends (docs: events/gateway-events, "Guild Create"): without
+    /// GUILD_PRESENCES only the bot itself (nobody is in voice here); with it, all members of
+    /// a guild of at most `large_threshold` members, else only those with a role or a nickname
+    /// (nobody is online: the emulator has no presences).
+    AsDiscord,
+}
+
 /// How long driver waits (`Interaction::response`, `Actor::autocomplete`, ...) wait by default.
 /// Long enough for a debug build on a loaded 2-core machine; a wait that hits it is a failure.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +50,8 @@ pub mod intents {
     pub const GUILD_MESSAGE_REACTIONS: u64 = 1 << 10;
     pub const DIRECT_MESSAGES: u64 = 1 << 12;
     pub const DIRECT_MESSAGE_REACTIONS: u64 = 1 << 13;
+    /// GUILD_SCHEDULED_EVENT_CREATE / UPDATE / DELETE.
+    pub const GUILD_SCHEDULED_EVENTS: u64 = 1 << 16;
     /// Privileged: without it, message `content`, `embeds`, `attachments` and `components`
     /// arrive empty except in DMs, in the bot's own messages and in messages that mention it.
     pub const MESSAGE_CONTENT: u64 = 1 << 15;
@@ -44,6 +66,7 @@ pub mod permissions {
     pub const ADD_REACTIONS: u64 = 1 << 6;
     pub const VIEW_CHANNEL: u64 = 1 << 10;
     pub const SEND_MESSAGES: u64 = 1 << 11;
+    pub const SEND_TTS_MESSAGES: u64 = 1 << 12;
     pub const MANAGE_MESSAGES: u64 = 1 << 13;
     pub const EMBED_LINKS: u64 = 1 << 14;
     pub const ATTACH_FILES: u64 = 1 << 15;
@@ -51,7 +74,11 @@ pub mod permissions {
     pub const MENTION_EVERYONE: u64 = 1 << 17;
     pub const MANAGE_ROLES: u64 = 1 << 28;
     pub const USE_APPLICATION_COMMANDS: u64 = 1 << 31;
+    pub const MANAGE_EVENTS: u64 = 1 << 33;
+    /// Lets a member see every private thread, unarchive locked threads and manage tags.
+    pub const MANAGE_THREADS: u64 = 1 << 34;
     pub const CREATE_PUBLIC_THREADS: u64 = 1 << 35;
+    pub const CREATE_PRIVATE_THREADS: u64 = 1 << 36;
     pub const SEND_MESSAGES_IN_THREADS: u64 = 1 << 38;
     /// Every bit Discord defines today (up to bit 50); what an administrator effectively has.
     pub const ALL: u64 = (1 << 51) - 1;
@@ -98,6 +125,15 @@ pub struct EmulatorConfig {
     pub bot_permissions: u64,
     /// Permissions of the `@everyone` role.
     pub everyone_permissions: u64,
+    /// See [`DISCORD_SESSION_RESUME_WINDOW`].
+    pub session_resume_window: Duration,
+    /// See [`GuildCreateMembers`].
+    pub guild_create_members: GuildCreateMembers,
+    /// Whether the driver refuses what a member's channel permissions do not allow (posting
+    /// without SEND_MESSAGES, acting in a channel they cannot see...), as Discord's client
+    /// would. Off by default: tests that set up no overwrites should not have to grant
+    /// anything. [`crate::Emulator::can_view`] answers either way.
+    pub enforce_member_permissions: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -116,6 +152,9 @@ impl Default for EmulatorConfig {
             allowed_privileged_intents: intents::PRIVILEGED,
             bot_permissions: permissions::ALL,
             everyone_permissions: permissions::EVERYONE_DEFAULT,
+            session_resume_window: DISCORD_SESSION_RESUME_WINDOW,
+            guild_create_members: GuildCreateMembers::All,
+            enforce_member_permissions: false,
         }
     }
 }
@@ -152,6 +191,12 @@ impl fmt::Debug for EmulatorConfig {
             )
             .field("bot_permissions", &self.bot_permissions)
             .field("everyone_permissions", &self.everyone_permissions)
+            .field("session_resume_window", &self.session_resume_window)
+            .field("guild_create_members", &self.guild_create_members)
+            .field(
+                "enforce_member_permissions",
+                &self.enforce_member_permissions,
+            )
             .finish()
     }
 }

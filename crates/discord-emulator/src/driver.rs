@@ -17,6 +17,28 @@ use crate::ops::{self, NewMessage};
 use crate::state::{Shared, State, UploadedFile};
 use crate::validate::FILE_SIZE_LIMIT;
 
+/// What an actor is about to do in a channel (for [`Actor::allowed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Act {
+    View,
+    Post,
+    React,
+    Command,
+    Interact,
+}
+
+impl Act {
+    fn verb(self) -> &'static str {
+        match self {
+            Act::View => "see anything",
+            Act::Post => "send messages",
+            Act::React => "react or edit",
+            Act::Command => "use commands",
+            Act::Interact => "use components",
+        }
+    }
+}
+
 /// A user acting in the guild (or in a DM with the bot).
 #[derive(Clone)]
 pub struct Actor {
@@ -277,6 +299,97 @@ impl Actor {
         }
     }
 
+    /// What a Discord client lets this user do in `channel`: nothing in a forum itself but
+    /// create posts; in an archived thread only post (which unarchives it) unless it is also
+    /// locked; in a locked thread nothing without MANAGE_THREADS; and, with
+    /// [`crate::EmulatorConfig::enforce_member_permissions`], only what their permissions
+    /// there allow.
+    fn allowed(&self, st: &State, channel: ChannelId, act: Act) -> Result<()> {
+        Self::live_channel(st, channel)?;
+        let c = &st.world.channels[&channel];
+        let who = st.world.user_name(self.id);
+        let perms = st.world.channel_permissions(self.id, channel);
+        if c.kind == ChannelKind::Forum && act != Act::View {
+            return Err(Error::Invalid(format!(
+                "#{} is a forum: people talk in its posts, not in the forum itself",
+                c.name
+            )));
+        }
+        if c.kind.is_thread() {
+            let moderator = perms & permissions::MANAGE_THREADS != 0;
+            if c.archived && (act != Act::Post || c.locked) {
+                return Err(Error::Invalid(format!(
+                    "thread #{} is archived{}: Discord's client does not let {who} {} there",
+                    c.name,
+                    if c.locked { " and locked" } else { "" },
+                    act.verb()
+                )));
+            }
+            if c.locked && !moderator && act != Act::View {
+                return Err(Error::Invalid(format!(
+                    "thread #{} is locked: only members with Manage Threads can {} there",
+                    c.name,
+                    act.verb()
+                )));
+            }
+        }
+        if self.emu.shared.config.enforce_member_permissions {
+            let need = match act {
+                Act::Post => permissions::SEND_MESSAGES,
+                Act::React => permissions::ADD_REACTIONS,
+                Act::Command => permissions::USE_APPLICATION_COMMANDS,
+                Act::View | Act::Interact => permissions::VIEW_CHANNEL,
+            } | permissions::VIEW_CHANNEL;
+            if perms & need != need {
+                return Err(Error::Invalid(format!(
+                    "{who} cannot {} in #{}: their permissions there are {perms:#x}",
+                    act.verb(),
+                    c.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// This user's permissions in `channel` (see [`Emulator::permissions_in`]).
+    pub fn permissions_in(&self, channel: ChannelId) -> u64 {
+        self.emu.permissions_in(self.id, channel)
+    }
+
+    /// Whether this user can see `channel`.
+    pub fn can_view(&self, channel: ChannelId) -> bool {
+        self.emu.can_view(self.id, channel)
+    }
+
+    /// Whether this user can post in `channel`.
+    pub fn can_send(&self, channel: ChannelId) -> bool {
+        self.emu.can_send(self.id, channel)
+    }
+
+    /// Joins a public thread (THREAD_MEMBERS_UPDATE); private threads need an invitation
+    /// ([`Emulator::add_thread_member`] or the bot's `PUT .../thread-members/{user}`).
+    pub fn join_thread(&self, thread: ChannelId) -> Result<()> {
+        self.shared().with(|st| {
+            self.allowed(st, thread, Act::View)?;
+            let t = &st.world.channels[&thread];
+            match t.kind {
+                ChannelKind::PublicThread if !t.archived => {
+                    ops::set_thread_member(st, thread, self.id, true);
+                    Ok(())
+                }
+                ChannelKind::PublicThread => Err(Error::Invalid(format!(
+                    "thread #{} is archived; nobody can join it",
+                    t.name
+                ))),
+                _ => Err(Error::Invalid(format!(
+                    "#{} is not a public thread; {} needs to be added",
+                    t.name,
+                    st.world.user_name(self.id)
+                ))),
+            }
+        })
+    }
+
     /// Runs a slash command in `channel`, e.g. `/incident open title:"Checkout is down" severity:SEV2`.
     /// The line is checked against what the bot registered (subcommands, option names and
     /// types, choices, required options); a line a Discord client would refuse is an error.
@@ -295,7 +408,7 @@ impl Actor {
             require_session(st)?;
             let channel = match channel {
                 Some(c) => {
-                    Self::live_channel(st, c)?;
+                    self.allowed(st, c, Act::Command)?;
                     c
                 }
                 None => ops::dm_channel(shared, st, self.id),
@@ -321,7 +434,7 @@ impl Actor {
         let shared = self.shared();
         let (id, token) = shared.with(|st| {
             require_session(st)?;
-            Self::live_channel(st, channel)?;
+            self.allowed(st, channel, Act::Command)?;
             let (cmd, args) =
                 command_line::find_command(&st.world, line, false).map_err(Error::Invalid)?;
             let built = command_line::build(&st.world, cmd, &args, Some(partial))
@@ -343,7 +456,8 @@ impl Actor {
     fn post(&self, channel: ChannelId, body: Value, files: Vec<UploadedFile>) -> Result<MessageId> {
         let shared = self.shared();
         shared.with(|st| {
-            Self::live_channel(st, channel)?;
+            self.allowed(st, channel, Act::Post)?;
+            ops::unarchive_on_message(shared, st, channel);
             let new = NewMessage {
                 channel,
                 author: self.id,
@@ -352,6 +466,7 @@ impl Actor {
                 kind: None,
                 interaction: None,
                 extra_flags: 0,
+                id: None,
             };
             Ok(ops::create_message(shared, st, new))
         })
@@ -430,6 +545,7 @@ impl Actor {
         let shared = self.shared();
         shared.with(|st| {
             self.own_live_message(st, msg, "edit")?;
+            self.allowed(st, st.world.messages[&msg].channel_id, Act::React)?;
             ops::edit_message(shared, st, msg, &json!({"content": text}), &[]);
             Ok(())
         })
@@ -452,9 +568,10 @@ impl Actor {
     ) -> Result<R> {
         let shared = self.shared();
         shared.with(|st| {
-            if st.world.messages.get(&msg).is_none_or(|m| m.deleted) {
+            let Some(m) = st.world.messages.get(&msg).filter(|m| !m.deleted) else {
                 return Err(Error::NotFound(format!("no message {msg}")));
-            }
+            };
+            self.allowed(st, m.channel_id, Act::React)?;
             Ok(f(shared, st))
         })
     }
@@ -522,9 +639,16 @@ impl Actor {
                         "{custom_id:?} is a select menu; use select"
                     )));
                 }
-                (_, Some(v)) => data["values"] = json!(v),
+                (_, Some(v)) => {
+                    let resolved = select_values(&st.world, &component, custom_id, v)?;
+                    data["values"] = json!(v);
+                    if !resolved.is_empty() {
+                        data["resolved"] = Value::Object(resolved);
+                    }
+                }
             }
             let channel = m.channel_id;
+            self.allowed(st, channel, Act::Interact)?;
             dispatch_interaction(shared, st, 3, self.id, channel, data, Some(msg))
         })?;
         Ok(Interaction::new(self.emu.clone(), id, token))
@@ -536,17 +660,42 @@ impl Actor {
         self.component_interaction(msg, custom_id, None)
     }
 
-    /// Picks values in a select menu.
+    /// Picks values in a select menu, as Discord's client lets a user: between `min_values`
+    /// and `max_values` of them (1 and 1 by default), each once; in a string select (type 3)
+    /// only the options' values; in user, role, mentionable and channel selects (5-8) ids of
+    /// existing users, roles or channels (put in `data.resolved`).
     pub fn select(&self, msg: MessageId, custom_id: &str, values: &[&str]) -> Result<Interaction> {
         self.component_interaction(msg, custom_id, Some(values))
     }
 
     /// Submits the modal the bot opened in answer to `opened_by` (type 5, MODAL_SUBMIT), with
-    /// `fields` as `(custom_id, value)`; inputs not given are submitted empty.
+    /// `fields` as `(custom_id, value)`. Inputs not given keep their pre-filled `value` (or
+    /// are empty). Checked as Discord's client checks them: a `required` input (the default)
+    /// cannot be empty, and a value must fit `min_length`/`max_length` (at most 4000).
     pub async fn submit_modal(
         &self,
         opened_by: &Interaction,
         fields: &[(&str, &str)],
+    ) -> Result<Interaction> {
+        self.submit_modal_as(opened_by, fields, true).await
+    }
+
+    /// [`Self::submit_modal`] without the client's checks: what a bot's own validation must
+    /// cope with if a client (or a change of the modal between opening and submitting) lets
+    /// an empty or over-long value through.
+    pub async fn submit_modal_unchecked(
+        &self,
+        opened_by: &Interaction,
+        fields: &[(&str, &str)],
+    ) -> Result<Interaction> {
+        self.submit_modal_as(opened_by, fields, false).await
+    }
+
+    async fn submit_modal_as(
+        &self,
+        opened_by: &Interaction,
+        fields: &[(&str, &str)],
+        client_checks: bool,
     ) -> Result<Interaction> {
         let response = opened_by.response().await?;
         let modal = response.modal.ok_or_else(|| {
@@ -561,30 +710,49 @@ impl Actor {
                 "the modal has no field {bad:?}; it has {ids:?}"
             )));
         }
-        let value_of = |id: &str| {
-            fields
+        let mut problems = Vec::new();
+        let mut answer = |input: &Value| {
+            let id = input.get("custom_id").and_then(Value::as_str).unwrap_or("");
+            let value = fields
                 .iter()
                 .find(|(f, _)| *f == id)
-                .map(|(_, v)| *v)
-                .unwrap_or("")
+                .map(|(_, v)| v.to_string())
+                .or_else(|| {
+                    input
+                        .get("value")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            if client_checks && let Some(problem) = text_input_problem(input, &value) {
+                problems.push(format!("{id:?} {problem}"));
+            }
+            json!({"type": 4, "custom_id": id, "value": value})
         };
         let components: Vec<Value> = modal
             .components
             .iter()
-            .map(|c| {
-                let answer = |input: &Value| {
-                    let id = input.get("custom_id").and_then(Value::as_str).unwrap_or("");
-                    json!({"type": 4, "custom_id": id, "value": value_of(id)})
-                };
-                match c.get("type").and_then(Value::as_u64) {
-                    Some(18) => json!({"type": 18, "component": c.get("component").map(answer).unwrap_or(json!(null))}),
-                    _ => {
-                        let inner: Vec<Value> = c.get("components").and_then(Value::as_array).map(|l| l.iter().map(answer).collect()).unwrap_or_default();
-                        json!({"type": 1, "components": inner})
-                    },
+            .map(|c| match c.get("type").and_then(Value::as_u64) {
+                Some(18) => {
+                    let inner = c.get("component").map(&mut answer).unwrap_or(json!(null));
+                    json!({"type": 18, "component": inner})
+                }
+                _ => {
+                    let inner: Vec<Value> = c
+                        .get("components")
+                        .and_then(Value::as_array)
+                        .map(|l| l.iter().map(&mut answer).collect())
+                        .unwrap_or_default();
+                    json!({"type": 1, "components": inner})
                 }
             })
             .collect();
+        if !problems.is_empty() {
+            return Err(Error::Invalid(format!(
+                "Discord's client would not submit this modal: {}",
+                problems.join("; ")
+            )));
+        }
         let shared = self.shared();
         let (source, channel) = shared.read(|st| {
             let r = &st.world.interactions[&opened_by.id];
@@ -595,6 +763,223 @@ impl Actor {
             .with(|st| dispatch_interaction(shared, st, 5, self.id, channel, data, source))?;
         Ok(Interaction::new(self.emu.clone(), id, token))
     }
+
+    /// Uses a message context-menu command (application command type 3, e.g. "Open incident
+    /// from message") on `msg`: INTERACTION_CREATE type 2 with `data.type` 3,
+    /// `data.target_id` and the message in `data.resolved.messages` (content included, as
+    /// Discord sends context-menu targets whatever the intents).
+    pub fn use_message_command(&self, msg: MessageId, name: &str) -> Result<Interaction> {
+        let shared = self.shared();
+        let (id, token) = shared.with(|st| {
+            require_session(st)?;
+            let m = st
+                .world
+                .messages
+                .get(&msg)
+                .filter(|m| !m.deleted)
+                .ok_or_else(|| Error::NotFound(format!("no message {msg}")))?;
+            let channel = m.channel_id;
+            self.allowed(st, channel, Act::Command)?;
+            let in_dm = !st.world.is_guild_channel(channel);
+            let cmd = context_command(&st.world, name, MESSAGE_COMMAND, in_dm)?;
+            let mut data = json!({
+                "id": cmd.id.to_string(),
+                "name": cmd.name,
+                "type": MESSAGE_COMMAND,
+                "target_id": msg.to_string(),
+                "resolved": {"messages": {msg.to_string(): json::message(&st.world, m)}},
+            });
+            if let Some(g) = cmd.guild_id {
+                data["guild_id"] = json!(g.to_string());
+            }
+            dispatch_interaction(shared, st, 2, self.id, channel, data, None)
+        })?;
+        Ok(Interaction::new(self.emu.clone(), id, token))
+    }
+
+    /// Uses a user context-menu command (type 2) on `target`, from `channel`.
+    pub fn use_user_command(
+        &self,
+        channel: ChannelId,
+        target: UserId,
+        name: &str,
+    ) -> Result<Interaction> {
+        let shared = self.shared();
+        let (id, token) = shared.with(|st| {
+            require_session(st)?;
+            self.allowed(st, channel, Act::Command)?;
+            if !st.world.users.contains_key(&target) {
+                return Err(Error::NotFound(format!("no user {target}")));
+            }
+            let cmd = context_command(&st.world, name, USER_COMMAND, false)?;
+            let mut resolved = serde_json::Map::new();
+            command_line::resolved_user(&st.world, target, &mut resolved);
+            let mut data = json!({
+                "id": cmd.id.to_string(),
+                "name": cmd.name,
+                "type": USER_COMMAND,
+                "target_id": target.to_string(),
+                "resolved": resolved,
+            });
+            if let Some(g) = cmd.guild_id {
+                data["guild_id"] = json!(g.to_string());
+            }
+            dispatch_interaction(shared, st, 2, self.id, channel, data, None)
+        })?;
+        Ok(Interaction::new(self.emu.clone(), id, token))
+    }
+}
+
+/// Application command types of context-menu commands.
+const USER_COMMAND: u8 = 2;
+const MESSAGE_COMMAND: u8 = 3;
+
+/// The registered context-menu command of `kind` named `name` (guild scope first).
+fn context_command<'a>(
+    w: &'a crate::model::World,
+    name: &str,
+    kind: u8,
+    in_dm: bool,
+) -> Result<&'a crate::model::RegisteredCommand> {
+    let mut found: Vec<_> = w
+        .commands
+        .iter()
+        .filter(|c| c.kind == kind && c.name == name && (!in_dm || c.guild_id.is_none()))
+        .collect();
+    found.sort_by_key(|c| c.guild_id.is_none());
+    found.first().copied().ok_or_else(|| {
+        let known: Vec<&str> = w
+            .commands
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| c.name.as_str())
+            .collect();
+        let what = if kind == MESSAGE_COMMAND {
+            "message"
+        } else {
+            "user"
+        };
+        Error::Invalid(format!(
+            "no registered {what} command {name:?}; the bot registered {known:?}"
+        ))
+    })
+}
+
+/// Why Discord's client would not submit `value` for this text input, if it would not.
+fn text_input_problem(input: &Value, value: &str) -> Option<String> {
+    let n = value.chars().count();
+    let required = input
+        .get("required")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    if n == 0 {
+        return required.then(|| "is required".to_string());
+    }
+    let min = input.get("min_length").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let max = input
+        .get("max_length")
+        .and_then(Value::as_u64)
+        .map(|m| m as usize)
+        .unwrap_or(crate::validate::TEXT_INPUT_VALUE_LIMIT);
+    if n < min {
+        return Some(format!("needs at least {min} characters, got {n}"));
+    }
+    if n > max {
+        return Some(format!("takes at most {max} characters, got {n}"));
+    }
+    None
+}
+
+/// Checks picked values the way Discord's client restricts them and builds `data.resolved`
+/// for user, role, mentionable and channel selects.
+fn select_values(
+    w: &crate::model::World,
+    component: &Value,
+    custom_id: &str,
+    values: &[&str],
+) -> Result<serde_json::Map<String, Value>> {
+    let ctype = component.get("type").and_then(Value::as_u64).unwrap_or(0);
+    let min = component
+        .get("min_values")
+        .and_then(Value::as_u64)
+        .unwrap_or(1) as usize;
+    let max = component
+        .get("max_values")
+        .and_then(Value::as_u64)
+        .unwrap_or(1) as usize;
+    if values.len() < min || values.len() > max {
+        return Err(Error::Invalid(format!(
+            "select {custom_id:?} takes {min} to {max} value(s); got {}",
+            values.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = values.iter().find(|v| !seen.insert(**v)) {
+        return Err(Error::Invalid(format!(
+            "{dup:?} is picked twice in select {custom_id:?}"
+        )));
+    }
+    let mut resolved = serde_json::Map::new();
+    let parse = |v: &str| v.parse::<u64>().ok();
+    for v in values {
+        match ctype {
+            3 => {
+                let options: Vec<&str> = component
+                    .get("options")
+                    .and_then(Value::as_array)
+                    .map(|l| {
+                        l.iter()
+                            .filter_map(|o| o.get("value").and_then(Value::as_str))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !options.contains(v) {
+                    return Err(Error::Invalid(format!(
+                        "{v:?} is not an option of select {custom_id:?}; its options are {options:?}"
+                    )));
+                }
+            }
+            5 | 7 if parse(v).is_some_and(|u| w.users.contains_key(&UserId(u))) => {
+                command_line::resolved_user(w, UserId(parse(v).expect("checked")), &mut resolved);
+            }
+            6 | 7
+                if parse(v)
+                    .and_then(|r| w.role(crate::ids::RoleId(r)))
+                    .is_some() =>
+            {
+                let role = w
+                    .role(crate::ids::RoleId(parse(v).expect("checked")))
+                    .expect("checked");
+                command_line::add_resolved(
+                    &mut resolved,
+                    "roles",
+                    v.to_string(),
+                    json::role(w, role),
+                );
+            }
+            8 if parse(v).and_then(|c| w.channel(ChannelId(c))).is_some() => {
+                let c = w
+                    .channel(ChannelId(parse(v).expect("checked")))
+                    .expect("checked");
+                let mut pc = json!({"id": c.id.to_string(), "name": c.name, "type": c.kind.code(), "permissions": permissions::ALL.to_string()});
+                if let Some(p) = c.parent_id {
+                    pc["parent_id"] = json!(p.to_string());
+                }
+                command_line::add_resolved(&mut resolved, "channels", v.to_string(), pc);
+            }
+            5..=8 => {
+                return Err(Error::Invalid(format!(
+                    "{v:?} is not something select {custom_id:?} (type {ctype}) can pick"
+                )));
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "{custom_id:?} is a component of type {ctype}, not a select menu"
+                )));
+            }
+        }
+    }
+    Ok(resolved)
 }
 
 fn command_data(cmd: &crate::model::RegisteredCommand, built: command_line::Built) -> Value {
@@ -787,8 +1172,8 @@ impl Interaction {
             .await
     }
 
-    /// Sends the same INTERACTION_CREATE again (same id and token), as Discord may after a
-    /// resume: a correct bot answers once, so a second callback gets 40060.
+    /// Sends the same INTERACTION_CREATE again (same id and token) to every session, as
+    /// Discord may after a resume: a correct bot answers once, so a second callback gets 40060.
     pub fn redeliver(&self) -> Result<()> {
         self.emu.shared.with(|st| {
             if !st.gateway.has_session() {

@@ -24,9 +24,14 @@ use crate::state::{ArmedRateLimit, RecordedRequest, Shared, State as EmuState};
 /// How long `shutdown` waits for in-flight HTTP requests before abandoning the server task.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// How often Discord's own changes that come with time (external scheduled events starting
+/// and ending) are looked for when nothing else happens.
+const TIME_TICK: Duration = Duration::from_millis(500);
+
 struct Server {
     stop: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    ticker: JoinHandle<()>,
 }
 
 /// A running emulator. Cheap to clone; every clone talks to the same server.
@@ -91,17 +96,31 @@ impl Emulator {
                 tracing::warn!(error = %e, "discord emulator server stopped with an error");
             }
         });
+        let weak = Arc::downgrade(&shared);
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(TIME_TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(shared) = weak.upgrade() else { break };
+                if shared.read(|st| ops::event_clock_due(&shared, st)) {
+                    shared.with(|st| ops::run_event_clock(&shared, st));
+                }
+            }
+        });
         Emulator {
             shared,
             server: Arc::new(Server {
                 stop: Mutex::new(Some(stop_tx)),
                 task: Mutex::new(Some(task)),
+                ticker,
             }),
         }
     }
 
     /// Drops every gateway connection and stops the server.
     pub async fn shutdown(&self) {
+        self.server.ticker.abort();
         self.shared.with(|st| st.gateway.drop_all());
         if let Some(stop) = self.server.stop.lock().expect("server lock").take() {
             let _ = stop.send(());
@@ -479,6 +498,7 @@ impl Emulator {
     /// Moves the emulator's clock forward: interaction deadlines and timestamps see it.
     pub fn advance(&self, by: Duration) {
         self.shared.clock.advance(by);
+        self.run_event_clock();
     }
 
     /// The next request matching `pattern` (e.g. `"POST /channels/{id}/messages"`) gets a 429
@@ -505,12 +525,14 @@ impl Emulator {
         self.shared.read(|st| st.gateway.stats())
     }
 
-    /// Whether the bot has a live, identified or resumed gateway connection.
+    /// Whether some session of the bot has a live, identified or resumed gateway connection.
     pub fn is_connected(&self) -> bool {
         self.gateway_stats().connected
     }
 
-    /// Waits until the bot is connected (READY or RESUMED delivered on a live connection).
+    /// Waits until the bot is connected: some session got READY or RESUMED on a live
+    /// connection (with one bot process, its session; see [`Emulator::wait_live_sessions`]
+    /// for several).
     pub async fn wait_connected(&self, timeout: Duration) -> Result<GatewayStats> {
         self.wait_gateway("the bot to be connected to the gateway", timeout, |s| {
             s.connected
@@ -537,7 +559,8 @@ impl Emulator {
             .await
     }
 
-    /// Every dispatch produced, with its sequence number and what happened to it.
+    /// Every dispatch produced, one record per session it went to (with that session's
+    /// sequence number and what happened to it), or one `NoSession` record.
     pub fn dispatches(&self) -> Vec<DispatchRecord> {
         self.shared
             .read(|st| st.gateway.log.iter().cloned().collect())
@@ -554,10 +577,12 @@ impl Emulator {
         self.shared.read(|st| st.gateway.last_identify.clone())
     }
 
-    /// Sends op 7 Reconnect; dispatches until the client resumes are buffered and replayed.
+    /// Sends op 7 Reconnect to the current session (see [`Emulator::current_session`]);
+    /// dispatches until the client resumes are buffered and replayed. To aim at another
+    /// session use [`crate::GatewaySession::reconnect`]; the same goes for the faults below.
     pub fn reconnect(&self) -> Result<()> {
         self.shared
-            .with(|st| st.gateway.fault_reconnect())
+            .with(|st| st.gateway.fault_reconnect(None))
             .map_err(Error::NotConnected)
     }
 
@@ -565,21 +590,21 @@ impl Emulator {
     /// and what happens before that is not delivered (as with Discord).
     pub fn invalid_session(&self, resumable: bool) -> Result<()> {
         self.shared
-            .with(|st| st.gateway.fault_invalid_session(resumable))
+            .with(|st| st.gateway.fault_invalid_session(None, resumable))
             .map_err(Error::NotConnected)
     }
 
     /// Closes the live connection with `code`. 4004 and 4007/4009-4014 also end the session.
     pub fn close(&self, code: u16) -> Result<()> {
         self.shared
-            .with(|st| st.gateway.fault_close(code, "closed by the emulator"))
+            .with(|st| st.gateway.fault_close(None, code, "closed by the emulator"))
             .map_err(Error::NotConnected)
     }
 
     /// Drops the live connection's TCP stream without a Close frame.
     pub fn drop_connection(&self) -> Result<()> {
         self.shared
-            .with(|st| st.gateway.fault_drop_connection())
+            .with(|st| st.gateway.fault_drop_connection(None))
             .map_err(Error::NotConnected)
     }
 

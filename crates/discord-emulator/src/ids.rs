@@ -52,6 +52,10 @@ snowflake!(
     AttachmentId,
     /// The guild.
     GuildId,
+    /// A guild scheduled event.
+    ScheduledEventId,
+    /// A tag of a forum channel.
+    ForumTagId,
 );
 
 /// Hands out snowflakes derived from the emulator's clock, strictly increasing even when many

@@ -4,8 +4,11 @@
 use serde_json::{Value, json};
 
 use crate::clock::iso;
+use crate::config::{GuildCreateMembers, intents};
 use crate::ids::{ChannelId, UserId};
-use crate::model::{Attachment, Channel, ChannelKind, Message, Role, World};
+use crate::model::{
+    Attachment, Channel, ChannelKind, ForumTag, Message, Role, ScheduledEvent, World,
+};
 
 pub(crate) fn user(w: &World, id: UserId) -> Value {
     let (name, bot) = w
@@ -97,7 +100,7 @@ pub(crate) fn channel(w: &World, c: &Channel) -> Value {
         "permission_overwrites": c.permission_overwrites,
         "parent_id": c.parent_id.map(|p| p.to_string()),
         "nsfw": false,
-        "flags": 0,
+        "flags": c.flags,
     });
     match c.kind {
         ChannelKind::Text => {
@@ -116,18 +119,52 @@ pub(crate) fn channel(w: &World, c: &Channel) -> Value {
             v["rate_limit_per_user"] = json!(0);
             v["last_message_id"] = json!(c.last_message_id.map(|m| m.to_string()));
             v["message_count"] = json!(count);
-            v["member_count"] = json!(1);
+            v["member_count"] = json!(c.thread_members.len().min(THREAD_MEMBER_COUNT_CAP));
             v["total_message_sent"] = json!(count);
-            v["thread_metadata"] = json!({
+            v["applied_tags"] = json!(
+                c.applied_tags
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+            );
+            let mut meta = json!({
                 "archived": c.archived,
                 "auto_archive_duration": c.auto_archive_minutes,
-                "archive_timestamp": iso(w.guild_created_at.unwrap_or_default()),
+                "archive_timestamp": iso(c.archive_changed_at),
                 "locked": c.locked,
+                "create_timestamp": iso(c.created_at),
             });
+            if c.kind == ChannelKind::PrivateThread {
+                meta["invitable"] = json!(c.invitable);
+            }
+            v["thread_metadata"] = meta;
+        }
+        ChannelKind::Forum => {
+            v["topic"] = json!(c.topic);
+            v["rate_limit_per_user"] = json!(0);
+            v["last_message_id"] = json!(c.last_message_id.map(|m| m.to_string()));
+            v["available_tags"] = json!(c.available_tags.iter().map(forum_tag).collect::<Vec<_>>());
+            v["default_reaction_emoji"] = Value::Null;
+            v["default_thread_rate_limit_per_user"] = json!(0);
+            v["default_sort_order"] = Value::Null;
+            v["default_forum_layout"] = json!(0);
         }
         ChannelKind::Category | ChannelKind::Dm => {}
     }
     v
+}
+
+/// Discord caps a thread's `member_count` at 50 (and serenity reads it into a `u8`).
+pub(crate) const THREAD_MEMBER_COUNT_CAP: usize = 50;
+
+pub(crate) fn forum_tag(t: &ForumTag) -> Value {
+    json!({
+        "id": t.id.to_string(),
+        "name": t.name,
+        "moderated": t.moderated,
+        "emoji_id": t.emoji_id.map(|e| e.to_string()),
+        "emoji_name": t.emoji_name,
+    })
 }
 
 pub(crate) fn attachment(w: &World, channel: ChannelId, a: &Attachment) -> Value {
@@ -223,6 +260,56 @@ pub(crate) fn emoji(e: &str) -> Value {
     }
 }
 
+/// GUILD_CREATE for a session: the members it carries follow `policy` (see
+/// [`GuildCreateMembers`]); `large` is whether the guild has more members than the session's
+/// `large_threshold`.
+pub(crate) fn guild_create_for(
+    w: &World,
+    session_intents: u64,
+    large_threshold: u64,
+    policy: GuildCreateMembers,
+) -> Value {
+    let mut v = guild_create(w);
+    let large = w.members.len() as u64 > large_threshold;
+    v["large"] = json!(large);
+    if policy == GuildCreateMembers::AsDiscord {
+        let keep: Vec<Value> = w
+            .members
+            .values()
+            .filter(|m| {
+                m.user == w.bot
+                    || (session_intents & intents::GUILD_PRESENCES != 0
+                        && (!large || !m.roles.is_empty() || m.nick.is_some()))
+            })
+            .map(|m| member(w, m.user, true))
+            .collect();
+        v["members"] = Value::Array(keep);
+    }
+    v
+}
+
+/// A scheduled event (docs: resources/guild-scheduled-event).
+pub(crate) fn scheduled_event(w: &World, e: &ScheduledEvent) -> Value {
+    json!({
+        "id": e.id.to_string(),
+        "guild_id": w.guild_id.to_string(),
+        "channel_id": e.channel_id.map(|c| c.to_string()),
+        "creator_id": e.creator.to_string(),
+        "creator": user(w, e.creator),
+        "name": e.name,
+        "description": e.description,
+        "scheduled_start_time": iso(e.start),
+        "scheduled_end_time": e.end.map(iso),
+        "privacy_level": e.privacy_level,
+        "status": e.status.code(),
+        "entity_type": e.entity_type,
+        "entity_id": null,
+        "entity_metadata": e.location.as_ref().map(|l| json!({"location": l})),
+        "image": e.image,
+        "recurrence_rule": null,
+    })
+}
+
 pub(crate) fn guild_create(w: &World) -> Value {
     let live = w
         .channels
@@ -230,6 +317,14 @@ pub(crate) fn guild_create(w: &World) -> Value {
         .filter(|c| !c.deleted && c.kind != ChannelKind::Dm);
     let (threads, channels): (Vec<&Channel>, Vec<&Channel>) =
         live.partition(|c| c.kind.is_thread());
+    // Only active threads (docs: topics/threads).
+    let threads: Vec<&Channel> = threads.into_iter().filter(|t| !t.archived).collect();
+    let events: Vec<Value> = w
+        .scheduled_events
+        .values()
+        .filter(|e| !e.deleted && !e.status.is_finished())
+        .map(|e| scheduled_event(w, e))
+        .collect();
     json!({
         "id": w.guild_id.to_string(),
         "name": w.guild_name,
@@ -265,7 +360,7 @@ pub(crate) fn guild_create(w: &World) -> Value {
         "voice_states": [],
         "presences": [],
         "stage_instances": [],
-        "guild_scheduled_events": [],
+        "guild_scheduled_events": events,
         "soundboard_sounds": [],
     })
 }

@@ -11,8 +11,12 @@
 //! - `command_line.rs`: parses `/cmd sub name:value` against the registered commands.
 //! - `model.rs`: the world (roles, members, channels, messages, commands, interactions).
 //! - `ops.rs`: world changes shared by REST and the driver, each with its dispatches.
-//! - `gateway.rs`: websocket connections, sessions, sequence numbers, replay, faults.
-//! - `rest/`: the REST routes; `validate.rs` and `api_error.rs`: Discord's limits and error
+//! - `gateway.rs`: websocket connections, sessions (several at once), sequence numbers,
+//!   replay, faults; `sessions.rs`: [`GatewaySession`], the per-session API.
+//! - `setup.rs`: more guild setup (forums, overwrites, a large guild, users who leave) and
+//!   reads (permissions, scheduled events).
+//! - `rest/`: the REST routes (`threads.rs` threads, forums and thread members, `events.rs`
+//!   scheduled events); `validate.rs` and `api_error.rs`: Discord's limits and error
 //!   bodies; `json.rs`: Discord-shaped JSON for the world's objects.
 //! - `state.rs`, `clock.rs`, `ids.rs`, `error.rs`: shared state, the shiftable clock,
 //!   snowflakes, the driver's error type.
@@ -34,25 +38,34 @@ mod json;
 mod model;
 mod ops;
 mod rest;
+mod sessions;
+mod setup;
 mod state;
 mod validate;
 
 pub use api_error::codes as error_codes;
 pub use config::{
-    DEFAULT_WAIT_TIMEOUT, DISCORD_HEARTBEAT_INTERVAL, EmulatorConfig, INTERACTION_ACK_DEADLINE,
-    INTERACTION_TOKEN_LIFETIME, intents, permissions,
+    DEFAULT_WAIT_TIMEOUT, DISCORD_HEARTBEAT_INTERVAL, DISCORD_SESSION_RESUME_WINDOW,
+    EmulatorConfig, GuildCreateMembers, INTERACTION_ACK_DEADLINE, INTERACTION_TOKEN_LIFETIME,
+    intents, permissions,
 };
 pub use driver::{Actor, Choice, Interaction, Modal, Response};
 pub use emulator::Emulator;
 pub use error::{Error, Result};
-pub use gateway::{Delivery, DispatchRecord, GatewayStats, LOG_LIMIT, REPLAY_BUFFER_LIMIT};
+pub use gateway::{
+    Delivery, DispatchRecord, GatewayStats, LOG_LIMIT, REPLAY_BUFFER_LIMIT, SessionInfo,
+    SessionState,
+};
 pub use ids::{
-    AttachmentId, ChannelId, CommandId, DISCORD_EPOCH_MS, GuildId, InteractionId, MessageId,
-    RoleId, UserId,
+    AttachmentId, ChannelId, CommandId, DISCORD_EPOCH_MS, ForumTagId, GuildId, InteractionId,
+    MessageId, RoleId, ScheduledEventId, UserId,
 };
 pub use model::{
     Attachment, CallbackAttempt, CallbackKind, Channel, ChannelKind, FLAG_EPHEMERAL, FLAG_LOADING,
-    Member, Message, Reaction, RegisteredCommand, Revision, Role, User,
+    ForumTag, Member, Message, OverwriteKind, PermissionOverwrite, Reaction, RegisteredCommand,
+    Revision, Role, ScheduledEvent, ScheduledEventStatus, User,
 };
+pub use sessions::GatewaySession;
+pub use setup::SeededGuild;
 pub use state::{RecordedRequest, UploadedFile};
 pub use validate::*;

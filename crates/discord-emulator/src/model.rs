@@ -7,8 +7,10 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::config::permissions as perm;
 use crate::ids::{
-    AttachmentId, ChannelId, CommandId, GuildId, InteractionId, MessageId, RoleId, UserId,
+    AttachmentId, ChannelId, CommandId, ForumTagId, GuildId, InteractionId, MessageId, RoleId,
+    ScheduledEventId, UserId,
 };
 
 /// Message flag: only the invoking user sees it (interaction responses).
@@ -52,6 +54,8 @@ pub enum ChannelKind {
     Category,
     PublicThread,
     PrivateThread,
+    /// A forum: it holds posts (public threads) instead of messages.
+    Forum,
 }
 
 impl ChannelKind {
@@ -62,6 +66,7 @@ impl ChannelKind {
             ChannelKind::Category => 4,
             ChannelKind::PublicThread => 11,
             ChannelKind::PrivateThread => 12,
+            ChannelKind::Forum => 15,
         }
     }
 
@@ -72,12 +77,101 @@ impl ChannelKind {
             4 => ChannelKind::Category,
             11 => ChannelKind::PublicThread,
             12 => ChannelKind::PrivateThread,
+            15 => ChannelKind::Forum,
             _ => return None,
         })
     }
 
     pub fn is_thread(self) -> bool {
         matches!(self, ChannelKind::PublicThread | ChannelKind::PrivateThread)
+    }
+}
+
+/// A tag a forum's posts can carry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForumTag {
+    pub id: ForumTagId,
+    pub name: String,
+    /// Only members with MANAGE_THREADS may apply it.
+    pub moderated: bool,
+    pub emoji_id: Option<u64>,
+    pub emoji_name: Option<String>,
+}
+
+/// Whose permissions an overwrite changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverwriteKind {
+    Role,
+    Member,
+}
+
+/// One permission overwrite of a channel, parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PermissionOverwrite {
+    /// A role id (the guild's id for `@everyone`) or a user id.
+    pub id: u64,
+    pub kind: OverwriteKind,
+    pub allow: u64,
+    pub deny: u64,
+}
+
+impl PermissionOverwrite {
+    /// Parses Discord's JSON (`id`, `type` 0 role / 1 member, `allow`/`deny` as strings or
+    /// numbers, absent or null meaning 0). `None` when `id` or `type` is unusable.
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let num = |k: &str| match v.get(k) {
+            None | Some(Value::Null) => Some(0),
+            Some(Value::String(s)) => s.parse().ok(),
+            Some(Value::Number(n)) => n.as_u64(),
+            _ => None,
+        };
+        let id = match v.get("id")? {
+            Value::String(s) => s.parse().ok()?,
+            Value::Number(n) => n.as_u64()?,
+            _ => return None,
+        };
+        let kind = match v.get("type")? {
+            Value::Number(n) if n.as_u64() == Some(0) => OverwriteKind::Role,
+            Value::Number(n) if n.as_u64() == Some(1) => OverwriteKind::Member,
+            Value::String(s) if s == "0" || s == "role" => OverwriteKind::Role,
+            Value::String(s) if s == "1" || s == "member" => OverwriteKind::Member,
+            _ => return None,
+        };
+        Some(Self {
+            id,
+            kind,
+            allow: num("allow")?,
+            deny: num("deny")?,
+        })
+    }
+
+    /// Discord's JSON for it: string id and bit sets, integer type.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id.to_string(),
+            "type": match self.kind { OverwriteKind::Role => 0, OverwriteKind::Member => 1 },
+            "allow": self.allow.to_string(),
+            "deny": self.deny.to_string(),
+        })
+    }
+
+    /// An overwrite for a role (`@everyone` is the role with the guild's id).
+    pub fn role(role: RoleId, allow: u64, deny: u64) -> Self {
+        Self {
+            id: role.0,
+            kind: OverwriteKind::Role,
+            allow,
+            deny,
+        }
+    }
+
+    pub fn member(user: UserId, allow: u64, deny: u64) -> Self {
+        Self {
+            id: user.0,
+            kind: OverwriteKind::Member,
+            allow,
+            deny,
+        }
     }
 }
 
@@ -98,11 +192,102 @@ pub struct Channel {
     pub archived: bool,
     pub locked: bool,
     pub auto_archive_minutes: u32,
-    /// As the bot sent them (`[{id, type, allow, deny}]`).
+    /// Discord's JSON (`[{id, type, allow, deny}]`, ids and bit sets as strings); see
+    /// [`Channel::overwrites`] for them parsed.
     pub permission_overwrites: Vec<Value>,
+    /// Whether the channel's overwrites follow its category's (Discord's permission syncing:
+    /// made under a category without overwrites of its own, or moved with `lock_permissions`).
+    pub permissions_synced: bool,
     pub last_message_id: Option<MessageId>,
     pub last_pin_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+    /// Channel flags (1 << 1 PINNED post, 1 << 4 REQUIRE_TAG forum).
+    pub flags: u64,
+    /// A forum's tags.
+    pub available_tags: Vec<ForumTag>,
+    /// The tags of a forum post.
+    pub applied_tags: Vec<ForumTagId>,
+    /// Members of a thread (who can see a private thread without MANAGE_THREADS).
+    pub thread_members: Vec<UserId>,
+    /// Whether non-moderators may add people to a private thread.
+    pub invitable: bool,
+    pub created_at: DateTime<Utc>,
+    /// When `archived` last changed (a thread's `archive_timestamp`).
+    pub archive_changed_at: DateTime<Utc>,
+}
+
+impl Channel {
+    /// The permission overwrites, parsed (unparseable entries are skipped).
+    pub fn overwrites(&self) -> Vec<PermissionOverwrite> {
+        self.permission_overwrites
+            .iter()
+            .filter_map(PermissionOverwrite::from_json)
+            .collect()
+    }
+
+    /// A forum tag by name.
+    pub fn tag(&self, name: &str) -> Option<&ForumTag> {
+        self.available_tags.iter().find(|t| t.name == name)
+    }
+}
+
+/// Status of a scheduled event (docs: resources/guild-scheduled-event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduledEventStatus {
+    Scheduled,
+    Active,
+    Completed,
+    Canceled,
+}
+
+impl ScheduledEventStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Scheduled => 1,
+            Self::Active => 2,
+            Self::Completed => 3,
+            Self::Canceled => 4,
+        }
+    }
+
+    pub(crate) fn from_code(code: u64) -> Option<Self> {
+        Some(match code {
+            1 => Self::Scheduled,
+            2 => Self::Active,
+            3 => Self::Completed,
+            4 => Self::Canceled,
+            _ => return None,
+        })
+    }
+
+    /// Completed and canceled events can no longer change.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Canceled)
+    }
+}
+
+/// A guild scheduled event as the bot made it (deleted ones are kept, flagged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduledEvent {
+    pub id: ScheduledEventId,
+    pub name: String,
+    pub description: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    pub status: ScheduledEventStatus,
+    /// 1 stage instance, 2 voice, 3 external.
+    pub entity_type: u8,
+    /// `entity_metadata.location` of an external event.
+    pub location: Option<String>,
+    pub channel_id: Option<ChannelId>,
+    pub privacy_level: u8,
+    pub creator: UserId,
+    pub image: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub deleted: bool,
+    /// Every accepted PATCH body, in order (status changes made by Discord itself at the
+    /// start and end time appear as `{"status": 2}` / `{"status": 3}`).
+    pub changes: Vec<Value>,
 }
 
 /// An uploaded file.
@@ -378,6 +563,7 @@ pub(crate) struct World {
     pub dm_channels: BTreeMap<UserId, ChannelId>,
     /// Users whose privacy settings refuse DMs from the bot: its messages there get 50007.
     pub dms_closed: std::collections::BTreeSet<UserId>,
+    pub scheduled_events: BTreeMap<ScheduledEventId, ScheduledEvent>,
 }
 
 impl World {
@@ -425,6 +611,98 @@ impl World {
         }
     }
 
+    /// A member's permissions in a channel, the way Discord computes them
+    /// (docs: topics/permissions, "Permission Overwrites", "Implicit Permissions" and
+    /// "Inherited Permissions (Threads)"): guild permissions, then the channel's `@everyone`,
+    /// role and member overwrites; without VIEW_CHANNEL nothing; without SEND_MESSAGES no
+    /// embeds, files, TTS or mass mentions. A thread takes its parent's permissions, needs
+    /// SEND_MESSAGES_IN_THREADS to talk, and a private one is seen only by its members and
+    /// those with MANAGE_THREADS. In a DM its recipient (and the bot) may view and send.
+    pub(crate) fn channel_permissions(&self, user: UserId, channel: ChannelId) -> u64 {
+        let Some(c) = self.channel(channel) else {
+            return 0;
+        };
+        if c.kind == ChannelKind::Dm {
+            return if c.recipient == Some(user) || user == self.bot {
+                perm::VIEW_CHANNEL
+                    | perm::SEND_MESSAGES
+                    | perm::READ_MESSAGE_HISTORY
+                    | perm::ADD_REACTIONS
+                    | perm::EMBED_LINKS
+                    | perm::ATTACH_FILES
+                    | perm::USE_APPLICATION_COMMANDS
+            } else {
+                0
+            };
+        }
+        if !self.members.contains_key(&user) && user != self.owner_id {
+            return 0;
+        }
+        let base = self.member_permissions(user);
+        if base & perm::ADMINISTRATOR != 0 || base == perm::ALL {
+            return perm::ALL;
+        }
+        if c.kind.is_thread() {
+            let Some(parent) = c.parent_id else { return 0 };
+            let mut p = self.overwritten(base, user, parent);
+            if p & perm::VIEW_CHANNEL == 0 {
+                return 0;
+            }
+            if c.kind == ChannelKind::PrivateThread
+                && !c.thread_members.contains(&user)
+                && p & perm::MANAGE_THREADS == 0
+            {
+                return 0;
+            }
+            // SEND_MESSAGES is not inherited: SEND_MESSAGES_IN_THREADS decides.
+            p &= !perm::SEND_MESSAGES;
+            if p & perm::SEND_MESSAGES_IN_THREADS != 0 {
+                p |= perm::SEND_MESSAGES;
+            }
+            return implicit(p);
+        }
+        implicit(self.overwritten(base, user, channel))
+    }
+
+    /// `base` with the channel's overwrites applied in Discord's order.
+    fn overwritten(&self, base: u64, user: UserId, channel: ChannelId) -> u64 {
+        let Some(c) = self.channels.get(&channel) else {
+            return 0;
+        };
+        let overwrites = c.overwrites();
+        let mut p = base;
+        if let Some(o) = overwrites
+            .iter()
+            .find(|o| o.kind == OverwriteKind::Role && o.id == self.guild_id.0)
+        {
+            p &= !o.deny;
+            p |= o.allow;
+        }
+        let roles = self
+            .members
+            .get(&user)
+            .map(|m| m.roles.as_slice())
+            .unwrap_or(&[]);
+        let (mut allow, mut deny) = (0, 0);
+        for o in overwrites
+            .iter()
+            .filter(|o| o.kind == OverwriteKind::Role && roles.iter().any(|r| r.0 == o.id))
+        {
+            allow |= o.allow;
+            deny |= o.deny;
+        }
+        p &= !deny;
+        p |= allow;
+        if let Some(o) = overwrites
+            .iter()
+            .find(|o| o.kind == OverwriteKind::Member && o.id == user.0)
+        {
+            p &= !o.deny;
+            p |= o.allow;
+        }
+        p
+    }
+
     /// Whether the channel is a guild channel (not a DM).
     pub(crate) fn is_guild_channel(&self, id: ChannelId) -> bool {
         self.channels
@@ -438,4 +716,19 @@ impl World {
             .filter(|m| m.channel_id == channel)
             .collect()
     }
+}
+
+/// Discord's implicit denials: no VIEW_CHANNEL means nothing; no SEND_MESSAGES means no
+/// mass mentions, TTS, files or embeds.
+fn implicit(p: u64) -> u64 {
+    if p & perm::VIEW_CHANNEL == 0 {
+        return 0;
+    }
+    if p & perm::SEND_MESSAGES == 0 {
+        return p & !(perm::MENTION_EVERYONE
+            | perm::SEND_TTS_MESSAGES
+            | perm::ATTACH_FILES
+            | perm::EMBED_LINKS);
+    }
+    p
 }

@@ -6,9 +6,12 @@ use serde_json::{Value, json};
 use crate::clock::iso;
 use crate::config::intents;
 use crate::gateway::Gate;
+use crate::ids::ForumTagId;
 use crate::ids::{AttachmentId, ChannelId, InteractionId, MessageId, RoleId, UserId};
 use crate::json;
-use crate::model::{Attachment, Channel, ChannelKind, FLAG_EPHEMERAL, Message, Reaction, Revision};
+use crate::model::{
+    Attachment, Channel, ChannelKind, FLAG_EPHEMERAL, ForumTag, Message, Reaction, Revision,
+};
 use crate::state::{Shared, State, UploadedFile};
 
 /// Message type codes (docs: resources/message, "Message Types").
@@ -30,6 +33,8 @@ pub(crate) struct NewMessage<'a> {
     pub kind: Option<u8>,
     pub interaction: Option<InteractionId>,
     pub extra_flags: u64,
+    /// Use this id (a forum post's first message has the post's id).
+    pub id: Option<MessageId>,
 }
 
 /// The gate for a message event in `channel` (intents by channel type; content gated unless it
@@ -136,7 +141,9 @@ fn mentions(
 /// Creates a message and dispatches MESSAGE_CREATE (not for ephemeral ones, which only the
 /// invoking user sees).
 pub(crate) fn create_message(shared: &Shared, st: &mut State, new: NewMessage<'_>) -> MessageId {
-    let id = MessageId(st.next_id(&shared.clock));
+    let id = new
+        .id
+        .unwrap_or_else(|| MessageId(st.next_id(&shared.clock)));
     let body = new.body;
     let content = body
         .get("content")
@@ -421,6 +428,7 @@ pub(crate) fn set_pinned(shared: &Shared, st: &mut State, id: MessageId, by: Use
             kind: Some(message_type::CHANNEL_PINNED_MESSAGE),
             interaction: None,
             extra_flags: 0,
+            id: None,
         };
         create_message(shared, st, new);
     }
@@ -454,9 +462,16 @@ pub(crate) struct NewChannel {
     pub owner_id: Option<UserId>,
     pub recipient: Option<UserId>,
     pub auto_archive_minutes: u32,
-    pub permission_overwrites: Vec<Value>,
+    /// `None`: none given, so a channel under a category takes (is synced to) the category's.
+    pub permission_overwrites: Option<Vec<Value>>,
     /// Use this id (a thread started from a message has the message's id).
     pub id: Option<ChannelId>,
+    pub flags: u64,
+    pub available_tags: Vec<ForumTag>,
+    pub applied_tags: Vec<ForumTagId>,
+    /// Thread members from the start (the creator of a thread is one).
+    pub thread_members: Vec<UserId>,
+    pub invitable: bool,
 }
 
 impl NewChannel {
@@ -469,8 +484,13 @@ impl NewChannel {
             owner_id: None,
             recipient: None,
             auto_archive_minutes: 1440,
-            permission_overwrites: Vec::new(),
+            permission_overwrites: None,
             id: None,
+            flags: 0,
+            available_tags: Vec::new(),
+            applied_tags: Vec::new(),
+            thread_members: Vec::new(),
+            invitable: true,
         }
     }
 }
@@ -487,6 +507,22 @@ pub(crate) fn create_channel(shared: &Shared, st: &mut State, new: NewChannel) -
         .values()
         .filter(|c| c.kind == new.kind && c.parent_id == new.parent_id && !c.deleted)
         .count() as u16;
+    let category_overwrites = new
+        .parent_id
+        .filter(|_| !new.kind.is_thread())
+        .and_then(|p| st.world.channels.get(&p))
+        .filter(|p| p.kind == ChannelKind::Category)
+        .map(|p| p.permission_overwrites.clone());
+    let (overwrites, synced) = match (new.permission_overwrites, category_overwrites) {
+        (None, Some(parent)) => (parent, true),
+        (Some(own), Some(parent)) => {
+            let own = normalize_overwrites(&own);
+            let synced = same_overwrites(&own, &parent);
+            (own, synced)
+        }
+        (own, None) => (normalize_overwrites(&own.unwrap_or_default()), false),
+    };
+    let now = shared.clock.utc();
     let channel = Channel {
         id,
         kind: new.kind,
@@ -499,10 +535,18 @@ pub(crate) fn create_channel(shared: &Shared, st: &mut State, new: NewChannel) -
         archived: false,
         locked: false,
         auto_archive_minutes: new.auto_archive_minutes,
-        permission_overwrites: new.permission_overwrites,
+        permission_overwrites: overwrites,
+        permissions_synced: synced,
         last_message_id: None,
         last_pin_at: None,
         deleted: false,
+        flags: new.flags,
+        available_tags: new.available_tags,
+        applied_tags: new.applied_tags,
+        thread_members: new.thread_members,
+        invitable: new.invitable,
+        created_at: now,
+        archive_changed_at: now,
     };
     st.world.channels.insert(id, channel);
     let c = &st.world.channels[&id];
@@ -533,6 +577,76 @@ pub(crate) fn create_channel(shared: &Shared, st: &mut State, new: NewChannel) -
         }
     }
     id
+}
+
+/// Overwrites in Discord's JSON shape (string ids and bit sets, integer type); entries that do
+/// not parse are kept as sent (validation refuses them before they get here).
+pub(crate) fn normalize_overwrites(list: &[Value]) -> Vec<Value> {
+    list.iter()
+        .map(|v| {
+            crate::model::PermissionOverwrite::from_json(v)
+                .map(|o| o.to_json())
+                .unwrap_or_else(|| v.clone())
+        })
+        .collect()
+}
+
+/// Whether two overwrite lists grant the same (order does not matter).
+pub(crate) fn same_overwrites(a: &[Value], b: &[Value]) -> bool {
+    let parse = |l: &[Value]| {
+        let mut v: Vec<_> = l
+            .iter()
+            .filter_map(crate::model::PermissionOverwrite::from_json)
+            .map(|o| {
+                (
+                    o.id,
+                    o.kind == crate::model::OverwriteKind::Role,
+                    o.allow,
+                    o.deny,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    parse(a) == parse(b)
+}
+
+/// Sets a channel's overwrites. For a category, children synced to it follow (each gets its
+/// CHANNEL_UPDATE, as Discord sends); for a channel under a category, it stays synced only if
+/// the new overwrites equal the category's.
+pub(crate) fn set_overwrites(st: &mut State, id: ChannelId, overwrites: Vec<Value>) {
+    let overwrites = normalize_overwrites(&overwrites);
+    let Some(c) = st.world.channels.get(&id) else {
+        return;
+    };
+    let kind = c.kind;
+    let parent = c.parent_id;
+    if kind == ChannelKind::Category {
+        let children: Vec<ChannelId> = st
+            .world
+            .channels
+            .values()
+            .filter(|ch| ch.parent_id == Some(id) && ch.permissions_synced && !ch.deleted)
+            .map(|ch| ch.id)
+            .collect();
+        for child in children {
+            let ch = st.world.channels.get_mut(&child).expect("listed");
+            if !same_overwrites(&ch.permission_overwrites, &overwrites) {
+                ch.permission_overwrites = overwrites.clone();
+                channel_changed(st, child, false);
+            }
+        }
+    }
+    let parent_overwrites = parent
+        .and_then(|p| st.world.channels.get(&p))
+        .filter(|p| p.kind == ChannelKind::Category)
+        .map(|p| p.permission_overwrites.clone());
+    let c = st.world.channels.get_mut(&id).expect("checked");
+    c.permissions_synced = parent_overwrites
+        .as_ref()
+        .is_some_and(|p| same_overwrites(p, &overwrites));
+    c.permission_overwrites = overwrites;
 }
 
 /// Dispatches CHANNEL_UPDATE / THREAD_UPDATE (or the DELETE variants) for a channel.
@@ -594,4 +708,128 @@ pub(crate) fn member_changed(st: &mut State, user: UserId) {
             content_gated: false,
         },
     );
+}
+
+/// Whether Discord's own status changes of scheduled events are due (see
+/// [`run_event_clock`]); cheap, so callers check it before taking the write path.
+pub(crate) fn event_clock_due(shared: &Shared, st: &State) -> bool {
+    let now = shared.clock.utc();
+    st.world
+        .scheduled_events
+        .values()
+        .any(|e| event_step(e, now).is_some())
+}
+
+/// The status Discord moves an external event to by itself at `now`: ACTIVE at its start
+/// time, COMPLETED at its end time (docs: resources/guild-scheduled-event, "Guild Scheduled
+/// Event Status Update Automation").
+fn event_step(
+    e: &crate::model::ScheduledEvent,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::model::ScheduledEventStatus> {
+    use crate::model::ScheduledEventStatus::*;
+    if e.deleted || e.entity_type != 3 {
+        return None;
+    }
+    match e.status {
+        Scheduled if e.start <= now => Some(Active),
+        Active if e.end.is_some_and(|end| end <= now) => Some(Completed),
+        _ => None,
+    }
+}
+
+/// Applies Discord's automatic status changes, each with GUILD_SCHEDULED_EVENT_UPDATE.
+pub(crate) fn run_event_clock(shared: &Shared, st: &mut State) {
+    let now = shared.clock.utc();
+    loop {
+        let due = st
+            .world
+            .scheduled_events
+            .values()
+            .find_map(|e| event_step(e, now).map(|to| (e.id, to)));
+        let Some((id, to)) = due else { break };
+        let e = st.world.scheduled_events.get_mut(&id).expect("found");
+        e.status = to;
+        e.changes.push(json!({"status": to.code()}));
+        let v = json::scheduled_event(&st.world, &st.world.scheduled_events[&id]);
+        st.gateway.dispatch(
+            "GUILD_SCHEDULED_EVENT_UPDATE",
+            v,
+            Gate::intent(intents::GUILD_SCHEDULED_EVENTS),
+        );
+    }
+}
+
+/// "Sending a message will automatically unarchive the thread": THREAD_UPDATE first.
+pub(crate) fn unarchive_on_message(shared: &Shared, st: &mut State, channel: ChannelId) {
+    let now = shared.clock.utc();
+    if let Some(c) = st.world.channels.get_mut(&channel)
+        && c.kind.is_thread()
+        && c.archived
+        && !c.locked
+    {
+        c.archived = false;
+        c.archive_changed_at = now;
+        channel_changed(st, channel, false);
+    }
+}
+
+/// The thread member object (docs: Thread Member Object).
+pub(crate) fn thread_member(
+    st: &State,
+    thread: ChannelId,
+    user: UserId,
+    with_member: bool,
+) -> Value {
+    let joined = st
+        .world
+        .channels
+        .get(&thread)
+        .map(|c| c.created_at)
+        .unwrap_or_default();
+    let mut v = json!({
+        "id": thread.to_string(),
+        "user_id": user.to_string(),
+        "join_timestamp": iso(joined),
+        "flags": 0,
+    });
+    if with_member && st.world.members.contains_key(&user) {
+        v["member"] = json::member(&st.world, user, true);
+    }
+    v
+}
+
+/// Adds or removes a thread member and dispatches THREAD_MEMBERS_UPDATE (sent without the
+/// GUILD_MEMBERS intent only when the bot itself was added or removed).
+pub(crate) fn set_thread_member(st: &mut State, thread: ChannelId, user: UserId, add: bool) {
+    let Some(t) = st.world.channels.get_mut(&thread) else {
+        return;
+    };
+    let had = t.thread_members.contains(&user);
+    if had == add {
+        return;
+    }
+    if add {
+        t.thread_members.push(user);
+    } else {
+        t.thread_members.retain(|u| *u != user);
+    }
+    let count = t.thread_members.len().min(json::THREAD_MEMBER_COUNT_CAP);
+    let mut d = json!({
+        "id": thread.to_string(),
+        "guild_id": st.world.guild_id.to_string(),
+        "member_count": count,
+    });
+    if add {
+        d["added_members"] = json!([thread_member(st, thread, user, true)]);
+    } else {
+        d["removed_member_ids"] = json!([user.to_string()]);
+    }
+    let intent = if user == st.world.bot {
+        intents::GUILDS
+    } else {
+        intents::GUILD_MEMBERS
+    };
+    st.gateway
+        .dispatch("THREAD_MEMBERS_UPDATE", d, Gate::intent(intent));
 }

@@ -113,13 +113,17 @@ impl Shared {
         config: EmulatorConfig,
         http_base: String,
         ws_url: String,
-        state: State,
+        mut state: State,
     ) -> Self {
+        let clock = Clock::default();
+        state
+            .gateway
+            .configure(clock.clone(), config.session_resume_window);
         Self {
             config,
             http_base,
             ws_url,
-            clock: Clock::default(),
+            clock,
             state: Mutex::new(state),
             changed: watch::Sender::new(0),
         }

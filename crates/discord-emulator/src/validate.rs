@@ -48,12 +48,38 @@ pub const COMMANDS_PER_SCOPE_LIMIT: usize = 100;
 pub const MODAL_TITLE_LIMIT: usize = 45;
 pub const MODAL_COMPONENTS_LIMIT: usize = 5;
 pub const TEXT_INPUT_VALUE_LIMIT: usize = 4000;
+/// A text input's (legacy) label and a Label component's text.
+pub const TEXT_INPUT_LABEL_LIMIT: usize = 45;
+pub const TEXT_INPUT_PLACEHOLDER_LIMIT: usize = 100;
+pub const LABEL_DESCRIPTION_LIMIT: usize = 100;
+pub const SELECT_PLACEHOLDER_LIMIT: usize = 150;
+/// A select option's label, value and description.
+pub const SELECT_OPTION_TEXT_LIMIT: usize = 100;
+/// `min_values` / `max_values` of a select menu.
+pub const SELECT_VALUES_LIMIT: u64 = 25;
+/// Message (type 3) and user (type 2) context-menu commands per kind and scope.
+pub const CONTEXT_COMMANDS_PER_SCOPE_LIMIT: usize = 5;
 /// Bytes per uploaded file for an unboosted guild.
 pub const FILE_SIZE_LIMIT: usize = 10 * 1024 * 1024;
 /// Bytes of all files in one request.
 pub const REQUEST_FILES_LIMIT: usize = 25 * 1024 * 1024;
 /// Channel and thread names.
 pub const CHANNEL_NAME_LIMIT: usize = 100;
+/// Topic of a text channel.
+pub const CHANNEL_TOPIC_LIMIT: usize = 1024;
+/// Topic (guidelines) of a forum channel.
+pub const FORUM_TOPIC_LIMIT: usize = 4096;
+/// Tags a forum can offer.
+pub const FORUM_TAGS_LIMIT: usize = 20;
+pub const FORUM_TAG_NAME_LIMIT: usize = 20;
+/// Tags one forum post can carry.
+pub const APPLIED_TAGS_LIMIT: usize = 5;
+pub const SCHEDULED_EVENT_NAME_LIMIT: usize = 100;
+pub const SCHEDULED_EVENT_DESCRIPTION_LIMIT: usize = 1000;
+/// `entity_metadata.location` of an external event.
+pub const SCHEDULED_EVENT_LOCATION_LIMIT: usize = 100;
+/// Events in SCHEDULED or ACTIVE status a guild may have at once.
+pub const SCHEDULED_EVENTS_LIMIT: usize = 100;
 /// Allowed thread auto-archive durations, in minutes.
 pub const AUTO_ARCHIVE_DURATIONS: &[u64] = &[60, 1440, 4320, 10080];
 
@@ -273,18 +299,17 @@ pub(crate) fn components(list: &[Value], v2: bool, at: &[String], errs: &mut For
         );
         for (j, c) in children.iter().enumerate() {
             let cp = sub(&rp, &["components".to_string(), j.to_string()]);
-            max_len(
-                errs,
-                &sub(&cp, &["label"]),
-                str_at(c, "label"),
-                BUTTON_LABEL_LIMIT,
-            );
-            max_items(
-                errs,
-                &sub(&cp, &["options"]),
-                array(c, "options").len(),
-                SELECT_OPTIONS_LIMIT,
-            );
+            let ctype = c.get("type").and_then(Value::as_u64).unwrap_or(0);
+            if matches!(ctype, 3 | 5..=8) {
+                select_menu(c, &cp, errs);
+            } else {
+                max_len(
+                    errs,
+                    &sub(&cp, &["label"]),
+                    str_at(c, "label"),
+                    BUTTON_LABEL_LIMIT,
+                );
+            }
             let link = c.get("type").and_then(Value::as_u64) == Some(2)
                 && c.get("style").and_then(Value::as_u64) == Some(5);
             if link && c.get("url").is_none() {
@@ -297,6 +322,95 @@ pub(crate) fn components(list: &[Value], v2: bool, at: &[String], errs: &mut For
         }
     }
     component_ids(list, at, errs, &mut seen);
+}
+
+/// A select menu (string, user, role, mentionable or channel) in a message: a string select
+/// needs 1-25 options; `min_values` 0-25, `max_values` 1-25 and at most the number of options,
+/// `min_values` <= `max_values`; lengths of placeholder and options
+/// (docs: components/reference, "String Select").
+fn select_menu(c: &Value, at: &[String], errs: &mut FormErrors) {
+    let ctype = c.get("type").and_then(Value::as_u64).unwrap_or(0);
+    max_len(
+        errs,
+        &sub(at, &["placeholder"]),
+        str_at(c, "placeholder"),
+        SELECT_PLACEHOLDER_LIMIT,
+    );
+    let options = array(c, "options");
+    if ctype == 3 && (options.is_empty() || options.len() > SELECT_OPTIONS_LIMIT) {
+        errs.add(
+            &sub(at, &["options"]),
+            "BASE_TYPE_BAD_LENGTH",
+            format!("Must be between 1 and {SELECT_OPTIONS_LIMIT} in length."),
+        );
+    }
+    let mut values = HashSet::new();
+    for (i, o) in options.iter().enumerate() {
+        let op = sub(at, &["options".to_string(), i.to_string()]);
+        for key in ["label", "value"] {
+            bad_length(
+                errs,
+                &sub(&op, &[key]),
+                str_at(o, key),
+                1,
+                SELECT_OPTION_TEXT_LIMIT,
+            );
+        }
+        max_len(
+            errs,
+            &sub(&op, &["description"]),
+            str_at(o, "description"),
+            SELECT_OPTION_TEXT_LIMIT,
+        );
+        if !values.insert(str_at(o, "value")) {
+            errs.add(
+                &sub(&op, &["value"]),
+                "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED",
+                "Select option values must be unique",
+            );
+        }
+    }
+    let min = c.get("min_values").and_then(Value::as_u64).unwrap_or(1);
+    let max = c.get("max_values").and_then(Value::as_u64).unwrap_or(1);
+    if min > SELECT_VALUES_LIMIT {
+        errs.add(
+            &sub(at, &["min_values"]),
+            "NUMBER_TYPE_MAX",
+            format!("int value should be less than or equal to {SELECT_VALUES_LIMIT}."),
+        );
+    }
+    if max == 0 || max > SELECT_VALUES_LIMIT {
+        errs.add(
+            &sub(at, &["max_values"]),
+            "NUMBER_TYPE_MAX",
+            format!("int value should be between 1 and {SELECT_VALUES_LIMIT}."),
+        );
+    }
+    if min > max {
+        errs.add(
+            &sub(at, &["min_values"]),
+            "SELECT_COMPONENT_MIN_VALUES_INVALID",
+            "min_values must be less than or equal to max_values",
+        );
+    }
+    if ctype == 3 && !options.is_empty() && max as usize > options.len() {
+        errs.add(
+            &sub(at, &["max_values"]),
+            "SELECT_COMPONENT_MAX_VALUES_TOO_LARGE",
+            "max_values must be less than or equal to the number of options",
+        );
+    }
+    let defaults = options
+        .iter()
+        .filter(|o| o.get("default").and_then(Value::as_bool) == Some(true))
+        .count();
+    if defaults as u64 > max {
+        errs.add(
+            &sub(at, &["options"]),
+            "SELECT_COMPONENT_TOO_MANY_DEFAULT_VALUES",
+            "More options are selected by default than max_values allows",
+        );
+    }
 }
 
 fn count_components(list: &[Value], total: &mut usize) {
@@ -379,26 +493,127 @@ pub(crate) fn modal(data: &Value, at: &[String], errs: &mut FormErrors) {
     }
     let mut seen = HashSet::new();
     component_ids(comps, &sub(at, &["components"]), errs, &mut seen);
-    for_each_component(comps, &mut |c| {
-        if let Some(v) = c.get("value").and_then(Value::as_str)
-            && len(v) > TEXT_INPUT_VALUE_LIMIT
-        {
-            errs.add(
-                &sub(at, &["components"]),
-                "BASE_TYPE_MAX_LENGTH",
-                format!("Must be {TEXT_INPUT_VALUE_LIMIT} or fewer in length."),
-            );
+    for (i, c) in comps.iter().enumerate() {
+        let cp = sub(at, &["components".to_string(), i.to_string()]);
+        match c.get("type").and_then(Value::as_u64) {
+            // An action row holding exactly one text input (what serenity 0.12 builds).
+            Some(1) => {
+                let inner = array(c, "components");
+                if inner.len() != 1 {
+                    errs.add(
+                        &sub(&cp, &["components"]),
+                        "BASE_TYPE_BAD_LENGTH",
+                        "Must be between 1 and 1 in length.",
+                    );
+                }
+                for (j, input) in inner.iter().enumerate() {
+                    let ip = sub(&cp, &["components".to_string(), j.to_string()]);
+                    if input.get("type").and_then(Value::as_u64) == Some(4) {
+                        text_input(input, &ip, true, errs);
+                    } else {
+                        errs.add(
+                            &sub(&ip, &["type"]),
+                            "UNION_TYPE_CHOICES",
+                            "Value of field \"type\" must be one of (4,).",
+                        );
+                    }
+                }
+            }
+            // A label (type 18) around one input; the label carries the text.
+            Some(18) => {
+                bad_length(
+                    errs,
+                    &sub(&cp, &["label"]),
+                    str_at(c, "label"),
+                    1,
+                    TEXT_INPUT_LABEL_LIMIT,
+                );
+                max_len(
+                    errs,
+                    &sub(&cp, &["description"]),
+                    str_at(c, "description"),
+                    LABEL_DESCRIPTION_LIMIT,
+                );
+                match c.get("component") {
+                    Some(input) if input.get("type").and_then(Value::as_u64) == Some(4) => {
+                        text_input(input, &sub(&cp, &["component"]), false, errs)
+                    }
+                    Some(input)
+                        if matches!(input.get("type").and_then(Value::as_u64), Some(3 | 5..=8)) =>
+                    {
+                        select_menu(input, &sub(&cp, &["component"]), errs)
+                    }
+                    _ => errs.add(
+                        &sub(&cp, &["component"]),
+                        "BASE_TYPE_REQUIRED",
+                        "A label needs a text input or a select menu",
+                    ),
+                }
+            }
+            _ => errs.add(
+                &sub(&cp, &["type"]),
+                "UNION_TYPE_CHOICES",
+                "Value of field \"type\" must be one of (1, 18).",
+            ),
         }
-    });
+    }
 }
 
-fn for_each_component(list: &[Value], f: &mut impl FnMut(&Value)) {
-    for c in list {
-        f(c);
-        for_each_component(array(c, "components"), f);
-        if let Some(child) = c.get("component") {
-            for_each_component(std::slice::from_ref(child), f);
-        }
+/// A text input of a modal: style 1 or 2, lengths, and a label when it sits in an action row.
+fn text_input(c: &Value, at: &[String], needs_label: bool, errs: &mut FormErrors) {
+    if !matches!(c.get("style").and_then(Value::as_u64), Some(1 | 2)) {
+        errs.add(
+            &sub(at, &["style"]),
+            "BASE_TYPE_CHOICES",
+            "Value must be one of (1, 2).",
+        );
+    }
+    if needs_label {
+        bad_length(
+            errs,
+            &sub(at, &["label"]),
+            str_at(c, "label"),
+            1,
+            TEXT_INPUT_LABEL_LIMIT,
+        );
+    }
+    max_len(
+        errs,
+        &sub(at, &["placeholder"]),
+        str_at(c, "placeholder"),
+        TEXT_INPUT_PLACEHOLDER_LIMIT,
+    );
+    max_len(
+        errs,
+        &sub(at, &["value"]),
+        str_at(c, "value"),
+        TEXT_INPUT_VALUE_LIMIT,
+    );
+    let limit = TEXT_INPUT_VALUE_LIMIT as u64;
+    let min = c.get("min_length").and_then(Value::as_u64);
+    let max = c.get("max_length").and_then(Value::as_u64);
+    if min.is_some_and(|m| m > limit) {
+        errs.add(
+            &sub(at, &["min_length"]),
+            "NUMBER_TYPE_MAX",
+            format!("int value should be less than or equal to {limit}."),
+        );
+    }
+    if max.is_some_and(|m| m == 0 || m > limit) {
+        errs.add(
+            &sub(at, &["max_length"]),
+            "NUMBER_TYPE_MAX",
+            format!("int value should be between 1 and {limit}."),
+        );
+    }
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        errs.add(
+            &sub(at, &["min_length"]),
+            "TEXT_INPUT_MIN_LENGTH_INVALID",
+            "min_length must be less than or equal to max_length",
+        );
     }
 }
 
@@ -436,6 +651,20 @@ pub(crate) fn command(cmd: &Value, at: &[String], errs: &mut FormErrors) {
                 &sub(at, &["description"]),
                 "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION",
                 "Context menu commands cannot have description",
+            );
+        }
+        if !array(cmd, "options").is_empty() {
+            errs.add(
+                &sub(at, &["options"]),
+                "APPLICATION_COMMAND_CONTEXT_MENU_OPTIONS",
+                "Context menu commands cannot have options",
+            );
+        }
+        if !matches!(kind, 2 | 3) {
+            errs.add(
+                &sub(at, &["type"]),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of (1, 2, 3).",
             );
         }
     }
@@ -572,12 +801,16 @@ fn options(list: &[Value], depth: u8, at: &[String], errs: &mut FormErrors, tota
 pub(crate) fn command_list(list: &[Value], errs: &mut FormErrors) {
     let mut seen = HashSet::new();
     let mut chat_input = 0;
+    let (mut user, mut message) = (0, 0);
     for (i, cmd) in list.iter().enumerate() {
         let at = vec![i.to_string()];
         command(cmd, &at, errs);
         let kind = cmd.get("type").and_then(Value::as_u64).unwrap_or(1);
-        if kind == 1 {
-            chat_input += 1;
+        match kind {
+            1 => chat_input += 1,
+            2 => user += 1,
+            3 => message += 1,
+            _ => {}
         }
         if !seen.insert((kind, str_at(cmd, "name").to_string())) {
             errs.add(
@@ -592,6 +825,15 @@ pub(crate) fn command_list(list: &[Value], errs: &mut FormErrors) {
             &[],
             "BASE_TYPE_MAX_LENGTH",
             format!("Must be {COMMANDS_PER_SCOPE_LIMIT} or fewer in length."),
+        );
+    }
+    if user > CONTEXT_COMMANDS_PER_SCOPE_LIMIT || message > CONTEXT_COMMANDS_PER_SCOPE_LIMIT {
+        errs.add(
+            &[],
+            "APPLICATION_COMMANDS_CONTEXT_MENU_LIMIT",
+            format!(
+                "At most {CONTEXT_COMMANDS_PER_SCOPE_LIMIT} user and {CONTEXT_COMMANDS_PER_SCOPE_LIMIT} message commands per scope."
+            ),
         );
     }
 }

@@ -67,7 +67,7 @@ pub(crate) fn application(shared: &Shared, st: &State) -> RestResult {
     }))
 }
 
-fn check_guild(st: &State, g: &str) -> Result<GuildId, ApiError> {
+pub(crate) fn check_guild(st: &State, g: &str) -> Result<GuildId, ApiError> {
     match id(g) {
         Some(g) if g == st.world.guild_id.0 => Ok(GuildId(g)),
         _ => Err(ApiError::not_found(codes::UNKNOWN_GUILD, "Unknown Guild")),

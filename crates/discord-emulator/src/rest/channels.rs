@@ -3,14 +3,17 @@
 use serde_json::{Value, json};
 
 use super::app::id;
-use super::{Reply, Req, RestResult, ok};
+use super::{Reply, Req, RestResult, ok, threads};
 use crate::api_error::{ApiError, FormErrors, codes, path};
 use crate::ids::{ChannelId, MessageId, UserId};
 use crate::json;
-use crate::model::{Channel, ChannelKind};
+use crate::model::{Channel, ChannelKind, PermissionOverwrite};
 use crate::ops::{self, NewChannel, NewMessage};
 use crate::state::{Shared, State};
-use crate::validate::{self, AUTO_ARCHIVE_DURATIONS, CHANNEL_NAME_LIMIT, FILE_SIZE_LIMIT};
+use crate::validate::{
+    self, AUTO_ARCHIVE_DURATIONS, CHANNEL_NAME_LIMIT, CHANNEL_TOPIC_LIMIT, FILE_SIZE_LIMIT,
+    FORUM_TOPIC_LIMIT,
+};
 
 /// Discord keeps at most this many pins per channel.
 const PINS_PER_CHANNEL_LIMIT: usize = 50;
@@ -60,7 +63,7 @@ pub(crate) fn text_channel_name(name: &str) -> String {
         .join("-")
 }
 
-fn check_name(name: &str, errs: &mut FormErrors) {
+pub(crate) fn check_name(name: &str, errs: &mut FormErrors) {
     let n = name.chars().count();
     if n == 0 || n > CHANNEL_NAME_LIMIT {
         errs.add(
@@ -68,6 +71,65 @@ fn check_name(name: &str, errs: &mut FormErrors) {
             "BASE_TYPE_BAD_LENGTH",
             format!("Must be between 1 and {CHANNEL_NAME_LIMIT} in length."),
         );
+    }
+}
+
+/// Checks `permission_overwrites` the way Discord does: each needs an `id` and a `type` of 0
+/// (role) or 1 (member); `allow`/`deny` are bit sets as strings or numbers, absent meaning 0.
+pub(crate) fn check_overwrites(list: &Value, errs: &mut FormErrors) -> Vec<Value> {
+    let Some(list) = list.as_array() else {
+        errs.add(
+            &path(&["permission_overwrites"]),
+            "BASE_TYPE_ARRAY",
+            "Must be an array.",
+        );
+        return Vec::new();
+    };
+    for (i, o) in list.iter().enumerate() {
+        if PermissionOverwrite::from_json(o).is_none() {
+            errs.add(
+                &path(&["permission_overwrites".to_string(), i.to_string()]),
+                "BASE_TYPE_INVALID",
+                "Overwrites need an id, a type of 0 (role) or 1 (member), and allow/deny bit sets.",
+            );
+        }
+    }
+    list.clone()
+}
+
+/// A snowflake given as a string or a number; `Some(None)` for an explicit null.
+pub(crate) fn snowflake_field(body: &Value, key: &str) -> Option<Option<u64>> {
+    match body.get(key)? {
+        Value::Null => Some(None),
+        Value::String(s) => Some(id(s)),
+        Value::Number(n) => Some(n.as_u64()),
+        _ => Some(None),
+    }
+}
+
+fn check_topic(body: &Value, kind: ChannelKind, errs: &mut FormErrors) {
+    let limit = if kind == ChannelKind::Forum {
+        FORUM_TOPIC_LIMIT
+    } else {
+        CHANNEL_TOPIC_LIMIT
+    };
+    if let Some(t) = body.get("topic").and_then(Value::as_str)
+        && t.chars().count() > limit
+    {
+        errs.add(
+            &path(&["topic"]),
+            "BASE_TYPE_MAX_LENGTH",
+            format!("Must be {limit} or fewer in length."),
+        );
+    }
+}
+
+/// Discord's normalisation of names of channels people type in (text and forum).
+fn channel_name(kind: ChannelKind, name: &str) -> String {
+    if matches!(kind, ChannelKind::Text | ChannelKind::Forum) {
+        text_channel_name(name)
+    } else {
+        name.to_string()
     }
 }
 
@@ -86,20 +148,18 @@ pub(crate) fn create_guild_channel(
     check_name(name, &mut errs);
     let kind_code = body.get("type").and_then(Value::as_u64).unwrap_or(0);
     let kind = match ChannelKind::from_code(kind_code) {
-        Some(k @ (ChannelKind::Text | ChannelKind::Category)) => k,
+        Some(k @ (ChannelKind::Text | ChannelKind::Category | ChannelKind::Forum)) => k,
         _ => {
             errs.add(
                 &path(&["type"]),
                 "BASE_TYPE_CHOICES",
-                "Value must be one of (0, 4).",
+                "Value must be one of (0, 4, 15).",
             );
             ChannelKind::Text
         }
     };
-    let parent = body
-        .get("parent_id")
-        .and_then(|p| p.as_str().and_then(id).or(p.as_u64()))
-        .map(ChannelId);
+    check_topic(body, kind, &mut errs);
+    let parent = snowflake_field(body, "parent_id").flatten().map(ChannelId);
     if let Some(p) = parent {
         let is_category = st
             .world
@@ -113,25 +173,32 @@ pub(crate) fn create_guild_channel(
             );
         }
     }
+    let overwrites = body
+        .get("permission_overwrites")
+        .filter(|o| !o.is_null())
+        .map(|o| check_overwrites(o, &mut errs));
+    let tags = match body.get("available_tags").filter(|t| !t.is_null()) {
+        Some(t) if kind == ChannelKind::Forum => threads::check_tags(shared, st, t, &[], &mut errs),
+        Some(_) => {
+            errs.add(
+                &path(&["available_tags"]),
+                "CHANNEL_TYPE_INVALID",
+                "Only forum channels have tags",
+            );
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
     errs.into_result()?;
-    let mut new = NewChannel::new(
-        kind,
-        if kind == ChannelKind::Text {
-            text_channel_name(name)
-        } else {
-            name.to_string()
-        },
-    );
+    let mut new = NewChannel::new(kind, channel_name(kind, name));
     new.parent_id = parent;
     new.topic = body
         .get("topic")
         .and_then(Value::as_str)
         .map(str::to_string);
-    new.permission_overwrites = body
-        .get("permission_overwrites")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    new.permission_overwrites = overwrites;
+    new.available_tags = tags;
+    new.flags = body.get("flags").and_then(Value::as_u64).unwrap_or(0);
     let cid = ops::create_channel(shared, st, new);
     Ok(Reply::Json(
         201,
@@ -139,42 +206,182 @@ pub(crate) fn create_guild_channel(
     ))
 }
 
-pub(crate) fn edit_channel(st: &mut State, req: &Req<'_>, c: &str) -> RestResult {
+pub(crate) fn edit_channel(shared: &Shared, st: &mut State, req: &Req<'_>, c: &str) -> RestResult {
     let cid = known_channel(st, c)?.id;
+    if st.world.channels[&cid].kind.is_thread() {
+        return threads::edit_thread(shared, st, req, cid);
+    }
     let body = req.body();
+    let kind = st.world.channels[&cid].kind;
     let mut errs = FormErrors::default();
     if let Some(name) = body.get("name").and_then(Value::as_str) {
         check_name(name, &mut errs);
     }
+    check_topic(body, kind, &mut errs);
+    let new_parent = snowflake_field(body, "parent_id").map(|p| p.map(ChannelId));
+    if let Some(Some(p)) = new_parent {
+        let is_category = st
+            .world
+            .channel(p)
+            .is_some_and(|c| c.kind == ChannelKind::Category);
+        if !is_category || kind == ChannelKind::Category || p == cid {
+            errs.add(
+                &path(&["parent_id"]),
+                "CHANNEL_PARENT_INVALID_TYPE",
+                "Not a category",
+            );
+        }
+    }
+    let overwrites = body
+        .get("permission_overwrites")
+        .filter(|o| !o.is_null())
+        .map(|o| check_overwrites(o, &mut errs));
+    let tags = match body.get("available_tags").filter(|t| !t.is_null()) {
+        Some(t) if kind == ChannelKind::Forum => {
+            let existing = st.world.channels[&cid].available_tags.clone();
+            Some(threads::check_tags(shared, st, t, &existing, &mut errs))
+        }
+        Some(_) => {
+            errs.add(
+                &path(&["available_tags"]),
+                "CHANNEL_TYPE_INVALID",
+                "Only forum channels have tags",
+            );
+            None
+        }
+        None => None,
+    };
     errs.into_result()?;
     let ch = st.world.channels.get_mut(&cid).expect("known");
     if let Some(name) = body.get("name").and_then(Value::as_str) {
-        ch.name = if ch.kind == ChannelKind::Text {
-            text_channel_name(name)
-        } else {
-            name.to_string()
-        };
+        ch.name = channel_name(ch.kind, name);
     }
     if let Some(t) = body.get("topic") {
         ch.topic = t.as_str().map(str::to_string);
     }
-    if let Some(p) = body.get("parent_id") {
-        ch.parent_id = p.as_str().and_then(id).or(p.as_u64()).map(ChannelId);
-    }
-    if let Some(a) = body.get("archived").and_then(Value::as_bool) {
-        ch.archived = a;
-    }
-    if let Some(l) = body.get("locked").and_then(Value::as_bool) {
-        ch.locked = l;
-    }
     if let Some(p) = body.get("position").and_then(Value::as_u64) {
         ch.position = p as u16;
     }
-    if let Some(o) = body.get("permission_overwrites").and_then(Value::as_array) {
-        ch.permission_overwrites = o.clone();
+    if let Some(f) = body.get("flags").and_then(Value::as_u64) {
+        ch.flags = f;
+    }
+    if let Some(tags) = tags {
+        ch.available_tags = tags;
+    }
+    prune_applied_tags(st, cid);
+    let ch = st.world.channels.get_mut(&cid).expect("known");
+    if let Some(p) = new_parent {
+        ch.parent_id = p;
+    }
+    // Modify Channel has no `lock_permissions` (Modify Guild Channel Positions does): a
+    // channel moved here keeps its own overwrites unless the same request sets new ones.
+    match overwrites {
+        Some(o) => ops::set_overwrites(st, cid, o),
+        None => resync_flag(st, cid),
     }
     ops::channel_changed(st, cid, false);
     ok(json::channel(&st.world, &st.world.channels[&cid]))
+}
+
+/// A channel is synced exactly when its overwrites equal its category's.
+fn resync_flag(st: &mut State, cid: ChannelId) {
+    let parent_overwrites = st.world.channels[&cid]
+        .parent_id
+        .and_then(|p| st.world.channels.get(&p))
+        .filter(|p| p.kind == ChannelKind::Category)
+        .map(|p| p.permission_overwrites.clone());
+    let ch = st.world.channels.get_mut(&cid).expect("known");
+    ch.permissions_synced =
+        parent_overwrites.is_some_and(|p| ops::same_overwrites(&p, &ch.permission_overwrites));
+}
+
+/// `PATCH /guilds/{id}/channels` (Modify Guild Channel Positions): positions, and moves to
+/// another category, with `lock_permissions` syncing the moved channel to its new category.
+/// At most one entry may change `parent_id` (40009).
+pub(crate) fn positions(st: &mut State, req: &Req<'_>, g: &str) -> RestResult {
+    if id(g) != Some(st.world.guild_id.0) {
+        return Err(ApiError::not_found(codes::UNKNOWN_GUILD, "Unknown Guild"));
+    }
+    let list = req.body().as_array().cloned().unwrap_or_default();
+    let mut errs = FormErrors::default();
+    let mut moves = 0;
+    for (i, e) in list.iter().enumerate() {
+        let at = |k: &str| path(&[i.to_string(), k.to_string()]);
+        let cid = snowflake_field(e, "id").flatten().map(ChannelId);
+        let Some(ch) = cid.and_then(|c| st.world.channel(c)) else {
+            errs.add(&at("id"), "CHANNEL_UNKNOWN", "Unknown channel");
+            continue;
+        };
+        if ch.kind.is_thread() || ch.kind == ChannelKind::Dm {
+            errs.add(
+                &at("id"),
+                "CHANNEL_TYPE_INVALID",
+                "Threads and DMs have no position",
+            );
+        }
+        if let Some(p) = snowflake_field(e, "parent_id") {
+            moves += 1;
+            let bad = p.is_some_and(|p| {
+                ch.kind == ChannelKind::Category
+                    || st
+                        .world
+                        .channel(ChannelId(p))
+                        .is_none_or(|c| c.kind != ChannelKind::Category)
+            });
+            if bad {
+                errs.add(
+                    &at("parent_id"),
+                    "CHANNEL_PARENT_INVALID_TYPE",
+                    "Not a category",
+                );
+            }
+        }
+    }
+    if moves > 1 {
+        return Err(ApiError::new(
+            400,
+            codes::ONE_PARENT_CHANGE,
+            "Only one channel can have a parent_id modified at a time",
+        ));
+    }
+    errs.into_result()?;
+    for e in &list {
+        let cid = ChannelId(snowflake_field(e, "id").flatten().expect("checked"));
+        let ch = st.world.channels.get_mut(&cid).expect("checked");
+        if let Some(p) = e.get("position").and_then(Value::as_u64) {
+            ch.position = p as u16;
+        }
+        if let Some(p) = snowflake_field(e, "parent_id") {
+            ch.parent_id = p.map(ChannelId);
+            let lock = e.get("lock_permissions").and_then(Value::as_bool) == Some(true);
+            let parent = ch.parent_id;
+            match parent.and_then(|p| st.world.channels.get(&p)) {
+                Some(cat) if lock => {
+                    let o = cat.permission_overwrites.clone();
+                    ops::set_overwrites(st, cid, o);
+                }
+                _ => resync_flag(st, cid),
+            }
+        }
+        ops::channel_changed(st, cid, false);
+    }
+    Ok(Reply::NoContent)
+}
+
+/// Posts of a forum lose the tags the forum no longer has.
+fn prune_applied_tags(st: &mut State, forum: ChannelId) {
+    let Some(f) = st.world.channels.get(&forum) else {
+        return;
+    };
+    if f.kind != ChannelKind::Forum {
+        return;
+    }
+    let ids: Vec<_> = f.available_tags.iter().map(|t| t.id).collect();
+    for post in st.world.channels.values_mut() {
+        if post.parent_id == Some(forum) {
+            post.applied_tags.retain(|t| ids.contains(t));
+        }
+    }
 }
 
 pub(crate) fn delete_channel(st: &mut State, c: &str) -> RestResult {
@@ -182,6 +389,20 @@ pub(crate) fn delete_channel(st: &mut State, c: &str) -> RestResult {
     st.world.channels.get_mut(&cid).expect("known").deleted = true;
     let v = json::channel(&st.world, &st.world.channels[&cid]);
     ops::channel_changed(st, cid, true);
+    // Deleting a category leaves its channels without a parent (docs: Delete/Close Channel).
+    let orphans: Vec<ChannelId> = st
+        .world
+        .channels
+        .values()
+        .filter(|ch| ch.parent_id == Some(cid) && !ch.deleted && !ch.kind.is_thread())
+        .map(|ch| ch.id)
+        .collect();
+    for orphan in orphans {
+        let ch = st.world.channels.get_mut(&orphan).expect("listed");
+        ch.parent_id = None;
+        ch.permissions_synced = false;
+        ops::channel_changed(st, orphan, false);
+    }
     ok(v)
 }
 
@@ -193,24 +414,43 @@ pub(crate) fn overwrite(
     put: bool,
 ) -> RestResult {
     let cid = known_channel(st, c)?.id;
-    let ch = st.world.channels.get_mut(&cid).expect("known");
-    ch.permission_overwrites
-        .retain(|o| o.get("id").and_then(Value::as_str) != Some(target));
+    if st.world.channels[&cid].kind.is_thread() || st.world.channels[&cid].kind == ChannelKind::Dm {
+        return Err(wrong_channel_type());
+    }
+    let target_id = id(target)
+        .ok_or_else(|| ApiError::not_found(codes::UNKNOWN_OVERWRITE, "Unknown Overwrite"))?;
+    let mut list: Vec<Value> = st.world.channels[&cid]
+        .permission_overwrites
+        .iter()
+        .filter(|o| PermissionOverwrite::from_json(o).is_none_or(|o| o.id != target_id))
+        .cloned()
+        .collect();
     if put {
         let b = req.body();
-        let s = |k: &str| {
-            b.get(k)
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string())
-                })
-                .unwrap_or_else(|| "0".into())
+        let mut with_id = if b.is_object() { b.clone() } else { json!({}) };
+        with_id["id"] = json!(target);
+        let Some(o) = PermissionOverwrite::from_json(&with_id) else {
+            let mut errs = FormErrors::default();
+            errs.add(
+                &path(&["type"]),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of (0, 1).",
+            );
+            return Err(errs.into_result().unwrap_err());
         };
-        ch.permission_overwrites.push(json!({"id": target, "type": b.get("type").cloned().unwrap_or(json!(0)), "allow": s("allow"), "deny": s("deny")}));
+        list.push(o.to_json());
     }
+    ops::set_overwrites(st, cid, list);
     ops::channel_changed(st, cid, false);
     Ok(Reply::NoContent)
+}
+
+pub(crate) fn wrong_channel_type() -> ApiError {
+    ApiError::new(
+        400,
+        codes::WRONG_CHANNEL_TYPE,
+        "Cannot execute action on this channel type",
+    )
 }
 
 pub(crate) fn create_dm(shared: &Shared, st: &mut State, req: &Req<'_>) -> RestResult {
@@ -301,16 +541,31 @@ pub(crate) fn create_message(
     c: &str,
 ) -> RestResult {
     let cid = known_channel(st, c)?.id;
-    if st.world.channels[&cid].kind == ChannelKind::Category {
-        return Err(ApiError::new(
-            400,
-            50008,
-            "Cannot send messages in a non-text channel",
-        ));
+    match st.world.channels[&cid].kind {
+        ChannelKind::Category => {
+            return Err(ApiError::new(
+                400,
+                50008,
+                "Cannot send messages in a non-text channel",
+            ));
+        }
+        ChannelKind::Forum => {
+            return Err(ApiError::new(
+                400,
+                codes::FORUM_MESSAGE,
+                "Cannot send a message in a forum channel",
+            ));
+        }
+        _ => {}
     }
+    threads::check_postable(st, cid)?;
     let recipient = st.world.channels[&cid].recipient;
+    // Discord refuses DMs to users who closed them, and to users who share no guild with the
+    // bot (here: who are not, or no longer, members).
     if st.world.channels[&cid].kind == ChannelKind::Dm
-        && recipient.is_some_and(|user| st.world.dms_closed.contains(&user))
+        && recipient.is_some_and(|user| {
+            st.world.dms_closed.contains(&user) || !st.world.members.contains_key(&user)
+        })
     {
         return Err(ApiError::new(
             403,
@@ -347,7 +602,9 @@ pub(crate) fn create_message(
         kind: None,
         interaction: None,
         extra_flags: 0,
+        id: None,
     };
+    ops::unarchive_on_message(shared, st, cid);
     let mid = ops::create_message(shared, st, new);
     ok(json::message(&st.world, &st.world.messages[&mid]))
 }
@@ -359,10 +616,11 @@ pub(crate) fn message(
     c: &str,
     m: &str,
 ) -> RestResult {
-    let (_, mid) = known_message(st, c, m)?;
+    let (cid, mid) = known_message(st, c, m)?;
     match req.method {
         "GET" => ok(json::message(&st.world, &st.world.messages[&mid])),
         "PATCH" => {
+            threads::check_not_archived(st, cid)?;
             if st.world.messages[&mid].author != st.world.bot {
                 return Err(ApiError::new(
                     403,
@@ -382,7 +640,7 @@ pub(crate) fn message(
     }
 }
 
-fn thread_body_checks(body: &Value) -> Result<(String, u32), ApiError> {
+pub(crate) fn thread_body_checks(body: &Value) -> Result<(String, u32), ApiError> {
     let mut errs = FormErrors::default();
     let name = body.get("name").and_then(Value::as_str).unwrap_or("");
     check_name(name, &mut errs);
@@ -409,6 +667,9 @@ pub(crate) fn thread_from_message(
     m: &str,
 ) -> RestResult {
     let (cid, mid) = known_message(st, c, m)?;
+    if st.world.channels[&cid].kind != ChannelKind::Text {
+        return Err(wrong_channel_type());
+    }
     if st.world.messages[&mid].thread.is_some() {
         return Err(ApiError::new(
             400,
@@ -420,30 +681,12 @@ pub(crate) fn thread_from_message(
     let mut new = NewChannel::new(ChannelKind::PublicThread, name);
     new.parent_id = Some(cid);
     new.owner_id = Some(st.world.bot);
+    new.thread_members = vec![st.world.bot];
     new.auto_archive_minutes = archive;
     // A thread started from a message has that message's id.
     new.id = Some(ChannelId(mid.0));
     let tid = ops::create_channel(shared, st, new);
     st.world.messages.get_mut(&mid).expect("known").thread = Some(tid);
-    Ok(Reply::Json(
-        201,
-        json::channel(&st.world, &st.world.channels[&tid]),
-    ))
-}
-
-pub(crate) fn thread(shared: &Shared, st: &mut State, req: &Req<'_>, c: &str) -> RestResult {
-    let cid = known_channel(st, c)?.id;
-    let (name, archive) = thread_body_checks(req.body())?;
-    // Without `type`, Discord makes a private thread (the API v9 default it kept).
-    let kind = match req.body().get("type").and_then(Value::as_u64) {
-        Some(11) => ChannelKind::PublicThread,
-        _ => ChannelKind::PrivateThread,
-    };
-    let mut new = NewChannel::new(kind, name);
-    new.parent_id = Some(cid);
-    new.owner_id = Some(st.world.bot);
-    new.auto_archive_minutes = archive;
-    let tid = ops::create_channel(shared, st, new);
     Ok(Reply::Json(
         201,
         json::channel(&st.world, &st.world.channels[&tid]),
@@ -471,8 +714,9 @@ pub(crate) fn react(
     add: bool,
     user: &str,
 ) -> RestResult {
-    let (_, mid) = known_message(st, c, m)?;
+    let (cid, mid) = known_message(st, c, m)?;
     check_emoji(emoji)?;
+    threads::check_not_archived(st, cid)?;
     let who = if user == "@me" {
         st.world.bot
     } else {

@@ -89,9 +89,11 @@ fn check_callback(
     if kind == CallbackKind::Message {
         validate::empty_message(&data, files)?;
     }
-    if (kind == CallbackKind::UpdateMessage || kind == CallbackKind::DeferredUpdate)
-        && rec.source_message.is_none()
-    {
+    // A modal submit may be acknowledged with type 6 even when the modal came from a command
+    // (poise does exactly that); updating a message needs a message.
+    let needs_source = kind == CallbackKind::UpdateMessage
+        || (kind == CallbackKind::DeferredUpdate && rec.kind != 5);
+    if needs_source && rec.source_message.is_none() {
         return Err(ApiError::new(
             400,
             40043,
@@ -149,6 +151,7 @@ pub(crate) fn callback(
                 kind: Some(msg_type),
                 interaction: Some(iid),
                 extra_flags: 0,
+                id: None,
             };
             Some(ops::create_message(shared, st, new))
         }
@@ -163,6 +166,7 @@ pub(crate) fn callback(
                 kind: Some(msg_type),
                 interaction: Some(iid),
                 extra_flags: FLAG_LOADING,
+                id: None,
             };
             Some(ops::create_message(shared, st, new))
         }
@@ -234,6 +238,7 @@ pub(crate) fn followup(
         kind: Some(message_type::DEFAULT),
         interaction: Some(iid),
         extra_flags: 0,
+        id: None,
     };
     let mid = ops::create_message(shared, st, new);
     st.world

@@ -3,8 +3,10 @@
 
 mod app;
 mod channels;
+mod events;
 mod interactions;
 mod routes;
+mod threads;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -190,6 +192,8 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect();
     let result = shared.with(|st| {
+        // Discord's own status changes happen before anything the bot asks sees the events.
+        crate::ops::run_event_clock(&shared, st);
         let result = (|| -> RestResult {
             if let Some(e) = parse_error {
                 return Err(e);

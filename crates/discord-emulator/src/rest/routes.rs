@@ -1,6 +1,6 @@
 //! The route table: method and path segments to handler.
 
-use super::{Reply, Req, RestResult, app, channels, interactions};
+use super::{Req, RestResult, app, channels, events, interactions, threads};
 use crate::api_error::ApiError;
 use crate::state::{Shared, State};
 
@@ -37,6 +37,7 @@ pub(crate) fn route(shared: &Shared, st: &mut State, req: &Req<'_>) -> RestResul
         ("GET", ["guilds", g]) => app::guild(st, g),
         ("GET", ["guilds", g, "channels"]) => channels::guild_channels(st, g),
         ("POST", ["guilds", g, "channels"]) => channels::create_guild_channel(shared, st, req, g),
+        ("PATCH", ["guilds", g, "channels"]) => channels::positions(st, req, g),
         ("GET", ["guilds", g, "members"]) => app::members(st, req, g),
         ("GET", ["guilds", g, "members", u]) => app::member(st, g, u),
         ("PATCH", ["guilds", g, "members", u]) => app::edit_member(st, req, g, u),
@@ -44,9 +45,18 @@ pub(crate) fn route(shared: &Shared, st: &mut State, req: &Req<'_>) -> RestResul
             app::member_role(st, m == "PUT", g, u, r)
         }
         ("GET", ["guilds", g, "roles"]) => app::roles(st, g),
+        ("GET", ["guilds", g, "threads", "active"]) => {
+            app::check_guild(st, g)?;
+            threads::active_threads(st)
+        }
+        (_, ["guilds", g, "scheduled-events"]) => events::list_or_create(shared, st, req, g),
+        (_, ["guilds", g, "scheduled-events", e]) => events::one(shared, st, req, g, e, false),
+        ("GET", ["guilds", g, "scheduled-events", e, "users"]) => {
+            events::one(shared, st, req, g, e, true)
+        }
         ("POST", ["guilds", g, "roles"]) => app::create_role(shared, st, req, g),
         ("GET", ["channels", c]) => channels::get_channel(st, c),
-        ("PATCH", ["channels", c]) => channels::edit_channel(st, req, c),
+        ("PATCH", ["channels", c]) => channels::edit_channel(shared, st, req, c),
         ("DELETE", ["channels", c]) => channels::delete_channel(st, c),
         ("GET", ["channels", c, "messages"]) => channels::list_messages(st, req, c),
         ("POST", ["channels", c, "messages"]) => channels::create_message(shared, st, req, c),
@@ -54,10 +64,19 @@ pub(crate) fn route(shared: &Shared, st: &mut State, req: &Req<'_>) -> RestResul
         ("POST", ["channels", c, "messages", msg, "threads"]) => {
             channels::thread_from_message(shared, st, req, c, msg)
         }
-        ("POST", ["channels", c, "threads"]) => channels::thread(shared, st, req, c),
-        ("PUT" | "DELETE", ["channels", c, "thread-members", _]) => {
-            channels::known_channel(st, c).map(|_| Reply::NoContent)
-        }
+        ("POST", ["channels", c, "threads"]) => threads::create_thread(shared, st, req, c),
+        ("GET", ["channels", c, "thread-members"]) => threads::thread_members(st, req, c, None),
+        (_, ["channels", c, "thread-members", u]) => threads::thread_members(st, req, c, Some(u)),
+        (
+            "GET",
+            [
+                "channels",
+                c,
+                "threads",
+                "archived",
+                kind @ ("public" | "private"),
+            ],
+        ) => threads::archived_threads(st, c, *kind == "private"),
         ("PUT", ["channels", c, "messages", msg, "reactions", emoji, "@me"]) => {
             channels::react(st, c, msg, emoji, true, "@me")
         }
@@ -77,7 +96,7 @@ pub(crate) fn route(shared: &Shared, st: &mut State, req: &Req<'_>) -> RestResul
         ("PUT", ["channels", c, "permissions", o]) => channels::overwrite(st, req, c, o, true),
         ("DELETE", ["channels", c, "permissions", o]) => channels::overwrite(st, req, c, o, false),
         ("POST", ["channels", c, "typing"]) => {
-            channels::known_channel(st, c).map(|_| Reply::NoContent)
+            channels::known_channel(st, c).map(|_| super::Reply::NoContent)
         }
         _ => Err(ApiError::new(404, 0, "404: Not Found")),
     }

@@ -46,13 +46,18 @@ fn diagnose(frame: &Value) -> String {
         "GUILD_MEMBER_ADD" => try_as::<GuildMemberAddEvent>(d),
         "GUILD_MEMBER_UPDATE" => try_as::<GuildMemberUpdateEvent>(d),
         "GUILD_ROLE_CREATE" => try_as::<GuildRoleCreateEvent>(d),
+        "GUILD_MEMBER_REMOVE" => try_as::<GuildMemberRemoveEvent>(d),
+        "THREAD_MEMBERS_UPDATE" => try_as::<ThreadMembersUpdateEvent>(d),
+        "GUILD_SCHEDULED_EVENT_CREATE" => try_as::<GuildScheduledEventCreateEvent>(d),
+        "GUILD_SCHEDULED_EVENT_UPDATE" => try_as::<GuildScheduledEventUpdateEvent>(d),
+        "GUILD_SCHEDULED_EVENT_DELETE" => try_as::<GuildScheduledEventDeleteEvent>(d),
         "RESUMED" => try_as::<ResumedEvent>(d),
         other => format!("no diagnosis for {other}"),
     }
 }
 
 /// Decodes one frame as serenity does and checks it is what its `op`/`t` say.
-fn check_frame(text: &str) -> GatewayEvent {
+pub(crate) fn check_frame(text: &str) -> GatewayEvent {
     let v: Value = serde_json::from_str(text).expect("frame is JSON");
     let ev: GatewayEvent = serde_json::from_str(text)
         .unwrap_or_else(|e| panic!("frame does not decode as GatewayEvent: {e}\n{text}"));

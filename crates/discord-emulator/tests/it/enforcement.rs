@@ -433,3 +433,289 @@ async fn without_message_content_the_content_arrives_blank_except_dms_and_mentio
     // The world keeps the real content.
     assert_eq!(emu.messages(ch)[0].content, "secret plans");
 }
+
+#[tokio::test]
+async fn context_menu_commands_have_no_description_or_options() {
+    let (emu, http, _gw) = connected().await;
+    let path = format!(
+        "/applications/{}/guilds/{}/commands",
+        emu.config().application_id,
+        emu.guild_id()
+    );
+    let ok = http
+        .call(
+            "PUT",
+            &path,
+            Some(json!([incident_command(), {"name": "Open incident from message", "type": 3}])),
+        )
+        .await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    let (_, body) = http
+        .call(
+            "PUT",
+            &path,
+            Some(json!([{"name": "Open incident from message", "type": 3, "description": "no"}])),
+        )
+        .await;
+    assert_eq!(
+        form_error(&body, "/0/description"),
+        "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION"
+    );
+    let (_, body) = http
+        .call(
+            "PUT",
+            &path,
+            Some(json!([{"name": "Open", "type": 3, "options": [{"type": 3, "name": "x", "description": "d"}]}])),
+        )
+        .await;
+    assert_eq!(
+        form_error(&body, "/0/options"),
+        "APPLICATION_COMMAND_CONTEXT_MENU_OPTIONS"
+    );
+    let six: Vec<Value> = (0..6)
+        .map(|i| json!({"name": format!("Message {i}"), "type": 3}))
+        .collect();
+    let (status, _) = http.call("PUT", &path, Some(json!(six))).await;
+    assert_eq!(status, 400, "at most five message commands per scope");
+    assert!(
+        emu.registered_commands()
+            .iter()
+            .any(|c| c.kind == 3 && c.name == "Open incident from message"),
+        "the refused overwrites left the accepted one in place"
+    );
+}
+
+fn text_input(id: &str) -> Value {
+    json!({"type": 1, "components": [{"type": 4, "custom_id": id, "label": "Title", "style": 1}]})
+}
+
+#[tokio::test]
+async fn modals_are_checked_as_discord_checks_them() {
+    let (emu, http, _gw) = connected().await;
+    let ch = emu.add_text_channel("general", None);
+    let alice = emu.member("alice", &[]);
+    let mut refuse = Vec::new();
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"custom_id": "m", "title": "t".repeat(46), "components": [text_input("a")]}),
+            "/data/title",
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            json!({"custom_id": "m", "title": "t", "components": []}),
+            "/data/components",
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            json!({"custom_id": "m", "title": "t", "components": (0..6).map(|i| text_input(&format!("f{i}"))).collect::<Vec<_>>()}),
+            "/data/components",
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            json!({"custom_id": "", "title": "t", "components": [text_input("a")]}),
+            "/data/custom_id",
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            json!({"custom_id": "m", "title": "t", "components": [text_input("a"), text_input("a")]}),
+            "/data/components/1/components/0/custom_id",
+            "COMPONENT_CUSTOM_ID_DUPLICATED",
+        ),
+        (
+            json!({"custom_id": "m", "title": "t", "components": [{"type": 1, "components": [{"type": 4, "custom_id": "a", "label": "A", "style": 1}, {"type": 4, "custom_id": "b", "label": "B", "style": 1}]}]}),
+            "/data/components/0/components",
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            json!({"custom_id": "m", "title": "t", "components": [{"type": 1, "components": [{"type": 4, "custom_id": "a", "label": "A", "style": 3}]}]}),
+            "/data/components/0/components/0/style",
+            "BASE_TYPE_CHOICES",
+        ),
+        (
+            json!({"custom_id": "m", "title": "t", "components": [{"type": 1, "components": [{"type": 4, "custom_id": "a", "label": "L".repeat(46), "style": 1}]}]}),
+            "/data/components/0/components/0/label",
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            json!({"custom_id": "m", "title": "t", "components": [{"type": 1, "components": [{"type": 4, "custom_id": "a", "label": "A", "style": 1, "min_length": 10, "max_length": 5}]}]}),
+            "/data/components/0/components/0/min_length",
+            "TEXT_INPUT_MIN_LENGTH_INVALID",
+        ),
+        (
+            json!({"custom_id": "m", "title": "t", "components": [{"type": 1, "components": [{"type": 2, "custom_id": "a", "label": "A", "style": 1}]}]}),
+            "/data/components/0/components/0/type",
+            "UNION_TYPE_CHOICES",
+        ),
+    ];
+    for (data, pointer, code) in cases {
+        let i = alice
+            .run(ch, "/incident open title:x severity:SEV1")
+            .unwrap();
+        let (status, body) = http
+            .call(
+                "POST",
+                &callback(&i),
+                Some(json!({"type": 9, "data": data})),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(form_error(&body, pointer), code, "{body}");
+        refuse.push(i);
+    }
+    assert!(refuse.iter().all(|i| i.current_response().is_none()));
+    // A label (type 18) around a text input is accepted too.
+    let i = alice
+        .run(ch, "/incident open title:x severity:SEV1")
+        .unwrap();
+    let label = json!({"type": 18, "label": "Title", "component": {"type": 4, "custom_id": "title", "style": 1}});
+    http.ok(
+        "POST",
+        &callback(&i),
+        Some(
+            json!({"type": 9, "data": {"custom_id": "m", "title": "Open", "components": [label]}}),
+        ),
+    )
+    .await;
+    // An autocomplete interaction cannot be answered with a modal; a modal submit neither.
+    let submitted = alice.submit_modal(&i, &[("title", "x")]).await.unwrap();
+    let (status, body) = http
+        .call("POST", &callback(&submitted), Some(json!({"type": 9, "data": {"custom_id": "m2", "title": "t", "components": [text_input("a")]}})))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (400, Some(40043)),
+        "{body}"
+    );
+    // poise acknowledges a modal submit with type 6 even when the modal came from a command.
+    http.ok("POST", &callback(&submitted), Some(json!({"type": 6})))
+        .await;
+}
+
+#[tokio::test]
+async fn select_menus_are_checked_as_discord_checks_them() {
+    let (emu, http, _gw) = connected().await;
+    let ch = emu.add_text_channel("general", None);
+    let post = format!("/channels/{ch}/messages");
+    let select = |extra: Value| {
+        let mut s = json!({"type": 3, "custom_id": "sev", "options": [{"label": "SEV1", "value": "1"}, {"label": "SEV2", "value": "2"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        json!({"content": "pick", "components": [{"type": 1, "components": [s]}]})
+    };
+    let at = "/components/0/components/0";
+    let cases = vec![
+        (json!({"options": []}), "/options", "BASE_TYPE_BAD_LENGTH"),
+        (
+            json!({"min_values": 2, "max_values": 1}),
+            "/min_values",
+            "SELECT_COMPONENT_MIN_VALUES_INVALID",
+        ),
+        (
+            json!({"max_values": 3}),
+            "/max_values",
+            "SELECT_COMPONENT_MAX_VALUES_TOO_LARGE",
+        ),
+        (json!({"max_values": 26}), "/max_values", "NUMBER_TYPE_MAX"),
+        (
+            json!({"placeholder": "p".repeat(151)}),
+            "/placeholder",
+            "BASE_TYPE_MAX_LENGTH",
+        ),
+        (
+            json!({"options": [{"label": "a", "value": "1"}, {"label": "b", "value": "1"}]}),
+            "/options/1/value",
+            "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED",
+        ),
+        (
+            json!({"options": [{"label": "l".repeat(101), "value": "1"}]}),
+            "/options/0/label",
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            json!({"options": [{"label": "a", "value": "1", "default": true}, {"label": "b", "value": "2", "default": true}]}),
+            "/options",
+            "SELECT_COMPONENT_TOO_MANY_DEFAULT_VALUES",
+        ),
+    ];
+    for (extra, pointer, code) in cases {
+        let (status, body) = http.call("POST", &post, Some(select(extra.clone()))).await;
+        assert_eq!(status, 400, "{extra}: {body}");
+        assert_eq!(form_error(&body, &format!("{at}{pointer}")), code, "{body}");
+    }
+    http.ok(
+        "POST",
+        &post,
+        Some(select(json!({"min_values": 0, "max_values": 2}))),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn scheduled_event_bodies_are_checked_by_entity_type() {
+    let (emu, http, _gw) = connected().await;
+    let path = format!("/guilds/{}/scheduled-events", emu.guild_id());
+    let start = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let end = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let base = json!({"name": "Review", "privacy_level": 2, "entity_type": 3, "scheduled_start_time": start, "scheduled_end_time": end, "entity_metadata": {"location": "#inc-1"}});
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    let cases = vec![
+        (
+            with("privacy_level", json!(1)),
+            "/privacy_level",
+            "BASE_TYPE_CHOICES",
+        ),
+        (with("name", json!("")), "/name", "BASE_TYPE_BAD_LENGTH"),
+        (
+            with("entity_metadata", json!({"location": "x".repeat(101)})),
+            "/entity_metadata/location",
+            "BASE_TYPE_BAD_LENGTH",
+        ),
+        (
+            with("channel_id", json!("123")),
+            "/channel_id",
+            "GUILD_SCHEDULED_EVENT_CHANNEL_ID_NOT_NULL",
+        ),
+        (
+            with("scheduled_end_time", json!(start)),
+            "/scheduled_end_time",
+            "GUILD_SCHEDULED_EVENT_END_BEFORE_START",
+        ),
+        (
+            with("scheduled_start_time", json!("tomorrow")),
+            "/scheduled_start_time",
+            "DATE_TIME_TYPE_CONVERT",
+        ),
+        (
+            with("entity_type", json!(2)),
+            "/channel_id",
+            "BASE_TYPE_REQUIRED",
+        ),
+    ];
+    for (body, pointer, code) in cases {
+        let (status, reply) = http.call("POST", &path, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {reply}");
+        assert_eq!(form_error(&reply, pointer), code, "{reply}");
+    }
+    assert!(emu.scheduled_events().is_empty(), "nothing half-made");
+    let made = http.ok("POST", &path, Some(base)).await;
+    assert_eq!(made["status"], 1);
+    let (status, reply) = http
+        .call(
+            "PATCH",
+            &format!("{path}/{}", made["id"].as_str().unwrap()),
+            Some(json!({"status": 3})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        form_error(&reply, "/status"),
+        "GUILD_SCHEDULED_EVENT_INVALID_STATUS_TRANSITION"
+    );
+    let (status, reply) = http.call("GET", &format!("{path}/1"), None).await;
+    assert_eq!((status, reply["code"].as_u64()), (404, Some(10070)));
+}

@@ -4,5 +4,8 @@
 mod conformance;
 mod driver;
 mod enforcement;
+mod guild_features;
+mod interactions;
 mod real_client;
+mod sessions;
 mod support;

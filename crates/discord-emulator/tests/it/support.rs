@@ -237,3 +237,161 @@ pub fn incident_command() -> Value {
         ]
     })
 }
+
+/// serenity's `Http` pointed at the emulator, the way warroom builds it.
+pub fn serenity_http(emu: &Emulator) -> serenity::http::Http {
+    let reqwest = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(WAIT)
+        .build()
+        .expect("reqwest client");
+    serenity::http::HttpBuilder::new(&emu.config().bot_token)
+        .proxy(emu.api_base())
+        .ratelimiter_disabled(true)
+        .client(reqwest)
+        .application_id(serenity::all::ApplicationId::new(
+            emu.config().application_id,
+        ))
+        .build()
+}
+
+/// Discord's JSON error code of a failed serenity call (`None` for other failures).
+pub fn discord_code(e: &serenity::Error) -> Option<isize> {
+    match e {
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) => {
+            Some(r.error.code)
+        }
+        _ => None,
+    }
+}
+
+/// A serenity client in its own runtime on its own thread, like a separate bot process:
+/// `kill` drops the runtime at once, so its sockets close without a Close frame and nothing
+/// of it runs any more (what `kill -9` does to a process).
+pub struct BotProcess {
+    runtime: Option<tokio::runtime::Runtime>,
+    shards: std::sync::Arc<serenity::all::ShardManager>,
+}
+
+impl BotProcess {
+    pub async fn start<H: serenity::all::EventHandler + 'static>(
+        emu: &Emulator,
+        intents: serenity::all::GatewayIntents,
+        handler: H,
+    ) -> BotProcess {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime for the bot");
+        let http = serenity_http(emu);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        runtime.spawn(async move {
+            let mut client = serenity::client::ClientBuilder::new_with_http(http, intents)
+                .event_handler(handler)
+                .await
+                .expect("build the serenity client");
+            let _ = tx.send(client.shard_manager.clone());
+            let _ = client.start().await;
+        });
+        let shards = tokio::time::timeout(WAIT, rx)
+            .await
+            .expect("the client is built within the wait")
+            .expect("the client task sends its shard manager");
+        BotProcess {
+            runtime: Some(runtime),
+            shards,
+        }
+    }
+
+    /// Stops the way `kill -9` would: no Close frame, no resume, nothing more from it.
+    pub fn kill(mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+
+    /// Stops the way a graceful shutdown does (serenity closes with 1000).
+    pub async fn stop(mut self) {
+        let _ = tokio::time::timeout(WAIT, self.shards.shutdown_all()).await;
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Events a test bot saw, shared with the test across runtimes.
+#[derive(Clone, Default)]
+pub struct Seen {
+    tx: std::sync::Arc<tokio::sync::watch::Sender<Vec<String>>>,
+}
+
+impl Seen {
+    pub fn new() -> Self {
+        Self {
+            tx: std::sync::Arc::new(tokio::sync::watch::Sender::new(Vec::new())),
+        }
+    }
+
+    pub fn push(&self, what: impl Into<String>) {
+        let what = what.into();
+        self.tx.send_modify(|v| v.push(what));
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.tx.borrow().clone()
+    }
+
+    /// How many times exactly `what` was seen.
+    pub fn count(&self, what: &str) -> usize {
+        self.tx.borrow().iter().filter(|s| *s == what).count()
+    }
+
+    /// Waits until `what` was seen `n` times.
+    pub async fn wait_count(&self, what: &str, n: usize) {
+        let mut rx = self.tx.subscribe();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if self.count(what) >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                panic!(
+                    "timed out after {WAIT:?} waiting to see {what:?} {n} time(s); saw {:?}",
+                    self.all()
+                );
+            }
+        }
+    }
+
+    /// Waits for an entry starting with `prefix`; returns it.
+    pub async fn wait_prefix(&self, prefix: &str) -> String {
+        let mut rx = self.tx.subscribe();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.all().into_iter().find(|s| s.starts_with(prefix)) {
+                return s;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                panic!(
+                    "timed out after {WAIT:?} waiting to see {prefix:?}…; saw {:?}",
+                    self.all()
+                );
+            }
+        }
+    }
+}
