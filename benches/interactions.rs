@@ -1,118 +1,28 @@
-//! B1 (SPEC §9): `/incident open` interactions at a fixed rate through the Discord emulator,
-//! timing each from the INTERACTION_CREATE dispatch to warroom's callback (the incident is
-//! stored before the callback is sent). warroom runs in this process on a fresh SQLite file.
-//!
-//! `cargo bench --bench interactions -- [RATE] [SECONDS]` (defaults: 200 per second, 30 s).
-
-use std::time::{Duration, Instant};
-
-use discord_emulator::{Emulator, EmulatorConfig};
-use warroom::app::{self, Overrides};
-use warroom::config::Config;
-
-#[path = "../tests/common/discord_env.rs"]
-mod discord_env;
-
-/// How long to wait for every answer after the last interaction was sent.
-const DRAIN: Duration = Duration::from_secs(30);
+//! `cargo bench --bench interactions -- [RATE] [SECONDS] [DATABASE_URL]`: B1, the same as
+//! `warroom bench interactions` (the code is `src/bench/interactions.rs`); defaults 200 per
+//! second for 30 s on a temporary SQLite file.
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).filter(|arg| !arg.starts_with('-'));
-    let rate: u32 = args
+    let rate = args
         .next()
         .map(|arg| arg.parse())
         .transpose()?
         .unwrap_or(200);
-    let seconds: u64 = args
+    let seconds = args
         .next()
         .map(|arg| arg.parse())
         .transpose()?
         .unwrap_or(30);
+    let database_url = args.next();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(bench(rate, seconds))
-}
-
-async fn bench(rate: u32, seconds: u64) -> anyhow::Result<()> {
-    let emu = Emulator::start(EmulatorConfig::default()).await;
-    let responders = emu.add_role("responders");
-    let category = emu.add_category("incidents");
-    let announce = emu.add_text_channel("incident-announcements", None);
-    let general = emu.add_text_channel("general", None);
-    let dir = tempfile::tempdir()?;
-    let config_path = dir.path().join("warroom.toml");
-    std::fs::write(&config_path, warroom::config::DEFAULT_CONFIG_TOML)?;
-    let env = discord_env::environment(
-        &emu,
-        category,
-        announce,
-        &[("responder", responders)],
-        &dir.path().join("no-commands"),
-    );
-    let config = Config::load(&config_path, &env)?;
-    let app = app::spawn(config, "127.0.0.1:0".parse()?, Overrides::default()).await?;
-    emu.wait_connected(Duration::from_secs(30)).await?;
-    emu.wait_for_command("incident", Duration::from_secs(30))
-        .await?;
-    let alice = emu.member("alice", &[responders]);
-
-    let total = u64::from(rate) * seconds;
-    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let mut waits = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        ticker.tick().await;
-        let sent = Instant::now();
-        let interaction = alice
-            .run(
-                general,
-                &format!(r#"/incident open title:"bench {n}" severity:SEV3"#),
-            )
-            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
-        waits.push(tokio::spawn(async move {
-            let response = interaction.response_within(DRAIN).await;
-            (sent.elapsed(), response.map(|response| response.kind))
-        }));
-    }
-    let sending = started.elapsed();
-    let mut latencies = Vec::with_capacity(waits.len());
-    let mut failures = 0;
-    let mut deferred = 0;
-    for wait in waits {
-        let (latency, kind) = wait.await?;
-        match kind {
-            Ok(discord_emulator::CallbackKind::Message) => latencies.push(latency),
-            Ok(discord_emulator::CallbackKind::DeferredMessage) => {
-                deferred += 1;
-                latencies.push(latency);
-            }
-            _ => failures += 1,
-        }
-    }
-    app.stop().await?;
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    let late = emu
-        .requests()
-        .iter()
-        .filter(|request| request.path.contains("/callback") && request.status >= 400)
-        .count();
-    println!(
-        "B1 /incident open: {total} interactions at {rate}/s over {:.1} s (achieved {:.0}/s); answered {}, deferred {deferred}, failed {failures}, callbacks refused by the emulator {late}",
-        sending.as_secs_f64(),
-        total as f64 / sending.as_secs_f64(),
-        latencies.len()
-    );
-    println!(
-        "dispatch → callback: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        at(0.50).as_secs_f64() * 1000.0,
-        at(0.90).as_secs_f64() * 1000.0,
-        at(0.99).as_secs_f64() * 1000.0,
-        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
-    );
-    emu.shutdown().await;
-    Ok(())
+        .block_on(warroom::bench::interactions::run(
+            warroom::bench::interactions::Options {
+                rate,
+                seconds,
+                database_url,
+            },
+        ))
 }

@@ -1,12 +1,15 @@
 //! `warroom bench`: reproducible measurements of SPEC §9's targets (figures go in
-//! BENCHMARKS.md), one file per measurement: `startup` (B5), `export` (B4), `alerts` (B2),
-//! `escalation` (B3), and `burst`, the writer the kill -9 test kills. Each runs the real binary
-//! as a child process; `cli::bench` says which to run with what.
+//! BENCHMARKS.md), the one home of every measurement, one file each: `interactions` (B1),
+//! `alerts` (B2), `escalation` (B3), `export` (B4), `startup` (B5), and `burst`, the writer
+//! the kill -9 test kills; `discord_env` points warroom at the Discord emulator. `cli::bench`
+//! says which to run with what; `cargo bench --bench interactions` is B1 by another name.
 
 pub mod alerts;
 mod burst;
+pub mod discord_env;
 pub mod escalation;
 mod export;
+pub mod interactions;
 mod startup;
 
 use std::path::{Path, PathBuf};

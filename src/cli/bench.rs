@@ -11,6 +11,18 @@ use crate::config::{Config, Environment};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// B1: `/incident open` interactions at a fixed rate through the Discord emulator, warroom
+    /// in this process; dispatch → callback percentiles
+    Interactions {
+        /// Interactions per second
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...)
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// B5: start `warroom run` on a fresh SQLite file; time until /readyz answers 200, then
     /// read the resident memory of the idle process
     Startup {
@@ -104,6 +116,18 @@ pub async fn execute(
     env: &Environment,
 ) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Interactions {
+            rate,
+            seconds,
+            database_url,
+        } => {
+            bench::interactions::run(bench::interactions::Options {
+                rate: rate.max(1),
+                seconds: seconds.max(1),
+                database_url,
+            })
+            .await
+        }
         BenchCommand::Startup { runs, idle } => bench::startup(runs, idle).await,
         BenchCommand::Export {
             events,

@@ -4,8 +4,7 @@
 
 pub mod app;
 pub mod discord;
-#[path = "../../common/discord_env.rs"]
-pub mod discord_env;
+pub use warroom::bench::discord_env;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

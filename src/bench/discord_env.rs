@@ -1,10 +1,11 @@
-//! The environment that points warroom at a Discord emulator, set the way an operator would
-//! (the token variable and `WARROOM__` overrides). Shared by the tests and the B1 benchmark.
+//! The environment that points warroom at the project's Discord emulator, set the way an
+//! operator would (the token variable and `WARROOM__` overrides). Shared by the benchmarks that
+//! go through Discord and by the tests.
 
 use std::path::Path;
 
+use crate::config::Environment;
 use discord_emulator::{ChannelId, Emulator, RoleId};
-use warroom::config::Environment;
 
 /// `roles` pairs a bot role name (`responder`, `dba`, …) with the emulator role granting it.
 pub fn environment(
