@@ -24,6 +24,7 @@
 mod bind;
 mod catalog;
 mod check;
+mod confine;
 mod exec;
 mod lock;
 mod output;
@@ -42,8 +43,8 @@ pub use catalog::{
 pub use check::{COMMAND_LAUNCHERS, INTERPRETER_CODE_OPTIONS, SCRIPT_INTERPRETERS, SHELLS};
 pub use exec::{
     Cancel, Canceller, CapturedOutput, Exit, OUTPUT_DRAIN_LIMIT, Progress, RunError, RunOptions,
-    RunOutcome, Runner, RunnerSettings, SAFE_PATH, StopReason, cancel_pair,
+    RunOutcome, Runner, RunnerSettings, RunnerShutdown, SAFE_PATH, StopReason, cancel_pair,
 };
 pub use output::MAX_LINE_BYTES;
-pub use redact::{REDACTED, Redactor};
+pub use redact::{REDACT_OVERLAP_BYTES, REDACTED, Redactor};
 pub use template::{MAX_PARAM_NAME_CHARS, Piece, Template};
