@@ -909,7 +909,7 @@ impl Checker<'_> {
                 _ => None,
             };
             match text.map(|text| check_value(&param, &text)) {
-                Some(Ok(normalized)) => param.default = Some(normalized),
+                Some(Ok(checked)) => param.default = Some(checked.stored),
                 Some(Err(reason)) => self.loader.problem(
                     &at("default"),
                     format!("{reason}; a default must itself be acceptable"),

@@ -338,7 +338,7 @@ async fn hostile_values_are_refused_clearly_or_arrive_as_one_literal_element() {
             .ends_with("is 10000 bytes long; at most 1024 are accepted")
     );
     assert!(reason("note", "").ends_with("is empty; give text matching ^.{1,1000}$"));
-    assert!(reason("note", "nginx.service\u{202e}ecivres").ends_with("contains the invisible character U+202E, which can make text read differently than it is; type the value plainly"));
+    assert!(reason("note", "nginx.service\u{202e}ecivres").ends_with("contains the invisible character U+202E (a format character), which can make text read differently than it is; type the value plainly"));
     assert!(
         reason("pick", "nginх.service")
             .ends_with("\"nginх.service\" is not one of nginx.service, postgresql.service")
