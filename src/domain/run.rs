@@ -206,7 +206,7 @@ pub enum RunRefusal {
         verb: &'static str,
     },
     #[error(
-        "{id} expired at {at} before enough people approved it; request it again if it is still needed"
+        "{id} expired before it was approved (its approval window closed at {at}); request it again if it is still needed"
     )]
     Expired { id: RunId, at: Timestamp },
     #[error("you requested {id}, so you cannot approve it: a second person must")]
