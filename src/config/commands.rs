@@ -23,6 +23,8 @@ pub struct CommandsConfig {
     pub output_file_max_bytes: u64,
     /// Between SIGTERM and SIGKILL to a run's process group on timeout or cancellation.
     pub kill_grace: Duration,
+    /// At shutdown, how long running commands may go on before they are interrupted.
+    pub shutdown_grace: Duration,
     /// Where the full (redacted) output of each run is written, resolved against the config's
     /// folder.
     pub output_dir: PathBuf,
@@ -60,6 +62,7 @@ struct RawCommands {
     output_cap_bytes: usize,
     output_file_max_bytes: u64,
     kill_grace: String,
+    shutdown_grace: String,
     output_dir: String,
 }
 
@@ -71,6 +74,7 @@ impl Default for RawCommands {
             output_cap_bytes: 65_536,
             output_file_max_bytes: 67_108_864,
             kill_grace: "5s".to_owned(),
+            shutdown_grace: "20s".to_owned(),
             output_dir: "command-output".to_owned(),
         }
     }
@@ -117,6 +121,7 @@ impl Loader {
             );
         }
         let kill_grace = self.duration(&path("kill_grace"), &raw.kill_grace, false);
+        let shutdown_grace = self.duration(&path("shutdown_grace"), &raw.shutdown_grace, true);
         let resolve = |dir: &str| {
             let dir = Path::new(dir);
             if dir.is_absolute() {
@@ -140,6 +145,7 @@ impl Loader {
             output_cap_bytes: raw.output_cap_bytes.max(MIN_OUTPUT_CAP_BYTES),
             output_file_max_bytes: raw.output_file_max_bytes,
             kill_grace,
+            shutdown_grace,
             output_dir: resolve(&raw.output_dir),
         }
     }

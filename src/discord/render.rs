@@ -407,7 +407,7 @@ fn run_icon(state: RunState) -> &'static str {
         RunState::Approved => "🟦",
         RunState::Running => "⏳",
         RunState::Succeeded => "✅",
-        RunState::Failed | RunState::TimedOut => "❌",
+        RunState::Failed | RunState::TimedOut | RunState::Interrupted => "❌",
         RunState::Denied | RunState::Expired | RunState::Cancelled => "🚫",
     }
 }

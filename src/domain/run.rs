@@ -53,10 +53,12 @@ pub enum RunState {
     Expired,
     /// Withdrawn by the requester before it ran.
     Cancelled,
+    /// It was running when warroom shut down, and was stopped after the shutdown grace.
+    Interrupted,
 }
 
 impl RunState {
-    pub const ALL: [RunState; 9] = [
+    pub const ALL: [RunState; 10] = [
         RunState::Requested,
         RunState::Approved,
         RunState::Running,
@@ -66,6 +68,7 @@ impl RunState {
         RunState::Denied,
         RunState::Expired,
         RunState::Cancelled,
+        RunState::Interrupted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +82,7 @@ impl RunState {
             RunState::Denied => "denied",
             RunState::Expired => "expired",
             RunState::Cancelled => "cancelled",
+            RunState::Interrupted => "interrupted",
         }
     }
 
@@ -92,6 +96,7 @@ impl RunState {
                 | RunState::Denied
                 | RunState::Expired
                 | RunState::Cancelled
+                | RunState::Interrupted
         )
     }
 }
@@ -118,6 +123,9 @@ impl FromStr for RunState {
 pub struct RunApproval {
     pub by: Actor,
     pub at: Timestamp,
+    /// The fingerprint of the command as the approver saw it (the run's, at approval).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// A run as stored: what was asked, exactly what would run, who decided what, how it ended.
@@ -126,14 +134,32 @@ pub struct Run {
     pub id: RunId,
     pub incident_id: Option<IncidentId>,
     pub command: String,
-    /// The validated values by parameter name (empty when the request was refused before).
+    /// The validated values by parameter name (empty when the request was refused before),
+    /// as shown: anything that looks like a secret is `[redacted]`.
     pub values: BTreeMap<String, String>,
-    /// What the person typed, kept for the audit of refused requests.
+    /// The validated values exactly, which execution binds again. Never serialized with
+    /// the run (so no view of it, API, card or export, shows them); the store keeps them
+    /// apart.
+    #[serde(skip)]
+    pub exact_values: BTreeMap<String, String>,
+    /// What the person typed, kept for the audit of refused requests (redacted).
     pub args_text: String,
     pub program: String,
-    /// The exact arguments after the program, as approved; execution refuses to run anything
-    /// else.
+    /// The arguments after the program, as approved and as shown (secrets `[redacted]`);
+    /// execution runs only what has the same [`Run::fingerprint`].
     pub argv: Vec<String>,
+    /// SHA-256 of the whole resolved command at the request (program, arguments,
+    /// environment, working directory, timeout, lock, risk): the run starts only if the
+    /// catalog still resolves to the same.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// The child's environment as shown (`NAME=value`, `NAME=<from_env VAR>`).
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub timeout_ms: Option<i64>,
     pub dry_run: bool,
     pub risk: String,
     pub lock_key: Option<String>,
@@ -180,7 +206,7 @@ pub enum RunRefusal {
         verb: &'static str,
     },
     #[error(
-        "{id} expired at {at} before enough people approved it; request it again if it is still needed"
+        "{id} expired before it was approved (its approval window closed at {at}); request it again if it is still needed"
     )]
     Expired { id: RunId, at: Timestamp },
     #[error("you requested {id}, so you cannot approve it: a second person must")]
@@ -202,9 +228,14 @@ impl Run {
             incident_id: None,
             command: command.to_owned(),
             values: BTreeMap::new(),
+            exact_values: BTreeMap::new(),
             args_text: String::new(),
             program,
             argv: Vec::new(),
+            fingerprint: None,
+            env: Vec::new(),
+            workdir: None,
+            timeout_ms: None,
             dry_run: false,
             risk: String::new(),
             lock_key: None,
@@ -273,6 +304,7 @@ impl Run {
         next.approvals.push(RunApproval {
             by: by.clone(),
             at: now,
+            fingerprint: self.fingerprint.clone(),
         });
         if next.approvals_missing() == 0 {
             next.state = RunState::Approved;
@@ -307,6 +339,13 @@ impl Run {
     }
 
     fn check_pending(&self, now: Timestamp, verb: &'static str) -> Result<(), RunRefusal> {
+        // Expired says so whether or not the sweep has recorded it yet.
+        if self.state == RunState::Expired {
+            return Err(RunRefusal::Expired {
+                id: self.id,
+                at: self.expires_at.unwrap_or(self.requested_at),
+            });
+        }
         if self.state != RunState::Requested {
             return Err(RunRefusal::WrongState {
                 id: self.id,
@@ -368,5 +407,29 @@ mod tests {
             Err(RunRefusal::Expired { .. })
         ));
         assert!(run.is_expired(late) && !run.is_expired(now));
+    }
+
+    #[test]
+    fn an_expired_request_refuses_approval_alike_before_and_after_the_sweep() {
+        let run = requested();
+        let late = Timestamp::from_millis(600_000);
+        let before = run.approve(&Actor::discord(2, "carol"), late).unwrap_err();
+        let mut swept = run.clone();
+        swept.state = RunState::Expired;
+        let after = swept
+            .approve(&Actor::discord(2, "carol"), late)
+            .unwrap_err();
+        assert_eq!(before, after);
+        assert!(matches!(before, RunRefusal::Expired { .. }));
+    }
+
+    #[test]
+    fn an_approval_records_the_fingerprint_it_approved() {
+        let mut run = requested();
+        run.fingerprint = Some("abc".into());
+        let once = run
+            .approve(&Actor::discord(2, "carol"), Timestamp::from_millis(1))
+            .unwrap();
+        assert_eq!(once.approvals[0].fingerprint.as_deref(), Some("abc"));
     }
 }

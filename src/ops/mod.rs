@@ -23,7 +23,7 @@ pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
-pub use runs::{Commands, Requested, RunRequest};
+pub use runs::{Commands, Requested, RunRequest, RunsShutdown};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {

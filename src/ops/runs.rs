@@ -11,11 +11,11 @@ use serde_json::json;
 use super::{Ops, OpsError, Permission, Principal};
 use crate::config::bot_roles::ADMIN;
 use crate::domain::{
-    Actor, EventKind, IncidentId, NewEvent, Run, RunId, RunState, format_duration,
+    Actor, EventKind, IncidentId, NewEvent, Run, RunId, RunState, Timestamp, format_duration,
 };
 use crate::runner::{
-    Catalog, CatalogHandle, CommandSpec, Exit, Invocation, Progress, ReloadReport, RunOptions,
-    Runner, parse_args,
+    Catalog, CatalogHandle, CommandSpec, Exit, Invocation, Progress, Redactor, ReloadReport,
+    RunError, RunOptions, RunOutcome, Runner, command_line, parse_args,
 };
 use crate::store::{AuditEntry, RunChange, RunClaim, RunWritten};
 
@@ -25,6 +25,28 @@ const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
 /// How often a run waiting for its lock key asks again.
 const LOCK_RETRY: Duration = Duration::from_secs(1);
+
+/// At shutdown, how long to wait for runs whose processes have ended to be recorded: a few
+/// writes each, so seconds are plenty unless the database is gone.
+const RECORD_WAIT: Duration = Duration::from_secs(5);
+
+/// How often the shutdown looks whether they are recorded.
+const RECORD_POLL: Duration = Duration::from_millis(50);
+
+/// A command name repeated in the refusal of an unknown command: longer than any
+/// command's name ([`crate::runner::MAX_NAME_CHARS`]), short enough for one line.
+const SHOWN_NAME_CHARS: usize = 80;
+
+/// What [`Ops::shutdown_runs`] found, by the runs that were running in this process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunsShutdown {
+    /// Ended by themselves within the grace (succeeded, failed or timed out).
+    pub finished: Vec<RunId>,
+    /// Stopped once the grace ran out, and recorded `interrupted`.
+    pub interrupted: Vec<RunId>,
+    /// Still `running` in the database when the shutdown gave up waiting.
+    pub unrecorded: Vec<RunId>,
+}
 
 /// What execution needs, set up by `warroom run` (the CLI has none).
 #[derive(Debug)]
@@ -103,36 +125,47 @@ impl Ops {
             })
     }
 
+    /// Requests a run: the command must be in the catalog, the caller must hold one of its
+    /// roles, the values must pass; a command for incidents needs one. Every refusal is
+    /// recorded (a denied run with its reason) and runs nothing. An unknown incident is an
+    /// error (`NotFound`), found before anything is written. What is recorded is shown, so
+    /// values that look like secrets (and the command's own secrets) are redacted there.
     pub async fn request_run(
         &self,
         who: &Principal,
         request: RunRequest,
     ) -> Result<Requested, OpsError> {
-        let catalog = self.commands()?.catalog.current();
-        let spec = catalog.get(&request.command).cloned().ok_or_else(|| {
-            OpsError::Invalid(format!(
-                "`{}` is not an approved command; `/commands` lists the ones you may run",
-                request.command
-            ))
-        })?;
-        if spec.requires_incident() && request.incident.is_none() {
-            return Err(OpsError::Invalid(format!(
-                "`{}` runs only for an incident; run it in the incident's channel",
-                spec.name()
-            )));
+        let commands = self.commands()?.clone();
+        if let Some(incident) = request.incident {
+            self.incident(incident).await?;
         }
-        let now = self.clock.now();
-        let mut run = Run::new(
+        let catalog = commands.catalog.current();
+        let Some(spec) = catalog.get(&request.command).cloned() else {
+            let shown = commands.runner.argument_redactor(&[]);
+            let name: String = request.command.chars().take(SHOWN_NAME_CHARS).collect();
+            let run = self.new_run(&name, String::new(), who, &request, &shown);
+            let reason = format!(
+                "`{}` is not an approved command; `/commands` lists the ones you may run",
+                shown.redact(&name)
+            );
+            return self.record_denial(run, reason).await;
+        };
+        let shown = commands.runner.argument_redactor(spec.env());
+        let mut run = self.new_run(
             spec.name(),
             spec.program().display().to_string(),
-            who.actor.clone(),
-            now,
+            who,
+            &request,
+            &shown,
         );
-        run.incident_id = request.incident;
-        run.args_text = request.args.clone();
-        run.dry_run = request.dry_run;
         run.risk = spec.risk().as_str().to_owned();
-        run.channel_id = request.channel_id;
+        if spec.requires_incident() && request.incident.is_none() {
+            let reason = format!(
+                "`{}` runs only for an incident; run it in the incident's channel",
+                spec.name()
+            );
+            return self.record_denial(run, reason).await;
+        }
         // Deny by default: only the roles the command names may run it.
         if !spec.may_run(|role| who.holds(role)) {
             let reason = format!(
@@ -150,18 +183,19 @@ impl Ops {
             .and_then(|values| spec.bind(&values, request.dry_run))
         {
             Ok(invocation) => invocation,
-            Err(error) => return self.record_denial(run, error.to_string()).await,
+            Err(error) => {
+                let reason = shown.redact(&error.to_string()).into_owned();
+                return self.record_denial(run, reason).await;
+            }
         };
-        run.values = invocation.values().clone();
-        run.argv = invocation.args().to_vec();
-        run.lock_key = invocation.lock().map(str::to_owned);
+        bind_request(&mut run, &invocation, &shown);
         // A dry run only reads (its arguments are the command's `dry_run_args`), so it needs
         // nobody's approval.
         let approval = spec.approval().filter(|_| !request.dry_run);
         if let Some(approval) = approval {
             run.approvals_needed = approval.approvers;
             run.approver_roles = approval.roles.clone();
-            run.expires_at = Some(now.plus(approval.expires));
+            run.expires_at = Some(run.requested_at.plus(approval.expires));
         } else {
             run.state = RunState::Approved;
         }
@@ -170,7 +204,7 @@ impl Ops {
             who.actor.name,
             spec.name(),
             if request.dry_run { " (dry run)" } else { "" },
-            invocation.command_line()
+            shown_command_line(&run)
         );
         let actor = who.actor.clone();
         let record = |run: &Run| {
@@ -190,6 +224,24 @@ impl Ops {
         })
     }
 
+    /// A request as recorded before anything is decided: what was asked, by whom, redacted.
+    fn new_run(
+        &self,
+        command: &str,
+        program: String,
+        who: &Principal,
+        request: &RunRequest,
+        shown: &Redactor,
+    ) -> Run {
+        let mut run = Run::new(command, program, who.actor.clone(), self.clock.now());
+        run.incident_id = request.incident;
+        run.args_text = shown.redact(&request.args).into_owned();
+        run.dry_run = request.dry_run;
+        run.channel_id = request.channel_id;
+        run
+    }
+
+    /// Records a refused request. `reason` is shown as it is: redact it first.
     async fn record_denial(&self, mut run: Run, reason: String) -> Result<Requested, OpsError> {
         run.state = RunState::Denied;
         run.reason = Some(reason.clone());
@@ -247,14 +299,13 @@ impl Ops {
         };
         match self.store.update_run(id, &decide).await {
             Ok(written) => Ok(self.after_run_write(written)),
-            Err(crate::store::StoreError::RunRefused(crate::domain::RunRefusal::Expired {
-                ..
-            })) => {
-                // Record the expiry now, so the card and the timeline say so.
+            Err(crate::store::StoreError::RunRefused(
+                refusal @ crate::domain::RunRefusal::Expired { .. },
+            )) => {
+                // Record the expiry now, so the card and the timeline say so; the answer is
+                // the same refusal as once the sweep has recorded it.
                 self.expire_run(id).await?;
-                Err(OpsError::Invalid(format!(
-                    "{id} expired before it was approved; request it again if it is still needed"
-                )))
+                Err(OpsError::RunRefused(refusal))
             }
             Err(error) => Err(error.into()),
         }
@@ -358,42 +409,49 @@ impl Ops {
             }
         }
         for id in self.store.abandoned_runs(now).await? {
-            let ops = self.clone();
-            let decide = move |current: &Run| {
-                let mut next = current.clone();
-                if current.state != RunState::Running {
-                    return Ok(RunChange {
-                        run: next,
-                        events: Vec::new(),
-                    });
-                }
-                next.state = RunState::Failed;
-                next.finished_at = Some(now);
-                next.reason = Some(format!(
-                    "the warroom process running it ({}) stopped before it finished; whether the command completed is unknown",
-                    current.claimed_by.as_deref().unwrap_or("unknown")
-                ));
-                let text = format!(
-                    "{} (`{}`) was lost: {}",
-                    current.id,
-                    current.command,
-                    next.reason.as_deref().unwrap_or("")
-                );
-                let event = ops.run_event(EventKind::CommandFinished, Actor::system(), text, &next);
-                Ok(RunChange {
-                    run: next,
-                    events: vec![event],
-                })
-            };
-            let written = self.store.update_run(id, &decide).await?;
-            changed.push(self.after_run_write(written));
+            changed.push(self.record_lost(id, now).await?);
         }
         Ok(changed)
     }
 
+    /// Fails a run whose process stopped before finishing it (its claim ran out at `now`).
+    async fn record_lost(&self, id: RunId, now: Timestamp) -> Result<Run, OpsError> {
+        let ops = self.clone();
+        let decide = move |current: &Run| {
+            let mut next = current.clone();
+            if current.state != RunState::Running {
+                return Ok(RunChange {
+                    run: next,
+                    events: Vec::new(),
+                });
+            }
+            next.state = RunState::Failed;
+            next.finished_at = Some(now);
+            next.reason = Some(format!(
+                "the warroom process running it ({}) stopped before it finished; whether the command completed is unknown",
+                current.claimed_by.as_deref().unwrap_or("unknown")
+            ));
+            let text = format!(
+                "{} (`{}`) was lost: {}",
+                current.id,
+                current.command,
+                next.reason.as_deref().unwrap_or("")
+            );
+            let event = ops.run_event(EventKind::CommandFinished, Actor::system(), text, &next);
+            Ok(RunChange {
+                run: next,
+                events: vec![event],
+            })
+        };
+        let written = self.store.update_run(id, &decide).await?;
+        Ok(self.after_run_write(written))
+    }
+
     /// Runs an approved run to its end, reporting progress as it goes. The run is claimed in
     /// the store first, so it starts at most once; a run already started, finished or still
-    /// awaiting approval is refused.
+    /// awaiting approval is refused. It starts only if the catalog still resolves it to the
+    /// command that was requested and approved (its fingerprint), and not while warroom
+    /// shuts down; either refusal is recorded.
     pub async fn execute_run(
         &self,
         id: RunId,
@@ -407,30 +465,39 @@ impl Ops {
                 run.state
             )));
         }
-        // What runs is what was approved: the catalog may have been reloaded since.
-        let catalog = commands.catalog.current();
-        let invocation = match catalog.get(&run.command) {
-            None => Err(format!("`{}` is no longer in the catalog", run.command)),
-            Some(spec) => spec
-                .bind(&run.values, run.dry_run)
-                .map_err(|error| format!("its arguments are no longer valid: {error}"))
-                .and_then(|invocation| {
-                    if invocation.program().display().to_string() == run.program
-                        && invocation.args() == run.argv.as_slice()
-                    {
-                        Ok(invocation)
-                    } else {
-                        Err(format!(
-                            "`{}` changed in the catalog since it was requested; request it again",
-                            run.command
-                        ))
-                    }
-                }),
-        };
-        let invocation = match invocation {
+        if commands.runner.is_shutting_down() {
+            let reason = "warroom is shutting down, so it was not started; nothing ran: request it again once warroom is back";
+            return self.fail_unstarted(id, reason.to_owned()).await;
+        }
+        let invocation = match approved_invocation(&commands, &run) {
             Ok(invocation) => invocation,
             Err(reason) => return self.fail_unstarted(id, reason).await,
         };
+        if let Some(refused) = self
+            .claim_for_start(&commands, &run, &invocation, progress)
+            .await?
+        {
+            return refused;
+        }
+        let options = RunOptions {
+            output_file: Some(commands.output_dir.join(format!("run-{}.log", id.0))),
+            cancel: None,
+        };
+        let outcome = commands.runner.run(&invocation, options, progress).await;
+        self.finish_run(id, outcome).await
+    }
+
+    /// Claims the run in the store (taking its lock key), retrying while another run holds
+    /// the key, at most the run's timeout. `None` once claimed; otherwise what
+    /// `execute_run` answers instead.
+    async fn claim_for_start(
+        &self,
+        commands: &Commands,
+        run: &Run,
+        invocation: &Invocation,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<Option<Result<Run, OpsError>>, OpsError> {
+        let id = run.id;
         let grace = commands.runner.settings().kill_grace;
         let waiting_since = self.clock.now();
         loop {
@@ -440,9 +507,9 @@ impl Ops {
                 "{} started `{}`: {}",
                 run.requested_by.name,
                 run.command,
-                invocation.command_line()
+                shown_command_line(run)
             );
-            let event = self.run_event(EventKind::CommandStarted, Actor::system(), text, &run);
+            let event = self.run_event(EventKind::CommandStarted, Actor::system(), text, run);
             match self
                 .store
                 .claim_run(id, &commands.instance, now, lease_until, event)
@@ -450,13 +517,13 @@ impl Ops {
             {
                 RunClaim::Claimed(written) => {
                     self.after_run_write(*written);
-                    break;
+                    return Ok(None);
                 }
                 RunClaim::NotClaimable(current) => {
-                    return Err(OpsError::Invalid(format!(
+                    return Ok(Some(Err(OpsError::Invalid(format!(
                         "{id} is {}, so it will not start again",
                         current.state
-                    )));
+                    )))));
                 }
                 RunClaim::LockBusy { held_by } => {
                     if now.since(waiting_since) >= invocation.timeout() {
@@ -465,7 +532,11 @@ impl Ops {
                             format_duration(invocation.timeout()),
                             run.lock_key.as_deref().unwrap_or("")
                         );
-                        return self.fail_unstarted(id, reason).await;
+                        return Ok(Some(self.fail_unstarted(id, reason).await));
+                    }
+                    if commands.runner.is_shutting_down() {
+                        let reason = "warroom shut down while it waited for its lock; nothing ran: request it again once warroom is back";
+                        return Ok(Some(self.fail_unstarted(id, reason.to_owned()).await));
                     }
                     progress(Progress::WaitingForLock {
                         key: run.lock_key.clone().unwrap_or_default(),
@@ -474,12 +545,6 @@ impl Ops {
                 }
             }
         }
-        let options = RunOptions {
-            output_file: Some(commands.output_dir.join(format!("run-{}.log", id.0))),
-            cancel: None,
-        };
-        let outcome = commands.runner.run(&invocation, options, progress).await;
-        self.finish_run(id, &invocation, outcome).await
     }
 
     async fn fail_unstarted(&self, id: RunId, reason: String) -> Result<Run, OpsError> {
@@ -504,52 +569,37 @@ impl Ops {
     async fn finish_run(
         &self,
         id: RunId,
-        invocation: &Invocation,
-        outcome: Result<crate::runner::RunOutcome, crate::runner::RunError>,
+        outcome: Result<RunOutcome, RunError>,
     ) -> Result<Run, OpsError> {
         let now = self.clock.now();
         let ops = self.clone();
-        let command_line = invocation.command_line();
+        let shutdown_grace = format_duration(
+            self.commands()
+                .map(|commands| commands.runner.settings().shutdown_grace)
+                .unwrap_or_default(),
+        );
         let decide = move |current: &Run| {
             let mut next = current.clone();
             next.finished_at = Some(now);
             next.lease_until = None;
             let text = match &outcome {
                 Ok(outcome) => {
-                    next.state = if outcome.timed_out {
-                        RunState::TimedOut
-                    } else if outcome.succeeded() {
-                        RunState::Succeeded
-                    } else {
-                        RunState::Failed
-                    };
-                    match &outcome.exit {
-                        Exit::Code(code) => next.exit_code = Some(*code),
-                        Exit::Signal { name, .. } => next.signal = Some(name.clone()),
-                    }
-                    next.timed_out = outcome.timed_out;
-                    next.duration_ms = Some(outcome.duration.as_millis() as i64);
-                    // When the process really started: the claim's time was read before any
-                    // wait for its lock row.
-                    next.started_at = Some(crate::domain::Timestamp::from_millis(
-                        now.as_millis() - outcome.duration.as_millis() as i64,
-                    ));
-                    next.output = Some(outcome.output.text.clone());
-                    next.output_bytes = Some(outcome.output.total_bytes as i64);
-                    next.output_sha256 = Some(outcome.output.sha256.clone());
-                    next.output_file = outcome
-                        .output
-                        .file
-                        .as_ref()
-                        .map(|file| file.display().to_string());
-                    if !outcome.notes.is_empty() {
-                        next.reason = Some(outcome.notes.join("; "));
+                    record_outcome(&mut next, outcome, now);
+                    if outcome.interrupted {
+                        next.reason = Some(format!(
+                            "warroom shut down while it ran; it was stopped after the shutdown grace ({shutdown_grace}){}",
+                            next.reason
+                                .as_deref()
+                                .map(|notes| format!("; {notes}"))
+                                .unwrap_or_default()
+                        ));
                     }
                     format!(
-                        "{} (`{}`) {}: {command_line}",
+                        "{} (`{}`) {}: {}",
                         current.id,
                         current.command,
-                        outcome.summary()
+                        outcome.summary(),
+                        shown_command_line(current)
                     )
                 }
                 Err(error) => {
@@ -567,6 +617,55 @@ impl Ops {
         let written = self.store.update_run(id, &decide).await?;
         crate::metrics::command_run(written.run.state.as_str());
         Ok(self.after_run_write(written))
+    }
+
+    /// Ends the runs of this process for a shutdown (call it once SIGTERM has arrived, after
+    /// the HTTP server and Discord stopped taking requests, before the store is closed):
+    /// nothing starts any more; running commands get `[commands] shutdown_grace` to finish;
+    /// then their processes (group and every tracked descendant) are stopped and the runs
+    /// recorded `interrupted`, each with its timeline event and audit row. Returns which
+    /// runs ended how; a run whose end could not be recorded in time is `unrecorded` (the
+    /// sweep of another process fails it once its claim runs out).
+    pub async fn shutdown_runs(&self) -> Result<RunsShutdown, OpsError> {
+        let commands = self.commands()?.clone();
+        let running = self.running_here(&commands.instance).await?;
+        commands.runner.shutdown().await;
+        // The executions record how their runs ended as soon as the runner lets go of them.
+        let give_up = tokio::time::Instant::now() + RECORD_WAIT;
+        while !self.running_here(&commands.instance).await?.is_empty()
+            && tokio::time::Instant::now() < give_up
+        {
+            tokio::time::sleep(RECORD_POLL).await;
+        }
+        let mut report = RunsShutdown::default();
+        for id in running {
+            let state = self.run(id).await?.state;
+            match state {
+                RunState::Interrupted => report.interrupted.push(id),
+                RunState::Running => report.unrecorded.push(id),
+                _ => report.finished.push(id),
+            }
+        }
+        Ok(report)
+    }
+
+    /// The runs process `instance` claimed that are still running.
+    async fn running_here(&self, instance: &str) -> Result<Vec<RunId>, OpsError> {
+        // Every running run's claim runs out before the end of time, so this lists them all.
+        let running = self
+            .store
+            .abandoned_runs(Timestamp::from_millis(i64::MAX))
+            .await?;
+        let mut here = Vec::new();
+        for id in running {
+            if let Some(run) = self.store.get_run(id).await?
+                && run.state == RunState::Running
+                && run.claimed_by.as_deref() == Some(instance)
+            {
+                here.push(id);
+            }
+        }
+        Ok(here)
     }
 
     /// Remembers where a run's card is, to update it as the run moves on.
@@ -612,6 +711,10 @@ impl Ops {
             "values": run.values,
             "program": run.program,
             "argv": run.argv,
+            "env": run.env,
+            "workdir": run.workdir,
+            "timeout_ms": run.timeout_ms,
+            "fingerprint": run.fingerprint,
             "dry_run": run.dry_run,
             "risk": run.risk,
             "lock": run.lock_key,
@@ -635,5 +738,157 @@ impl Ops {
         }
         let _ = self.run_changes.send(written.run.clone());
         written.run
+    }
+}
+
+/// Fills a request with what it will run: the values (shown, and exactly for execution),
+/// the argv and environment as shown, and the fingerprint of the whole resolved command.
+fn bind_request(run: &mut Run, invocation: &Invocation, shown: &Redactor) {
+    run.values = invocation
+        .values()
+        .iter()
+        .map(|(name, value)| (name.clone(), shown.redact(value).into_owned()))
+        .collect();
+    run.exact_values = invocation.values().clone();
+    run.argv = shown.redact_each(invocation.args());
+    run.env = shown.redact_each(&invocation.env_lines());
+    run.workdir = Some(invocation.workdir().display().to_string());
+    run.timeout_ms = Some(invocation.timeout().as_millis() as i64);
+    run.lock_key = invocation.lock().map(str::to_owned);
+    run.risk = invocation.risk().as_str().to_owned();
+    run.fingerprint = Some(invocation.fingerprint());
+}
+
+/// The run's argv on one line as shown (secrets redacted).
+fn shown_command_line(run: &Run) -> String {
+    let argv: Vec<String> = std::iter::once(run.program.clone())
+        .chain(run.argv.iter().cloned())
+        .collect();
+    command_line(&argv)
+}
+
+/// What the catalog resolves an approved run to now, if that is still exactly what was
+/// requested and approved; otherwise why it may not start.
+fn approved_invocation(commands: &Commands, run: &Run) -> Result<Invocation, String> {
+    let catalog = commands.catalog.current();
+    let spec = catalog
+        .get(&run.command)
+        .ok_or_else(|| format!("`{}` is no longer in the catalog", run.command))?;
+    let shown = commands.runner.argument_redactor(spec.env());
+    let invocation = spec.bind(&run.exact_values, run.dry_run).map_err(|error| {
+        format!(
+            "its arguments are no longer valid: {}",
+            shown.redact(&error.to_string())
+        )
+    })?;
+    let unchanged = match &run.fingerprint {
+        Some(requested) => {
+            *requested == invocation.fingerprint()
+                && run.approvals.iter().all(|approval| {
+                    approval
+                        .fingerprint
+                        .as_ref()
+                        .is_none_or(|approved| approved == requested)
+                })
+        }
+        // A run requested before fingerprints: program and argv, as then.
+        None => {
+            invocation.program().display().to_string() == run.program
+                && invocation.args() == run.argv.as_slice()
+        }
+    };
+    if unchanged {
+        return Ok(invocation);
+    }
+    let mut now = run.clone();
+    bind_request(&mut now, &invocation, &shown);
+    let changes = changes(run, &now);
+    Err(format!(
+        "`{}` changed in the catalog since it was requested ({}); what runs must be exactly what was approved, so request it again",
+        run.command,
+        if changes.is_empty() {
+            "what it would run differs".to_owned()
+        } else {
+            changes.join("; ")
+        }
+    ))
+}
+
+/// How the resolved command `now` differs from the one `before` recorded, in words.
+fn changes(before: &Run, now: &Run) -> Vec<String> {
+    fn shown<T: std::fmt::Debug>(value: &Option<T>) -> String {
+        match value {
+            Some(value) => format!("{value:?}"),
+            None => "none".to_owned(),
+        }
+    }
+    let mut changes = Vec::new();
+    let mut differs = |what: &str, old: String, new: String| {
+        if old != new {
+            changes.push(format!("{what} was {old}, is now {new}"));
+        }
+    };
+    differs("the program", before.program.clone(), now.program.clone());
+    differs(
+        "the arguments",
+        command_line(&before.argv),
+        command_line(&now.argv),
+    );
+    differs(
+        "the environment",
+        format!("{:?}", before.env),
+        format!("{:?}", now.env),
+    );
+    differs(
+        "the working directory",
+        shown(&before.workdir),
+        shown(&now.workdir),
+    );
+    differs(
+        "the timeout",
+        before.timeout_ms.map_or("none".to_owned(), |ms| {
+            format_duration(Duration::from_millis(ms as u64))
+        }),
+        now.timeout_ms.map_or("none".to_owned(), |ms| {
+            format_duration(Duration::from_millis(ms as u64))
+        }),
+    );
+    differs("the lock", shown(&before.lock_key), shown(&now.lock_key));
+    differs("the risk", before.risk.clone(), now.risk.clone());
+    changes
+}
+
+/// Writes how the process ended into the run.
+fn record_outcome(next: &mut Run, outcome: &RunOutcome, now: Timestamp) {
+    next.state = if outcome.interrupted {
+        RunState::Interrupted
+    } else if outcome.timed_out {
+        RunState::TimedOut
+    } else if outcome.succeeded() {
+        RunState::Succeeded
+    } else {
+        RunState::Failed
+    };
+    match &outcome.exit {
+        Exit::Code(code) => next.exit_code = Some(*code),
+        Exit::Signal { name, .. } => next.signal = Some(name.clone()),
+    }
+    next.timed_out = outcome.timed_out;
+    next.duration_ms = Some(outcome.duration.as_millis() as i64);
+    // When the process really started: the claim's time was read before any wait for its
+    // lock row.
+    next.started_at = Some(Timestamp::from_millis(
+        now.as_millis() - outcome.duration.as_millis() as i64,
+    ));
+    next.output = Some(outcome.output.text.clone());
+    next.output_bytes = Some(outcome.output.total_bytes as i64);
+    next.output_sha256 = Some(outcome.output.sha256.clone());
+    next.output_file = outcome
+        .output
+        .file
+        .as_ref()
+        .map(|file| file.display().to_string());
+    if !outcome.notes.is_empty() {
+        next.reason = Some(outcome.notes.join("; "));
     }
 }

@@ -4,7 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
 
 use crate::config::parse_duration;
 
@@ -168,26 +172,76 @@ pub(crate) fn shown(value: &str) -> String {
     }
 }
 
-/// Characters that change how text reads without being seen: bidirectional overrides and
-/// isolates (the "Trojan Source" trick), zero-width characters, and other format controls.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{2028}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}'
-        | '\u{FEFF}'
-        | '\u{FFF9}'..='\u{FFFB}'
-        | '\u{E0000}'..='\u{E007F}')
+/// Classes of characters that change how text reads without being seen, by Unicode
+/// property rather than by a list of code points, so the next zero-width trick is in its
+/// class already: bidirectional overrides and zero-width joiners (format, `Cf`), the
+/// combining grapheme joiner and other default-ignorable code points, variation selectors,
+/// Hangul fillers and the braille blank (letters and symbols that draw nothing), spaces
+/// that are not the plain space, line and paragraph separators, private-use and unassigned
+/// code points (which draw as whatever a font decides). In the order they are named.
+const INVISIBLE_CLASSES: &[(&str, &str)] = &[
+    (r"\p{Variation_Selector}", "a variation selector"),
+    (r"[\x{115F}\x{1160}\x{3164}\x{FFA0}]", "a Hangul filler"),
+    (r"\x{2800}", "the braille blank"),
+    (r"\p{Cf}", "a format character"),
+    (
+        r"\p{Default_Ignorable_Code_Point}",
+        "a default-ignorable character",
+    ),
+    (r"[\p{Zs}--\x{20}]", "a space that is not the plain space"),
+    (r"[\p{Zl}\p{Zp}]", "a line or paragraph separator"),
+    (r"\p{Co}", "a private-use character"),
+    (r"\p{Cn}", "an unassigned code point"),
+];
+
+/// The class of an invisible character `c` (see [`INVISIBLE_CLASSES`]), if it is one.
+pub(crate) fn invisible_class(c: char) -> Option<&'static str> {
+    static CLASSES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let classes = CLASSES.get_or_init(|| {
+        INVISIBLE_CLASSES
+            .iter()
+            .map(|(pattern, name)| {
+                let whole = format!(r"\A{pattern}\z");
+                (Regex::new(&whole).expect("a valid class"), *name)
+            })
+            .collect()
+    });
+    if c.is_ascii() {
+        return None;
+    }
+    let mut buffer = [0u8; 4];
+    let text = c.encode_utf8(&mut buffer);
+    classes
+        .iter()
+        .find(|(class, _)| class.is_match(text))
+        .map(|(_, name)| *name)
 }
 
-/// Validates one value for `param` and returns it as it goes into argv (normalized for
-/// `int` and `duration`). The error is the reason, without the parameter's name.
+/// A value as checked: how it is stored with a run (checking it again gives the same), and
+/// how it goes into argv.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Checked {
+    pub(crate) stored: String,
+    pub(crate) arg: String,
+}
+
+impl Checked {
+    fn same(value: String) -> Checked {
+        Checked {
+            stored: value.clone(),
+            arg: value,
+        }
+    }
+}
+
+/// Validates one value for `param` and returns it as it is stored and as it goes into argv
+/// (normalized for `int`; a `duration` is stored as `900s` and passed as `900`). The error is
+/// the reason, without the parameter's name.
 ///
-/// No kind accepts control characters (newlines, tabs, NUL ...) or invisible formatting
-/// characters: a value typed in chat never needs them, and they are how commands and
-/// approval cards are made to say something other than what runs.
-pub(crate) fn check_value(param: &Param, value: &str) -> Result<String, String> {
+/// No kind accepts control characters (newlines, tabs, NUL ...) or invisible characters
+/// (see [`INVISIBLE_CLASSES`]): a value typed in chat never needs them, and they are how
+/// commands and approval cards are made to say something other than what runs.
+pub(crate) fn check_value(param: &Param, value: &str) -> Result<Checked, String> {
     if value.len() > MAX_VALUE_BYTES {
         return Err(format!(
             "is {} bytes long; at most {MAX_VALUE_BYTES} are accepted",
@@ -200,9 +254,12 @@ pub(crate) fn check_value(param: &Param, value: &str) -> Result<String, String> 
             u32::from(c)
         ));
     }
-    if let Some(c) = value.chars().find(|c| is_invisible_format(*c)) {
+    if let Some((c, class)) = value
+        .chars()
+        .find_map(|c| invisible_class(c).map(|class| (c, class)))
+    {
         return Err(format!(
-            "contains the invisible character U+{:04X}, which can make text read differently than it is; type the value plainly",
+            "contains the invisible character U+{:04X} ({class}), which can make text read differently than it is; type the value plainly",
             u32::from(c)
         ));
     }
@@ -218,7 +275,7 @@ pub(crate) fn check_value(param: &Param, value: &str) -> Result<String, String> 
     match &param.kind {
         ParamKind::Enum { values } => {
             if values.iter().any(|allowed| allowed == value) {
-                Ok(value.to_owned())
+                Ok(Checked::same(value.to_owned()))
             } else {
                 Err(format!(
                     "{} is not one of {}",
@@ -229,7 +286,7 @@ pub(crate) fn check_value(param: &Param, value: &str) -> Result<String, String> 
         }
         ParamKind::String { pattern } => {
             if pattern.matches(value) {
-                Ok(value.to_owned())
+                Ok(Checked::same(value.to_owned()))
             } else {
                 Err(format!(
                     "{} does not match {}",
@@ -246,7 +303,7 @@ pub(crate) fn check_value(param: &Param, value: &str) -> Result<String, String> 
                 return Err(format!("{number} is not from {min} to {max}"));
             }
             // A negative number was written with its `-`, so the check above has run.
-            Ok(number.to_string())
+            Ok(Checked::same(number.to_string()))
         }
         ParamKind::Duration { min, max } => {
             let duration = parse_duration(value).map_err(|_| {
@@ -266,7 +323,13 @@ pub(crate) fn check_value(param: &Param, value: &str) -> Result<String, String> 
                     humantime::format_duration(*max)
                 ));
             }
-            Ok(duration.as_secs().to_string())
+            // Stored with its unit, so that checking it again (when the run starts) reads
+            // the same duration; templates get the bare seconds and add the unit the
+            // program wants.
+            Ok(Checked {
+                stored: format!("{}s", duration.as_secs()),
+                arg: duration.as_secs().to_string(),
+            })
         }
     }
 }
@@ -308,36 +371,39 @@ impl CommandSpec {
                 });
             }
         }
+        // As they go into argv, and as they are stored with the run.
         let mut bound = BTreeMap::new();
+        let mut stored = BTreeMap::new();
         for param in self.params() {
             let needed = templates
                 .iter()
                 .chain(lock)
                 .any(|template| template.placeholders().any(|name| name == param.name()));
-            match values.get(param.name()) {
+            // A default was checked when the catalog loaded, so it checks again.
+            match values
+                .get(param.name())
+                .map(String::as_str)
+                .or(param.default())
+            {
                 Some(value) => match check_value(param, value) {
-                    Ok(normalized) => {
-                        bound.insert(param.name().to_owned(), normalized);
+                    Ok(checked) => {
+                        bound.insert(param.name().to_owned(), checked.arg);
+                        stored.insert(param.name().to_owned(), checked.stored);
                     }
                     Err(reason) => problems.push(ArgProblem {
                         param: param.name().to_owned(),
                         message: reason,
                     }),
                 },
-                None => match param.default() {
-                    Some(default) => {
-                        bound.insert(param.name().to_owned(), default.to_owned());
-                    }
-                    None if needed => problems.push(ArgProblem {
-                        param: param.name().to_owned(),
-                        message: format!(
-                            "is missing; give {}=… ({})",
-                            param.name(),
-                            param.kind().describe()
-                        ),
-                    }),
-                    None => {}
-                },
+                None if needed => problems.push(ArgProblem {
+                    param: param.name().to_owned(),
+                    message: format!(
+                        "is missing; give {}=… ({})",
+                        param.name(),
+                        param.kind().describe()
+                    ),
+                }),
+                None => {}
             }
         }
         if !problems.is_empty() {
@@ -368,7 +434,7 @@ impl CommandSpec {
             timeout: self.timeout(),
             dry_run,
             risk: self.risk(),
-            values: bound,
+            values: stored,
         })
     }
 }
@@ -387,7 +453,8 @@ pub struct Invocation {
     timeout: Duration,
     dry_run: bool,
     risk: Risk,
-    /// The validated values by parameter name, as they went into argv.
+    /// The validated values by parameter name, as stored with a run: binding them again
+    /// gives the same invocation.
     values: BTreeMap<String, String>,
 }
 
@@ -487,9 +554,51 @@ impl Invocation {
         self.risk
     }
 
-    /// The validated values by parameter name (defaults included), for the run record.
+    /// The validated values by parameter name (defaults included), for the run record:
+    /// binding them again gives this invocation again (a duration is `900s`, not `900`).
     pub fn values(&self) -> &BTreeMap<String, String> {
         &self.values
+    }
+
+    /// SHA-256 (hex) of everything that decides what runs: the command, program, each
+    /// argument, the environment (literals, and the names secrets are read from), working
+    /// directory, timeout, lock, risk and dry run. Equal fingerprints run the same thing; a
+    /// request records it, and a run starts only if the catalog still gives the same one.
+    pub fn fingerprint(&self) -> String {
+        let env: Vec<serde_json::Value> = self
+            .env
+            .iter()
+            .map(|(name, value)| match value {
+                EnvValue::Literal(text) => serde_json::json!([name, "literal", text]),
+                EnvValue::FromEnv(variable) => serde_json::json!([name, "from_env", variable]),
+            })
+            .collect();
+        // An array, so the order of the parts is fixed whatever the JSON map type.
+        let canonical = serde_json::json!([
+            "warroom invocation v1",
+            self.command,
+            self.program.to_string_lossy(),
+            self.args,
+            env,
+            self.workdir.to_string_lossy(),
+            self.timeout.as_millis() as u64,
+            self.lock,
+            self.risk.as_str(),
+            self.dry_run,
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+
+    /// The environment as people read it: `NAME=value` for literals, `NAME=<from_env VAR>`
+    /// for secrets (whose values are never shown).
+    pub fn env_lines(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|(name, value)| match value {
+                EnvValue::Literal(text) => format!("{name}={text}"),
+                EnvValue::FromEnv(variable) => format!("{name}=<from_env {variable}>"),
+            })
+            .collect()
     }
 }
 

@@ -141,11 +141,168 @@ pub const INTERPRETER_CODE_OPTIONS: &[(&str, &[&str])] = &[
     ("rscript", &["-e"]),
     ("osascript", &["-e"]),
     ("tclsh", &["-c"]),
-    ("psql", &["-c", "--command"]),
-    ("mysql", &["-e", "--execute"]),
-    ("mariadb", &["-e", "--execute"]),
-    ("sqlite", &["-cmd"]),
+    ("psql", &["-c", "--command", "-f", "--file"]),
+    ("sqlite", &["-cmd", "-init"]),
     ("redis-cli", &["eval"]),
+    // awk's program text or program files; gawk loads extensions with -l.
+    (
+        "awk",
+        &[
+            "-f",
+            "--file",
+            "-e",
+            "--source",
+            "-i",
+            "--include",
+            "-l",
+            "--load",
+            "-E",
+            "--exec",
+        ],
+    ),
+    (
+        "gawk",
+        &[
+            "-f",
+            "--file",
+            "-e",
+            "--source",
+            "-i",
+            "--include",
+            "-l",
+            "--load",
+            "-E",
+            "--exec",
+        ],
+    ),
+    ("mawk", &["-f", "-e", "--source"]),
+    ("nawk", &["-f", "-e"]),
+    ("busybox-awk", &["-f", "-e"]),
+    // sed scripts run commands (GNU sed's `e`) and write files (`w`).
+    ("sed", &["-e", "--expression", "-f", "--file"]),
+    // SQL, statements run at connect, plugins and option files that set them.
+    (
+        "mysql",
+        &[
+            "-e",
+            "--execute",
+            "--init-command",
+            "--init-command-add",
+            "--plugin-dir",
+            "--default-auth",
+            "--defaults-file",
+            "--defaults-extra-file",
+        ],
+    ),
+    (
+        "mariadb",
+        &[
+            "-e",
+            "--execute",
+            "--init-command",
+            "--init-command-add",
+            "--plugin-dir",
+            "--default-auth",
+            "--defaults-file",
+            "--defaults-extra-file",
+        ],
+    ),
+    // git: a config value can name a command (core.pager, core.sshCommand, an alias with
+    // !); upload-pack and receive-pack name programs; a chosen repository brings its own
+    // config and hooks.
+    (
+        "git",
+        &[
+            "-c",
+            "--config-env",
+            "--upload-pack",
+            "-u",
+            "--receive-pack",
+            "--exec",
+            "--exec-path",
+            "-C",
+            "--git-dir",
+            "--work-tree",
+        ],
+    ),
+    // The remote shell and the remote rsync are commands; ssh options include ProxyCommand.
+    ("rsync", &["-e", "--rsh", "--rsync-path"]),
+    ("scp", &["-S", "-o", "-F"]),
+    ("sftp", &["-S", "-o", "-F", "-D"]),
+    // Editors run their -c commands; make runs makefiles and --eval.
+    ("vim", &["-c", "--cmd", "-S", "-u"]),
+    ("vi", &["-c", "--cmd", "-S", "-u"]),
+    ("nvim", &["-c", "--cmd", "-S", "-u"]),
+    (
+        "make",
+        &[
+            "-f",
+            "--file",
+            "--makefile",
+            "-C",
+            "--directory",
+            "--eval",
+            "-I",
+            "--include-dir",
+        ],
+    ),
+];
+
+/// Options that make a program run another command (most through `sh -c`): refused in any
+/// form, literal or with a value, since they make the program a command launcher. A command
+/// that must run another program is a catalog entry of its own.
+pub const COMMAND_RUNNING_OPTIONS: &[(&str, &[&str])] = &[
+    ("find", &["-exec", "-execdir", "-ok", "-okdir"]),
+    (
+        "tar",
+        &[
+            "--to-command",
+            "--use-compress-program",
+            "-I",
+            "--checkpoint-action",
+            "--info-script",
+            "--new-volume-script",
+            "-F",
+            "--rsh-command",
+            "--rmt-command",
+        ],
+    ),
+    ("mysql", &["--pager"]),
+    ("mariadb", &["--pager"]),
+    ("sort", &["--compress-program"]),
+    ("zip", &["-TT", "--unzip-command"]),
+];
+
+/// Programs whose first operand is their program text, unless an option gives it (the
+/// second list): a placeholder before or as that operand would let a value become code.
+pub const SCRIPT_OPERAND_PROGRAMS: &[(&str, &[&str])] = &[
+    ("awk", &["-f", "--file", "-e", "--source", "-E", "--exec"]),
+    ("gawk", &["-f", "--file", "-e", "--source", "-E", "--exec"]),
+    ("mawk", &["-f", "-e", "--source"]),
+    ("nawk", &["-f", "-e"]),
+    ("sed", &["-e", "--expression", "-f", "--file"]),
+];
+
+/// Options of those programs whose value is data (a variable, a separator), skipped when
+/// looking for the program text: `awk -v name={value} '{print name}'` is how a value
+/// reaches an awk program safely.
+const DATA_OPTIONS: &[(&str, &[&str])] = &[
+    ("awk", &["-v", "--assign", "-F", "--field-separator"]),
+    ("gawk", &["-v", "--assign", "-F", "--field-separator"]),
+    ("mawk", &["-v", "-F"]),
+    ("nawk", &["-v", "-F"]),
+    ("sed", &["-l", "--line-length"]),
+];
+
+/// Folders where the shells, launchers and interpreters of a host live, to recognise one by
+/// its inode when a catalog names it through a hard link or a copy's path.
+const SYSTEM_PROGRAM_DIRS: &[&str] = &[
+    "/bin",
+    "/sbin",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
 ];
 
 /// Interpreters whose first argument that is not an option names the program file to run:
@@ -297,6 +454,9 @@ impl Checker<'_> {
         let lock = raw.lock.and_then(|text| self.lock(&text, &declared));
         let env = self.env(raw.env);
         let workdir = self.workdir(raw.workdir);
+        let all_templates: Vec<&Template> =
+            args.iter().chain(dry_run_args.iter().flatten()).collect();
+        self.leading_dash_options(&program, &params, &all_templates);
         let used: BTreeSet<&str> = args
             .iter()
             .chain(dry_run_args.iter().flatten())
@@ -415,6 +575,16 @@ impl Checker<'_> {
                 &["program"],
                 format!("`{program}` resolves to {}: {message}", resolved.display()),
             );
+        } else if let Some(known) = same_file_as_known(&path)
+            && let Some(message) = forbidden_program(&known)
+        {
+            self.problem(
+                &["program"],
+                format!(
+                    "`{program}` is the same file as {} (a hard link): {message}",
+                    known.display()
+                ),
+            );
         }
         path
     }
@@ -463,8 +633,9 @@ impl Checker<'_> {
             templates.push(template);
             positions.push(index);
         }
+        let family = identity(program);
         let mut as_code = BTreeSet::new();
-        if let Some((interpreter, options)) = interpreter_code_options(program) {
+        if let Some((interpreter, options)) = interpreter_code_options(&family) {
             for (index, template) in templates.iter().enumerate() {
                 let line = positions[index];
                 let placeholder_as_code = template.has_placeholders()
@@ -484,7 +655,6 @@ impl Checker<'_> {
                 }
             }
         }
-        let family = program_family(program);
         if SCRIPT_INTERPRETERS.contains(&family.as_str())
             && let Some(index) = placeholder_before_script(&templates)
             && !as_code.contains(&index)
@@ -498,7 +668,54 @@ impl Checker<'_> {
                 ),
             );
         }
+        if let Some(index) = placeholder_as_program_text(&family, &templates)
+            && !as_code.contains(&index)
+        {
+            self.loader.problem_at_item(
+                &path,
+                positions[index],
+                format!(
+                    "`{}` is where {family} reads its program text (no option names the program before it); a value must never become code: write the program literally, and pass values as data (awk -v name={{value}})",
+                    templates[index].source()
+                ),
+            );
+        }
+        for (index, template) in templates.iter().enumerate() {
+            if let Some(message) = runs_a_command(&family, index, template) {
+                self.loader
+                    .problem_at_item(&path, positions[index], message);
+            }
+        }
         templates
+    }
+
+    /// A value that may start with `-` at the start of an element could be any option of
+    /// the program, including those that run code; refused for programs that have such.
+    fn leading_dash_options(&mut self, program: &Path, params: &[Param], templates: &[&Template]) {
+        let family = identity(program);
+        // An interpreter stops reading options at its script (checked to come first);
+        // what follows is the script's.
+        if SCRIPT_INTERPRETERS.contains(&family.as_str()) {
+            return;
+        }
+        let Some(options) = code_running_options(&family) else {
+            return;
+        };
+        for param in params.iter().filter(|param| param.allow_leading_dash) {
+            let starts_an_element = templates.iter().any(|template| {
+                matches!(template.pieces().first(), Some(Piece::Placeholder(name)) if *name == param.name)
+            });
+            if starts_an_element {
+                self.problem(
+                    &["params", &param.name, "allow_leading_dash"],
+                    format!(
+                        "cannot be true here: {family} has options that run code or commands ({}), and a value starting with `-` that begins an argument could be one of them; give the value after a fixed option instead, e.g. --name={{{}}}",
+                        options.join(", "),
+                        param.name
+                    ),
+                );
+            }
+        }
     }
 
     fn roles(&mut self, path: &[&str], roles: Option<Vec<String>>, verb: &str) -> Vec<String> {
@@ -909,7 +1126,7 @@ impl Checker<'_> {
                 _ => None,
             };
             match text.map(|text| check_value(&param, &text)) {
-                Some(Ok(normalized)) => param.default = Some(normalized),
+                Some(Ok(checked)) => param.default = Some(checked.stored),
                 Some(Err(reason)) => self.loader.problem(
                     &at("default"),
                     format!("{reason}; a default must itself be acceptable"),
@@ -958,13 +1175,192 @@ fn forbidden_program(program: &Path) -> Option<String> {
     }
 }
 
-/// The interpreter's name and its code-taking options, when `program` is one.
-fn interpreter_code_options(program: &Path) -> Option<(String, &'static [&'static str])> {
-    let family = program_family(program);
+/// The interpreter's name and its code-taking options, when `family` is one.
+fn interpreter_code_options(family: &str) -> Option<(String, &'static [&'static str])> {
     INTERPRETER_CODE_OPTIONS
         .iter()
         .find(|(name, _)| *name == family)
-        .map(|(_, options)| (family, *options))
+        .map(|(_, options)| (family.to_owned(), *options))
+}
+
+fn listed(
+    table: &'static [(&'static str, &'static [&'static str])],
+    family: &str,
+) -> Option<&'static [&'static str]> {
+    table
+        .iter()
+        .find(|(name, _)| *name == family)
+        .map(|(_, options)| *options)
+}
+
+/// Every option of `family` that runs code or a command, if it has any.
+fn code_running_options(family: &str) -> Option<Vec<&'static str>> {
+    let mut options: Vec<&str> = Vec::new();
+    for table in [INTERPRETER_CODE_OPTIONS, COMMAND_RUNNING_OPTIONS] {
+        options.extend(listed(table, family).into_iter().flatten());
+    }
+    options.dedup();
+    (!options.is_empty()).then_some(options)
+}
+
+/// Whether `family` is one the catalog rules know by name.
+fn is_known_family(family: &str) -> bool {
+    SHELLS.contains(&family)
+        || COMMAND_LAUNCHERS.contains(&family)
+        || SCRIPT_INTERPRETERS.contains(&family)
+        || [
+            INTERPRETER_CODE_OPTIONS,
+            COMMAND_RUNNING_OPTIONS,
+            SCRIPT_OPERAND_PROGRAMS,
+        ]
+        .iter()
+        .any(|table| listed(table, family).is_some())
+}
+
+/// What `program` really is, by family: its own name when that is a known one, else the
+/// name of the file it resolves to (a symlink), else the name of the system program with
+/// the same device and inode (a hard link), else its own name.
+fn identity(program: &Path) -> String {
+    let own = program_family(program);
+    if is_known_family(&own) {
+        return own;
+    }
+    if let Ok(resolved) = program.canonicalize() {
+        let family = program_family(&resolved);
+        if is_known_family(&family) {
+            return family;
+        }
+    }
+    if let Some(known) = same_file_as_known(program) {
+        return program_family(&known);
+    }
+    own
+}
+
+/// The system program (shell, launcher, interpreter ...) that `program` is the same file
+/// as, by device and inode, when it is one under another name (a hard link).
+fn same_file_as_known(program: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let target = std::fs::metadata(program).ok()?;
+    known_programs()
+        .iter()
+        .find(|(dev, ino, _)| *dev == target.dev() && *ino == target.ino())
+        .map(|(_, _, path)| path.clone())
+}
+
+/// Device, inode and path of every shell, launcher and interpreter in the system folders,
+/// read once per process (they are installed with the system, not while warroom runs).
+/// Symlinks are skipped: what they point to is found under its own name (and a multi-call
+/// wrapper such as Debian's pg_wrapper, behind both psql and pg_dump, is neither).
+fn known_programs() -> &'static [(u64, u64, PathBuf)] {
+    use std::os::unix::fs::MetadataExt;
+    static KNOWN: std::sync::OnceLock<Vec<(u64, u64, PathBuf)>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let mut known = Vec::new();
+        for dir in SYSTEM_PROGRAM_DIRS {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if !is_known_family(&program_family(&path)) {
+                    continue;
+                }
+                if let Ok(meta) = std::fs::symlink_metadata(&path)
+                    && meta.file_type().is_file()
+                {
+                    known.push((meta.dev(), meta.ino(), path));
+                }
+            }
+        }
+        known
+    })
+}
+
+/// For awk and sed: the index of a placeholder that comes before (or is) the program
+/// text, when no literal option names the program instead.
+fn placeholder_as_program_text(family: &str, templates: &[Template]) -> Option<usize> {
+    let script_options = listed(SCRIPT_OPERAND_PROGRAMS, family)?;
+    let data_options = listed(DATA_OPTIONS, family).unwrap_or(&[]);
+    let names_program = templates.iter().any(|template| {
+        !template.has_placeholders()
+            && (takes_code(template, script_options)
+                || script_options.iter().any(|option| {
+                    option.starts_with("--") && template.source().starts_with(&format!("{option}="))
+                }))
+    });
+    if names_program {
+        return None;
+    }
+    let mut skip_value = false;
+    let mut after_dashes = false;
+    for (index, template) in templates.iter().enumerate() {
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        if template.has_placeholders() {
+            return Some(index);
+        }
+        let text = template.source();
+        if after_dashes || !text.starts_with('-') || text == "-" {
+            return None;
+        }
+        if text == "--" {
+            after_dashes = true;
+        } else if data_options.contains(&text) {
+            skip_value = true;
+        }
+    }
+    None
+}
+
+/// Why the element at `index` makes `family` run another command, if it does.
+fn runs_a_command(family: &str, index: usize, template: &Template) -> Option<String> {
+    let options = listed(COMMAND_RUNNING_OPTIONS, family)?;
+    let prefix = match template.pieces().first() {
+        Some(Piece::Literal(text)) => text.as_str(),
+        _ => "",
+    };
+    // tar reads a first argument without a dash as option letters (`tar xzf`).
+    if family == "tar" && index == 0 && !prefix.starts_with('-') {
+        if template.has_placeholders() {
+            return Some(format!(
+                "`{}` is tar's first argument, which tar reads as option letters, so a value there could become an option that runs a command; write the letters literally, e.g. -xzf",
+                template.source()
+            ));
+        }
+        let letters: Vec<char> = options
+            .iter()
+            .filter_map(|option| short_option(option))
+            .collect();
+        if let Some(letter) = prefix.chars().find(|c| letters.contains(c)) {
+            return Some(launcher_option(template, family, &format!("-{letter}")));
+        }
+        return None;
+    }
+    let found = options.iter().find(|option| {
+        if option.starts_with("--") {
+            prefix == **option || prefix.starts_with(&format!("{option}="))
+        } else if let Some(letter) = short_option(option) {
+            prefix.starts_with('-')
+                && !prefix.starts_with("--")
+                && prefix[1..]
+                    .split(|c: char| !c.is_ascii_alphabetic())
+                    .next()
+                    .is_some_and(|cluster| cluster.contains(letter))
+        } else {
+            prefix == **option
+        }
+    })?;
+    Some(launcher_option(template, family, found))
+}
+
+fn launcher_option(template: &Template, family: &str, option: &str) -> String {
+    format!(
+        "`{}` makes {family} run another command ({option}), some through a shell, which makes {family} a command launcher; give that command its own catalog entry instead",
+        template.source()
+    )
 }
 
 /// The index of a placeholder that comes before the first literal non-option element (the

@@ -1,17 +1,18 @@
-//! Running an invocation: no shell, a cleared environment, stdin closed, its own process
-//! group; output merged in arrival order, redacted, streamed, capped and hashed; a timeout or
-//! a cancel stops the whole group (SIGTERM, then SIGKILL), and so does a run that leaves
-//! processes behind.
+//! Running an invocation: no shell, a cleared environment, stdin closed, no inherited
+//! descriptors, its own process group; output merged in arrival order, redacted, streamed,
+//! capped and hashed; a timeout, a cancel or a shutdown stops every process of the run
+//! (SIGTERM, then SIGKILL), and so does a run that leaves processes behind.
+//!
+//! A run goes through named phases ([`Runner::run`]): resolve its secrets, take its lock,
+//! spawn, watch until the process exits, stop what it left, drain the pipe, report.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,9 +24,10 @@ use crate::domain::format_duration;
 
 use super::bind::Invocation;
 use super::catalog::EnvValue;
+use super::confine::{self, TRACK_INTERVAL, Tracker};
 use super::lock::{LockGuard, LockTable};
-use super::output::{HeadTail, LineSplitter};
-use super::redact::Redactor;
+use super::output::HeadTail;
+use super::redact::{Redactor, StreamRedactor};
 
 /// The only `PATH` a child gets. Programs are named by absolute path, but some start
 /// helpers by name (`docker` its compose plugin, `pg_dump` nothing, `systemctl` a pager it
@@ -47,6 +49,10 @@ const READ_CHUNK_BYTES: usize = 8_192;
 /// reading `/proc` costs nothing noticeable.
 const GROUP_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
+/// How long a shutdown waits, after interrupting the runs still going, for them to end: the
+/// kill grace plus the output drain, and a little for their processes to be reaped.
+const INTERRUPT_MARGIN: Duration = Duration::from_secs(1);
+
 /// The runner's limits and redaction, normally from `[commands]`.
 #[derive(Clone, Debug)]
 pub struct RunnerSettings {
@@ -59,6 +65,8 @@ pub struct RunnerSettings {
     pub output_file_max_bytes: u64,
     /// Between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// At shutdown, how long running commands may go on before they are interrupted.
+    pub shutdown_grace: Duration,
 }
 
 impl RunnerSettings {
@@ -68,18 +76,45 @@ impl RunnerSettings {
             output_cap_bytes: config.output_cap_bytes,
             output_file_max_bytes: config.output_file_max_bytes,
             kill_grace: config.kill_grace,
+            shutdown_grace: config.shutdown_grace,
         }
     }
 }
 
 /// Runs invocations. One per warroom process: its lock table is what serializes runs with
-/// the same lock key.
+/// the same lock key, and its shutdown ([`Runner::shutdown`]) what ends them all.
 #[derive(Debug)]
 pub struct Runner {
     settings: RunnerSettings,
     /// warroom's own environment, where `{ from_env = "..." }` secrets are read at run time.
     env: Environment,
     locks: LockTable,
+    /// Whether runs may start, and when to interrupt the running ones.
+    phase: watch::Sender<Phase>,
+    /// How many runs are between their start and their end (waiting for a lock included).
+    active: watch::Sender<usize>,
+}
+
+/// Where the runner is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Shutting down: nothing new starts; running commands may finish.
+    Draining,
+    /// The shutdown grace is over: running commands are stopped.
+    Interrupting,
+}
+
+/// What [`Runner::shutdown`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunnerShutdown {
+    /// Runs going when the shutdown began.
+    pub running: usize,
+    /// Of those, how many had to be interrupted because the grace ran out.
+    pub interrupted: usize,
+    /// Runs still not ended when the shutdown gave up waiting (0 unless a process could
+    /// not be killed).
+    pub left: usize,
 }
 
 /// Per-run choices of the caller.
@@ -108,7 +143,7 @@ pub enum Progress {
         /// All output so far, in bytes.
         total_bytes: u64,
     },
-    /// The process group is being stopped.
+    /// The run's processes are being stopped.
     Stopping {
         reason: StopReason,
         signal: &'static str,
@@ -122,6 +157,8 @@ pub enum StopReason {
     Cancelled,
     /// The command exited but processes it started were still running.
     Leftovers,
+    /// warroom is shutting down and the shutdown grace ran out.
+    Interrupted,
 }
 
 /// How a run ended.
@@ -131,6 +168,8 @@ pub struct RunOutcome {
     pub exit: Exit,
     pub timed_out: bool,
     pub cancelled: bool,
+    /// Stopped because warroom shut down.
+    pub interrupted: bool,
     /// From the start of the process to its exit.
     pub duration: Duration,
     /// How long the run waited for its lock before starting.
@@ -144,7 +183,7 @@ pub struct RunOutcome {
 impl RunOutcome {
     /// Exited by itself with status 0.
     pub fn succeeded(&self) -> bool {
-        self.exit == Exit::Code(0) && !self.timed_out && !self.cancelled
+        self.exit == Exit::Code(0) && !self.timed_out && !self.cancelled && !self.interrupted
     }
 
     /// One line for the result message, e.g. `exit 0 after 1.2s` or
@@ -159,6 +198,8 @@ impl RunOutcome {
             format!("timed out after {after}; {ended}")
         } else if self.cancelled {
             format!("cancelled after {after}; {ended}")
+        } else if self.interrupted {
+            format!("interrupted by warroom's shutdown after {after}; {ended}")
         } else {
             format!("{ended} after {after}")
         }
@@ -215,6 +256,10 @@ pub enum RunError {
     },
     #[error("`{command}` was cancelled while it waited for `{key}`; nothing ran")]
     CancelledBeforeStart { command: String, key: String },
+    #[error(
+        "warroom is shutting down, so `{command}` was not started; nothing ran: request it again once warroom is back"
+    )]
+    ShuttingDown { command: String },
     #[error(
         "cannot start {}: {source}; check that the program is installed there and that warroom's user may run it",
         program.display()
@@ -279,14 +324,46 @@ async fn cancelled(cancel: &mut Option<Cancel>) {
     }
 }
 
+/// Waits until `phase` reaches `at_least` (never, if the runner is gone).
+async fn reached(phase: &mut watch::Receiver<Phase>, at_least: Phase) {
+    let rank = |phase: Phase| match phase {
+        Phase::Running => 0,
+        Phase::Draining => 1,
+        Phase::Interrupting => 2,
+    };
+    if phase
+        .wait_for(|now| rank(*now) >= rank(at_least))
+        .await
+        .is_err()
+    {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Counts a run as active while it lives.
+struct ActiveRun<'a>(&'a watch::Sender<usize>);
+
+impl Drop for ActiveRun<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count -= 1);
+    }
+}
+
 impl Runner {
     /// `env` is warroom's own environment, from which secrets are taken at run time
-    /// (`Environment::from_process()` in production).
+    /// (`Environment::from_process()` in production). Makes warroom adopt the orphans of
+    /// its runs (a child subreaper) and marks inherited descriptors close-on-exec.
     pub fn new(settings: RunnerSettings, env: Environment) -> Runner {
+        if let Some(problem) = confine::become_subreaper() {
+            tracing::warn!("{problem}");
+        }
+        confine::close_inherited_descriptors();
         Runner {
             settings,
             env,
             locks: LockTable::default(),
+            phase: watch::Sender::new(Phase::Running),
+            active: watch::Sender::new(0),
         }
     }
 
@@ -299,16 +376,132 @@ impl Runner {
         self.locks.is_held(key)
     }
 
+    /// Whether [`Runner::shutdown`] has begun: no run starts any more.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.phase.borrow() != Phase::Running
+    }
+
+    /// The redaction for text people typed for a command with variables `env`: the
+    /// configured patterns and the values of its secret variables (those that are set).
+    pub fn argument_redactor(&self, env: &[(String, EnvValue)]) -> Redactor {
+        let secrets = env.iter().filter_map(|(_, value)| match value {
+            EnvValue::FromEnv(variable) => self.env.get(variable).map(str::to_owned),
+            EnvValue::Literal(_) => None,
+        });
+        Redactor::new(&self.settings.redact, secrets)
+    }
+
+    /// Ends every run of this runner, for a shutdown: from now on nothing starts (a run
+    /// waiting for its lock gives up); running commands get `shutdown_grace` to finish;
+    /// then their processes are stopped (SIGTERM, SIGKILL after `kill_grace`) and their
+    /// outcomes say `interrupted`. Returns once every run has ended (or, should a process
+    /// resist SIGKILL, after the grace, the kill grace and a margin). Calling it again
+    /// waits again.
+    pub async fn shutdown(&self) -> RunnerShutdown {
+        self.phase.send_if_modified(|phase| {
+            let changed = *phase == Phase::Running;
+            if changed {
+                *phase = Phase::Draining;
+            }
+            changed
+        });
+        let mut active = self.active.subscribe();
+        let running = *active.borrow();
+        let ended = |active: &mut watch::Receiver<usize>, within: Duration| {
+            let mut active = active.clone();
+            async move {
+                tokio::time::timeout(within, active.wait_for(|count| *count == 0))
+                    .await
+                    .is_ok()
+            }
+        };
+        if ended(&mut active, self.settings.shutdown_grace).await {
+            return RunnerShutdown {
+                running,
+                interrupted: 0,
+                left: 0,
+            };
+        }
+        let interrupted = *active.borrow();
+        self.phase.send_replace(Phase::Interrupting);
+        let bound = self.settings.kill_grace + OUTPUT_DRAIN_LIMIT + INTERRUPT_MARGIN;
+        ended(&mut active, bound).await;
+        let left = *active.borrow();
+        RunnerShutdown {
+            running,
+            interrupted,
+            left,
+        }
+    }
+
     /// Runs `invocation` to its end and reports how it went; `progress` hears about it as it
     /// happens. Waits first for the invocation's lock (at most its timeout). Exit codes,
-    /// signals, timeouts and cancels are outcomes, not errors: an error means the run did not
-    /// start (or, for `Wait`, was lost track of).
+    /// signals, timeouts, cancels and shutdowns are outcomes, not errors: an error means the
+    /// run did not start (or, for `Wait`, was lost track of).
     pub async fn run(
         &self,
         invocation: &Invocation,
         options: RunOptions,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<RunOutcome, RunError> {
+        let _active = self.enter(invocation)?;
+        let (env, redactor) = self.resolve_env(invocation)?;
+        let mut cancel = options.cancel;
+        let asked_for_lock = Instant::now();
+        let _lock = self.take_lock(invocation, &mut cancel, progress).await?;
+        let lock_waited = asked_for_lock.elapsed();
+        if self.is_shutting_down() {
+            return Err(RunError::ShuttingDown {
+                command: invocation.command().to_owned(),
+            });
+        }
+        let file = self
+            .open_output_file(options.output_file.as_deref())
+            .await?;
+        let sink = OutputSink::new(
+            StreamRedactor::new(redactor),
+            self.settings.output_cap_bytes,
+            file,
+        );
+        let mut execution = self.spawn(invocation, env, sink, progress)?;
+        (execution.progress)(Progress::Started {
+            pid: execution.pid,
+            lock_waited,
+        });
+        let deadline = execution.started + invocation.timeout();
+        let status = execution
+            .until_exit(deadline, &mut cancel, self.phase.subscribe())
+            .await?;
+        let duration = execution.started.elapsed();
+        execution.stop_leftovers().await;
+        execution.drain_output().await;
+        Ok(execution.outcome(status, duration, lock_waited).await)
+    }
+
+    /// Counts the run as active, unless the runner is shutting down.
+    fn enter(&self, invocation: &Invocation) -> Result<ActiveRun<'_>, RunError> {
+        let mut entered = false;
+        self.active.send_modify(|count| {
+            if *self.phase.borrow() == Phase::Running {
+                *count += 1;
+                entered = true;
+            }
+        });
+        if entered {
+            Ok(ActiveRun(&self.active))
+        } else {
+            Err(RunError::ShuttingDown {
+                command: invocation.command().to_owned(),
+            })
+        }
+    }
+
+    /// The child's variables with secrets read from warroom's environment, and the
+    /// redaction that hides those secrets and the configured patterns.
+    fn resolve_env(
+        &self,
+        invocation: &Invocation,
+    ) -> Result<(Vec<(String, String)>, Redactor), RunError> {
         let mut env = Vec::new();
         let mut secrets = Vec::new();
         for (name, value) in invocation.env() {
@@ -329,35 +522,67 @@ impl Runner {
                 },
             }
         }
-        let redactor = Redactor::new(&self.settings.redact, secrets);
-        let mut cancel = options.cancel;
+        Ok((env, Redactor::new(&self.settings.redact, secrets)))
+    }
 
-        let asked_for_lock = Instant::now();
-        let _lock = match invocation.lock() {
-            Some(key) => Some(self.acquire(key, invocation, &mut cancel, progress).await?),
-            None => None,
+    async fn open_output_file(&self, path: Option<&Path>) -> Result<Option<OutputFile>, RunError> {
+        let Some(path) = path else {
+            return Ok(None);
         };
-        let lock_waited = asked_for_lock.elapsed();
+        OutputFile::create(path, self.settings.output_file_max_bytes)
+            .await
+            .map(Some)
+            .map_err(|source| RunError::OutputFile {
+                path: path.to_owned(),
+                source,
+            })
+    }
 
-        let file = match &options.output_file {
-            Some(path) => Some(
-                OutputFile::create(path, self.settings.output_file_max_bytes)
-                    .await
-                    .map_err(|source| RunError::OutputFile {
-                        path: path.clone(),
-                        source,
-                    })?,
-            ),
-            None => None,
+    /// Waits for the invocation's lock (at most its timeout), unless it has none.
+    async fn take_lock(
+        &self,
+        invocation: &Invocation,
+        cancel: &mut Option<Cancel>,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<Option<LockGuard>, RunError> {
+        let Some(key) = invocation.lock() else {
+            return Ok(None);
         };
-        let mut sink = OutputSink {
-            splitter: LineSplitter::default(),
-            redactor,
-            kept: HeadTail::new(self.settings.output_cap_bytes),
-            hasher: Sha256::new(),
-            file,
-        };
+        let lock = self.locks.get(key);
+        if let Ok(guard) = lock.clone().try_lock_owned() {
+            return Ok(Some(guard));
+        }
+        progress(Progress::WaitingForLock {
+            key: key.to_owned(),
+        });
+        let waiting = Instant::now();
+        let mut phase = self.phase.subscribe();
+        tokio::select! {
+            guard = lock.lock_owned() => Ok(Some(guard)),
+            () = tokio::time::sleep(invocation.timeout()) => Err(RunError::LockTimeout {
+                command: invocation.command().to_owned(),
+                key: key.to_owned(),
+                waited: waiting.elapsed(),
+            }),
+            () = cancelled(cancel) => Err(RunError::CancelledBeforeStart {
+                command: invocation.command().to_owned(),
+                key: key.to_owned(),
+            }),
+            () = reached(&mut phase, Phase::Draining) => Err(RunError::ShuttingDown {
+                command: invocation.command().to_owned(),
+            }),
+        }
+    }
 
+    /// Starts the process: no shell, only `env` and the fixed `PATH`, stdin closed, stdout
+    /// and stderr into one pipe, a process group of its own, tracked from the start.
+    fn spawn<'p>(
+        &self,
+        invocation: &Invocation,
+        env: Vec<(String, String)>,
+        sink: OutputSink,
+        progress: &'p mut (dyn FnMut(Progress) + Send),
+    ) -> Result<Execution<'p>, RunError> {
         // One pipe for both stdout and stderr: the child's writes arrive in the order it made
         // them, as a terminal would show them.
         let (reader, writer) = std::io::pipe().map_err(RunError::Pipe)?;
@@ -374,122 +599,168 @@ impl Runner {
             .stderr(stderr_writer)
             .process_group(0)
             .kill_on_drop(true);
-        let spawned = command.spawn();
+        let spawned = confine::spawn_registered(&mut command);
         // The command holds the parent's copies of the pipe's write end; without dropping
         // them the pipe would never report its end.
         drop(command);
-        let mut child = spawned.map_err(|source| RunError::Spawn {
+        let child = spawned.map_err(|source| RunError::Spawn {
             program: invocation.program().to_owned(),
             source,
         })?;
         let pid = child.id().expect("a process just spawned has an id");
         // With process_group(0) the child leads a new group whose id is its pid.
-        let mut group = GroupGuard {
-            group: Pid::from_raw(pid as i32),
+        let group = GroupGuard {
+            tracker: Tracker::new(pid, reader.as_raw_fd()),
             armed: true,
         };
-        let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
+        let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
             .map_err(RunError::Pipe)?;
-        let started = Instant::now();
-        progress(Progress::Started { pid, lock_waited });
+        Ok(Execution {
+            pid,
+            child,
+            group,
+            pipe,
+            pipe_open: true,
+            buffer: vec![0u8; READ_CHUNK_BYTES],
+            sink,
+            started: Instant::now(),
+            grace: self.settings.kill_grace,
+            notes: Vec::new(),
+            stopping: None,
+            kill_at: None,
+            killed: false,
+            progress,
+        })
+    }
+}
 
-        let grace = self.settings.kill_grace;
-        let deadline = started + invocation.timeout();
-        let mut notes = Vec::new();
-        let mut stopping: Option<StopReason> = None;
-        let mut kill_at: Option<Instant> = None;
-        let mut killed = false;
-        let mut pipe_open = true;
-        let mut buffer = vec![0u8; READ_CHUNK_BYTES];
+/// One run from its spawn to its outcome.
+struct Execution<'p> {
+    pid: u32,
+    child: tokio::process::Child,
+    group: GroupGuard,
+    pipe: tokio::net::unix::pipe::Receiver,
+    pipe_open: bool,
+    buffer: Vec<u8>,
+    sink: OutputSink,
+    started: Instant,
+    grace: Duration,
+    notes: Vec<String>,
+    /// Why the run is being stopped, once it is.
+    stopping: Option<StopReason>,
+    /// When SIGKILL follows the SIGTERM already sent.
+    kill_at: Option<Instant>,
+    killed: bool,
+    progress: &'p mut (dyn FnMut(Progress) + Send),
+}
 
-        // Until the process itself exits.
-        let status = loop {
+impl Execution<'_> {
+    /// Reads, watches and stops until the process itself exits.
+    async fn until_exit(
+        &mut self,
+        deadline: Instant,
+        cancel: &mut Option<Cancel>,
+        mut phase: watch::Receiver<Phase>,
+    ) -> Result<ExitStatus, RunError> {
+        let mut track = tokio::time::interval(TRACK_INTERVAL);
+        loop {
+            let stoppable = self.stopping.is_none();
             tokio::select! {
-                read = pipe.read(&mut buffer), if pipe_open => {
-                    pipe_open = sink
-                        .take(read, &buffer, started, progress, &mut notes)
-                        .await;
+                read = self.pipe.read(&mut self.buffer), if self.pipe_open => {
+                    self.take(read).await;
                 }
-                waited = child.wait() => match waited {
-                    Ok(status) => break status,
-                    Err(source) => {
-                        group.kill_now();
-                        return Err(RunError::Wait { pid, source });
-                    }
-                },
-                () = sleep_until(deadline), if stopping.is_none() => {
-                    stopping = Some(StopReason::TimedOut);
-                    kill_at = Some(group.terminate(StopReason::TimedOut, grace, started, progress));
-                }
-                () = cancelled(&mut cancel), if stopping.is_none() => {
-                    stopping = Some(StopReason::Cancelled);
-                    kill_at = Some(group.terminate(StopReason::Cancelled, grace, started, progress));
-                }
-                () = sleep_until(kill_at.unwrap_or(deadline)), if kill_at.is_some() => {
-                    group.kill(stopping.unwrap_or(StopReason::TimedOut), started, progress);
-                    kill_at = None;
-                    killed = true;
-                }
-            }
-        };
-        let duration = started.elapsed();
-
-        // Nothing the run started may outlive it: stop what is left of its group.
-        if !killed && group.alive() {
-            let kill_at = match kill_at {
-                Some(kill_at) => kill_at,
-                None => {
-                    notes.push(
-                        "processes it started were still running after it exited; they were stopped"
-                            .to_owned(),
-                    );
-                    group.terminate(StopReason::Leftovers, grace, started, progress)
-                }
-            };
-            let mut poll = tokio::time::interval(GROUP_POLL_INTERVAL);
-            loop {
-                tokio::select! {
-                    read = pipe.read(&mut buffer), if pipe_open => {
-                        pipe_open = sink
-                            .take(read, &buffer, started, progress, &mut notes)
-                            .await;
-                    }
-                    _ = poll.tick() => {
-                        if !group.alive() {
-                            break;
+                waited = self.child.wait() => {
+                    confine::forget_spawned(self.pid);
+                    return match waited {
+                        Ok(status) => Ok(status),
+                        Err(source) => {
+                            self.group.kill_now();
+                            Err(RunError::Wait { pid: self.pid, source })
                         }
-                    }
-                    () = sleep_until(kill_at) => {
-                        group.kill(stopping.unwrap_or(StopReason::Leftovers), started, progress);
-                        break;
-                    }
+                    };
+                }
+                _ = track.tick() => {
+                    self.group.tracker.refresh();
+                }
+                () = sleep_until(deadline), if stoppable => self.stop(StopReason::TimedOut),
+                () = cancelled(cancel), if stoppable => self.stop(StopReason::Cancelled),
+                () = reached(&mut phase, Phase::Interrupting), if stoppable => {
+                    self.stop(StopReason::Interrupted);
+                }
+                () = sleep_until(self.kill_at.unwrap_or(deadline)), if self.kill_at.is_some() => {
+                    self.kill();
                 }
             }
         }
-        group.armed = false;
+    }
 
-        // The rest of the output, unless something that left the group holds the pipe.
-        if pipe_open {
-            let drain_until = Instant::now() + OUTPUT_DRAIN_LIMIT;
-            loop {
-                tokio::select! {
-                    read = pipe.read(&mut buffer) => {
-                        if !sink.take(read, &buffer, started, progress, &mut notes).await {
-                            break;
-                        }
-                    }
-                    () = sleep_until(drain_until) => {
-                        notes.push(format!(
-                            "stopped reading output {} after the run ended: a process that left its process group still holds the output open",
-                            format_duration(OUTPUT_DRAIN_LIMIT)
-                        ));
+    /// Nothing the run started may outlive it: stops what is left of its processes.
+    async fn stop_leftovers(&mut self) {
+        if self.killed || !self.group.tracker.refresh() {
+            self.group.tracker.reap();
+            self.group.armed = false;
+            return;
+        }
+        if self.kill_at.is_none() {
+            self.notes.push(
+                "processes it started were still running after it exited; they were stopped"
+                    .to_owned(),
+            );
+            let reason = self.stopping.unwrap_or(StopReason::Leftovers);
+            self.terminate(reason);
+        }
+        let kill_at = self.kill_at.expect("the processes were sent SIGTERM");
+        let mut poll = tokio::time::interval(GROUP_POLL_INTERVAL);
+        loop {
+            tokio::select! {
+                read = self.pipe.read(&mut self.buffer), if self.pipe_open => {
+                    self.take(read).await;
+                }
+                _ = poll.tick() => {
+                    if !self.group.tracker.refresh() {
                         break;
                     }
                 }
+                () = sleep_until(kill_at) => {
+                    self.kill();
+                    break;
+                }
             }
         }
-        let output = sink.finish(started, progress, &mut notes).await;
+        self.group.tracker.reap();
+        self.group.armed = false;
+    }
 
+    /// The rest of the output, unless something that escaped the run holds the pipe.
+    async fn drain_output(&mut self) {
+        if !self.pipe_open {
+            return;
+        }
+        let drain_until = Instant::now() + OUTPUT_DRAIN_LIMIT;
+        while self.pipe_open {
+            tokio::select! {
+                read = self.pipe.read(&mut self.buffer) => self.take(read).await,
+                () = sleep_until(drain_until) => {
+                    self.notes.push(format!(
+                        "stopped reading output {} after the run ended: a process that escaped the run still holds the output open",
+                        format_duration(OUTPUT_DRAIN_LIMIT)
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn outcome(
+        mut self,
+        status: ExitStatus,
+        duration: Duration,
+        lock_waited: Duration,
+    ) -> RunOutcome {
+        let output = self
+            .sink
+            .finish(self.started, self.progress, &mut self.notes)
+            .await;
         let exit = match (status.code(), status.signal()) {
             (Some(code), _) => Exit::Code(code),
             (None, Some(number)) => Exit::Signal {
@@ -500,149 +771,100 @@ impl Runner {
             },
             (None, None) => Exit::Code(-1),
         };
-        Ok(RunOutcome {
-            pid,
+        RunOutcome {
+            pid: self.pid,
             exit,
-            timed_out: stopping == Some(StopReason::TimedOut),
-            cancelled: stopping == Some(StopReason::Cancelled),
+            timed_out: self.stopping == Some(StopReason::TimedOut),
+            cancelled: self.stopping == Some(StopReason::Cancelled),
+            interrupted: self.stopping == Some(StopReason::Interrupted),
             duration,
             lock_waited,
             output,
-            notes,
-        })
+            notes: self.notes,
+        }
     }
 
-    async fn acquire(
-        &self,
-        key: &str,
-        invocation: &Invocation,
-        cancel: &mut Option<Cancel>,
-        progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<LockGuard, RunError> {
-        let lock = self.locks.get(key);
-        if let Ok(guard) = lock.clone().try_lock_owned() {
-            return Ok(guard);
-        }
-        progress(Progress::WaitingForLock {
-            key: key.to_owned(),
+    async fn take(&mut self, read: std::io::Result<usize>) {
+        self.pipe_open = self
+            .sink
+            .take(
+                read,
+                &self.buffer,
+                self.started,
+                self.progress,
+                &mut self.notes,
+            )
+            .await;
+    }
+
+    /// Starts stopping the run for `reason` (SIGTERM now, SIGKILL after the grace).
+    fn stop(&mut self, reason: StopReason) {
+        self.stopping = Some(reason);
+        self.terminate(reason);
+    }
+
+    fn terminate(&mut self, reason: StopReason) {
+        self.group.tracker.signal(Signal::SIGTERM);
+        (self.progress)(Progress::Stopping {
+            reason,
+            signal: Signal::SIGTERM.as_str(),
+            elapsed: self.started.elapsed(),
         });
-        let waiting = Instant::now();
-        tokio::select! {
-            guard = lock.lock_owned() => Ok(guard),
-            () = tokio::time::sleep(invocation.timeout()) => Err(RunError::LockTimeout {
-                command: invocation.command().to_owned(),
-                key: key.to_owned(),
-                waited: waiting.elapsed(),
-            }),
-            () = cancelled(cancel) => Err(RunError::CancelledBeforeStart {
-                command: invocation.command().to_owned(),
-                key: key.to_owned(),
-            }),
-        }
+        self.kill_at = Some(Instant::now() + self.grace);
+    }
+
+    fn kill(&mut self) {
+        self.group.tracker.signal(Signal::SIGKILL);
+        (self.progress)(Progress::Stopping {
+            reason: self.stopping.unwrap_or(StopReason::Leftovers),
+            signal: Signal::SIGKILL.as_str(),
+            elapsed: self.started.elapsed(),
+        });
+        self.kill_at = None;
+        self.killed = true;
     }
 }
 
-/// The run's process group; kills it if the run is dropped half-way (a task aborted), so no
+/// The run's processes; kills them if the run is dropped half-way (a task aborted), so no
 /// process outlives a run that nobody watches any more.
 struct GroupGuard {
-    group: Pid,
+    tracker: Tracker,
     armed: bool,
 }
 
 impl GroupGuard {
-    /// Whether any live process of the group is left (one we may not signal counts).
-    /// Zombies do not count: they run nothing and hold nothing, and where PID 1 does not
-    /// reap orphans (some containers) they would otherwise make every stop wait the grace.
-    fn alive(&self) -> bool {
-        if matches!(killpg(self.group, None), Err(Errno::ESRCH)) {
-            return false;
-        }
-        live_member_in_proc(self.group.as_raw()).unwrap_or(true)
-    }
-
-    /// Sends SIGTERM to the group; returns when SIGKILL is due.
-    fn terminate(
-        &self,
-        reason: StopReason,
-        grace: Duration,
-        started: Instant,
-        progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Instant {
-        let _ = killpg(self.group, Signal::SIGTERM);
-        progress(Progress::Stopping {
-            reason,
-            signal: Signal::SIGTERM.as_str(),
-            elapsed: started.elapsed(),
-        });
-        Instant::now() + grace
-    }
-
-    fn kill(
-        &self,
-        reason: StopReason,
-        started: Instant,
-        progress: &mut (dyn FnMut(Progress) + Send),
-    ) {
-        let _ = killpg(self.group, Signal::SIGKILL);
-        progress(Progress::Stopping {
-            reason,
-            signal: Signal::SIGKILL.as_str(),
-            elapsed: started.elapsed(),
-        });
-    }
-
     fn kill_now(&mut self) {
-        let _ = killpg(self.group, Signal::SIGKILL);
+        self.tracker.kill_known();
         self.armed = false;
     }
-}
-
-/// Whether `/proc` shows a process of group `group` that is not a zombie; `None` when
-/// `/proc` cannot be read.
-fn live_member_in_proc(group: i32) -> Option<bool> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue; // gone since the listing
-        };
-        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|pgrp| pgrp.parse::<i32>().ok());
-        if pgrp == Some(group) && !matches!(state, Some("Z" | "X")) {
-            return Some(true);
-        }
-    }
-    Some(false)
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if self.armed {
-            let _ = killpg(self.group, Signal::SIGKILL);
+            self.tracker.kill_known();
         }
     }
 }
 
-/// Where output goes: lines, redaction, the kept head and tail, the hash, the file, progress.
+/// Where output goes: redaction, the kept head and tail, the hash, the file, progress.
 struct OutputSink {
-    splitter: LineSplitter,
-    redactor: Redactor,
+    redactor: StreamRedactor,
     kept: HeadTail,
     hasher: Sha256,
     file: Option<OutputFile>,
 }
 
 impl OutputSink {
+    fn new(redactor: StreamRedactor, cap: usize, file: Option<OutputFile>) -> OutputSink {
+        OutputSink {
+            redactor,
+            kept: HeadTail::new(cap),
+            hasher: Sha256::new(),
+            file,
+        }
+    }
+
     /// Handles one read from the pipe; returns whether the pipe is still open.
     async fn take(
         &mut self,
@@ -655,8 +877,8 @@ impl OutputSink {
         match read {
             Ok(0) => false,
             Ok(count) => {
-                let lines = self.splitter.push(&buffer[..count]);
-                self.emit(lines, started, progress).await;
+                let text = self.redactor.push(&buffer[..count]);
+                self.emit(text, started, progress).await;
                 true
             }
             Err(error) => {
@@ -668,16 +890,12 @@ impl OutputSink {
 
     async fn emit(
         &mut self,
-        lines: Vec<String>,
+        text: String,
         started: Instant,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) {
-        if lines.is_empty() {
+        if text.is_empty() {
             return;
-        }
-        let mut text = String::new();
-        for line in &lines {
-            text.push_str(&self.redactor.redact(line));
         }
         self.kept.push(&text);
         self.hasher.update(text.as_bytes());
@@ -692,17 +910,16 @@ impl OutputSink {
     }
 
     async fn finish(
-        mut self,
+        &mut self,
         started: Instant,
         progress: &mut (dyn FnMut(Progress) + Send),
         notes: &mut Vec<String>,
     ) -> CapturedOutput {
-        if let Some(rest) = self.splitter.finish() {
-            self.emit(vec![rest], started, progress).await;
-        }
+        let rest = self.redactor.finish();
+        self.emit(rest, started, progress).await;
         let total_bytes = self.kept.total();
-        let (text, cut_bytes) = self.kept.finish();
-        let (file, file_complete) = match self.file {
+        let (text, cut_bytes) = std::mem::replace(&mut self.kept, HeadTail::new(0)).finish();
+        let (file, file_complete) = match self.file.take() {
             Some(file) => {
                 let path = file.path.clone();
                 let complete = file.finish(notes).await;
@@ -714,7 +931,7 @@ impl OutputSink {
             text,
             total_bytes,
             cut_bytes,
-            sha256: hex::encode(self.hasher.finalize()),
+            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
             file,
             file_complete,
         }

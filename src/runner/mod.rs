@@ -13,9 +13,15 @@
 //!    the result, an [`Invocation`], is exactly what will run (approval cards show
 //!    [`Invocation::command_line`]). A refused value means no invocation, so nothing runs.
 //! 4. [`Runner::run`] runs it: cleared environment (the allowlist plus a fixed `PATH`), stdin
-//!    closed, its own process group, output redacted before it is streamed ([`Progress`]),
-//!    kept (capped head and tail) or written to a file; on timeout or cancel the whole group
-//!    gets SIGTERM, then SIGKILL. Runs with equal lock keys take turns.
+//!    closed, no inherited descriptors, its own process group, every process it starts
+//!    tracked (warroom adopts orphans as a child subreaper), output redacted however the
+//!    stream is cut before it is streamed ([`Progress`]), kept (capped head and tail) or
+//!    written to a file; on timeout, cancel or shutdown every process of the run gets
+//!    SIGTERM, then SIGKILL. Runs with equal lock keys take turns. [`Runner::shutdown`]
+//!    stops starting runs, waits `shutdown_grace`, then interrupts the rest.
+//!
+//! What a request records, and so shows anywhere, is redacted ([`Runner::argument_redactor`]);
+//! what starts must have the [`Invocation::fingerprint`] that was requested and approved.
 //!
 //! Who may request, who must approve, and recording runs on the timeline belong to the run
 //! state machine that uses this module; this module answers "may this role" questions
@@ -24,6 +30,7 @@
 mod bind;
 mod catalog;
 mod check;
+mod confine;
 mod exec;
 mod lock;
 mod output;
@@ -39,11 +46,14 @@ pub use catalog::{
     MAX_APPROVERS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_TIMEOUT, Param, ParamKind, Pattern,
     ReloadReport, Risk,
 };
-pub use check::{COMMAND_LAUNCHERS, INTERPRETER_CODE_OPTIONS, SCRIPT_INTERPRETERS, SHELLS};
+pub use check::{
+    COMMAND_LAUNCHERS, COMMAND_RUNNING_OPTIONS, INTERPRETER_CODE_OPTIONS, SCRIPT_INTERPRETERS,
+    SCRIPT_OPERAND_PROGRAMS, SHELLS,
+};
 pub use exec::{
     Cancel, Canceller, CapturedOutput, Exit, OUTPUT_DRAIN_LIMIT, Progress, RunError, RunOptions,
-    RunOutcome, Runner, RunnerSettings, SAFE_PATH, StopReason, cancel_pair,
+    RunOutcome, Runner, RunnerSettings, RunnerShutdown, SAFE_PATH, StopReason, cancel_pair,
 };
 pub use output::MAX_LINE_BYTES;
-pub use redact::{REDACTED, Redactor};
+pub use redact::{REDACT_OVERLAP_BYTES, REDACTED, Redactor};
 pub use template::{MAX_PARAM_NAME_CHARS, Piece, Template};

@@ -1,57 +1,10 @@
-//! Output bookkeeping: bytes from the pipe become whole lines (so redaction sees a secret
-//! whole), and the kept copy is capped to its head and tail with the cut said.
+//! Output bookkeeping: the kept copy of a run's (already redacted) output is capped to its
+//! head and tail, with the cut said.
 
 /// A line longer than this is passed on in pieces instead of waiting for its end, so a
-/// program printing without newlines still streams and memory stays bounded. Each piece is
-/// cut at its last whitespace where there is one, so a labelled secret is rarely split.
+/// program printing without newlines still streams and memory stays bounded. Redaction
+/// cuts each piece where no secret straddles the cut (see `redact::StreamRedactor`).
 pub const MAX_LINE_BYTES: usize = 16_384;
-
-/// Turns a byte stream into complete lines (each with its `\n`, the last maybe without).
-#[derive(Debug, Default)]
-pub(crate) struct LineSplitter {
-    pending: Vec<u8>,
-}
-
-impl LineSplitter {
-    /// Adds `bytes` and returns the text of every line now complete (joined, in order).
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.pending.extend_from_slice(bytes);
-        let mut lines = Vec::new();
-        loop {
-            if let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') {
-                let line: Vec<u8> = self.pending.drain(..=end).collect();
-                lines.push(String::from_utf8_lossy(&line).into_owned());
-            } else if self.pending.len() > MAX_LINE_BYTES {
-                let window = &self.pending[..MAX_LINE_BYTES];
-                let cut = window
-                    .iter()
-                    .rposition(u8::is_ascii_whitespace)
-                    .map(|at| at + 1)
-                    .unwrap_or(MAX_LINE_BYTES);
-                // Never split a UTF-8 character: back up to the start of one.
-                let cut = (1..=cut)
-                    .rev()
-                    .find(|at| *at == self.pending.len() || (self.pending[*at] & 0xC0) != 0x80)
-                    .unwrap_or(cut);
-                let piece: Vec<u8> = self.pending.drain(..cut).collect();
-                lines.push(String::from_utf8_lossy(&piece).into_owned());
-            } else {
-                break;
-            }
-        }
-        lines
-    }
-
-    /// What is left after the stream ended (a last line without `\n`), if anything.
-    pub(crate) fn finish(&mut self) -> Option<String> {
-        if self.pending.is_empty() {
-            None
-        } else {
-            let rest = std::mem::take(&mut self.pending);
-            Some(String::from_utf8_lossy(&rest).into_owned())
-        }
-    }
-}
 
 /// Keeps the first and the last half of `cap` bytes of a text stream.
 #[derive(Debug)]
@@ -126,7 +79,7 @@ impl HeadTail {
 }
 
 /// The largest index `<= at` that starts a character.
-fn floor_char_boundary(text: &str, at: usize) -> usize {
+pub(crate) fn floor_char_boundary(text: &str, at: usize) -> usize {
     if at >= text.len() {
         return text.len();
     }
@@ -146,33 +99,6 @@ fn ceil_char_boundary(text: &str, at: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_come_whole_however_the_bytes_arrive() {
-        let mut splitter = LineSplitter::default();
-        assert_eq!(splitter.push(b"pass"), Vec::<String>::new());
-        assert_eq!(splitter.push(b"word=x\nsecond"), ["password=x\n"]);
-        assert_eq!(splitter.push(b" line\nthird"), ["second line\n"]);
-        assert_eq!(splitter.finish().as_deref(), Some("third"));
-        assert_eq!(splitter.finish(), None);
-    }
-
-    #[test]
-    fn an_endless_line_is_passed_on_in_pieces_cut_at_whitespace() {
-        let mut splitter = LineSplitter::default();
-        let mut input = "word ".repeat(MAX_LINE_BYTES / 5 + 10).into_bytes();
-        input.extend_from_slice("é".repeat(MAX_LINE_BYTES).as_bytes());
-        let pieces = splitter.push(&input);
-        assert!(pieces.len() >= 2, "{}", pieces.len());
-        assert!(pieces[0].ends_with(' ') && pieces[0].len() <= MAX_LINE_BYTES);
-        assert!(
-            pieces.iter().all(|piece| !piece.contains('\u{FFFD}')),
-            "no character was split"
-        );
-        let mut joined: String = pieces.concat();
-        joined.push_str(&splitter.finish().unwrap_or_default());
-        assert_eq!(joined.as_bytes(), input);
-    }
 
     #[test]
     fn short_output_is_kept_whole() {

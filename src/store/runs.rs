@@ -89,8 +89,36 @@ fn encode(run: &Run) -> Result<String, StoreError> {
     serde_json::to_string(run).map_err(corrupt)
 }
 
-fn decode(body: &str) -> Result<Run, StoreError> {
-    serde_json::from_str(body).map_err(corrupt)
+/// A run from its row: the body, and the exact values kept beside it (runs from before the
+/// column have exact values in their body).
+fn decode(row: &impl RowBody) -> Result<Run, StoreError> {
+    let mut run: Run = serde_json::from_str(&row.body()?).map_err(corrupt)?;
+    run.exact_values = match row.bound_values()? {
+        Some(text) => serde_json::from_str(&text).map_err(corrupt)?,
+        None => run.values.clone(),
+    };
+    Ok(run)
+}
+
+/// The two columns a run is read from, on either backend's rows.
+trait RowBody {
+    fn body(&self) -> Result<String, StoreError>;
+    fn bound_values(&self) -> Result<Option<String>, StoreError>;
+}
+
+impl<R> RowBody for R
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn body(&self) -> Result<String, StoreError> {
+        Ok(self.try_get::<String, _>("body")?)
+    }
+
+    fn bound_values(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get::<Option<String>, _>("bound_values")?)
+    }
 }
 
 sql_store_impl! {
@@ -99,12 +127,15 @@ impl {
         tx: &mut Transaction<'static, DB>,
         id: RunId,
     ) -> Result<Run, StoreError> {
-        let row = sqlx::query(sql(format!("SELECT body FROM runs WHERE id = $1{}", DB::LOCK_ROW)))
-            .bind(id.0)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(StoreError::RunNotFound(id))?;
-        decode(&row.try_get::<String, _>("body")?)
+        let row = sqlx::query(sql(format!(
+            "SELECT body, bound_values FROM runs WHERE id = $1{}",
+            DB::LOCK_ROW
+        )))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::RunNotFound(id))?;
+        decode(&row)
     }
 
     /// The ids a query selects with `now` as its only parameter.
@@ -119,7 +150,7 @@ impl {
     async fn write_run(tx: &mut Transaction<'static, DB>, run: &Run) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE runs SET state = $2, lock_key = $3, expires_at = $4, lease_until = $5, \
-             body = $6 WHERE id = $1",
+             body = $6, bound_values = $7 WHERE id = $1",
         )
         .bind(run.id.0)
         .bind(run.state.as_str().to_owned())
@@ -127,6 +158,7 @@ impl {
         .bind(run.expires_at.map(Timestamp::as_millis))
         .bind(run.lease_until.map(Timestamp::as_millis))
         .bind(encode(run)?)
+        .bind(serde_json::to_string(&run.exact_values).map_err(corrupt)?)
         .execute(&mut **tx)
         .await?;
         if run.state.is_final() {
@@ -256,11 +288,11 @@ impl RunStore {
     }
 
     async fn get_run(&self, id: RunId) -> Result<Option<Run>, StoreError> {
-        let row = sqlx::query("SELECT body FROM runs WHERE id = $1")
+        let row = sqlx::query("SELECT body, bound_values FROM runs WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|row| decode(&row.try_get::<String, _>("body")?)).transpose()
+        row.map(|row| decode(&row)).transpose()
     }
 
     async fn expired_runs(&self, now: Timestamp) -> Result<Vec<RunId>, StoreError> {

@@ -52,13 +52,14 @@ pub fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Runner settings for tests: no redaction unless asked, a roomy cap, a short grace.
+/// Runner settings for tests: no redaction unless asked, a roomy cap, short graces.
 pub fn settings() -> RunnerSettings {
     RunnerSettings {
         redact: Vec::new(),
         output_cap_bytes: 65_536,
         output_file_max_bytes: 1 << 20,
         kill_grace: Duration::from_millis(500),
+        shutdown_grace: Duration::from_millis(500),
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use warroom::config::Environment;
 use warroom::domain::{
-    Actor, Clock, EventKind, IncidentId, ManualClock, RunId, RunState, Source, SystemClock,
-    Timestamp,
+    Actor, Clock, EventKind, IncidentId, ManualClock, RunId, RunRefusal, RunState, Source,
+    SystemClock, Timestamp,
 };
 use warroom::ops::{Commands, OpenRequest, Ops, OpsError, Principal, Requested, RunRequest};
 use warroom::runner::{CatalogHandle, Runner, RunnerSettings};
@@ -23,10 +23,20 @@ on_both_backends!(
     a_destructive_run_needs_a_second_person_and_runs_once,
     refused_requests_run_nothing_and_record_only_the_refusal,
     an_expired_request_cannot_be_approved,
+    an_expired_request_is_refused_alike_once_the_sweep_recorded_it,
     two_processes_start_one_run_at_most_once,
     runs_with_one_lock_key_never_overlap,
     a_run_whose_process_died_is_recorded_as_lost,
+    a_duration_value_still_binds_when_the_approved_run_starts,
+    a_catalog_change_after_the_request_refuses_the_start_and_says_what_changed,
+    a_request_for_an_unknown_incident_is_not_found_and_writes_nothing,
+    unknown_commands_and_missing_incidents_are_refusals_on_record,
+    values_that_look_like_secrets_never_show_in_clear,
+    a_shutdown_waits_for_runs_then_interrupts_and_records_the_rest,
 );
+
+/// The secret the `echo-token` command gets from warroom's environment.
+const TOKEN: &str = "tok-5e3c7a91b2d4f6e8";
 
 /// The test catalog: `echo` (anyone responding, no approval), `restore` (dba, destructive,
 /// one incident_commander approval, incidents only, locked), `pause` (sleeps, locked).
@@ -107,17 +117,80 @@ struct Setup {
 fn setup(db: &TestDb) -> Setup {
     let log = db.dir.path().join("argv.log");
     let catalog = catalog(db.dir.path(), &log);
+    more_commands(&catalog, &log);
     Setup { log, catalog }
+}
+
+/// Commands only these stories use (the Discord and HTTP stories share `catalog`):
+/// `echo-token` (holds a secret from warroom's environment), `snooze` (a duration, one
+/// incident_commander approval).
+fn more_commands(catalog: &Path, log: &Path) {
+    let script = print_argv_script();
+    let script = script.display();
+    let log = log.display();
+    std::fs::write(
+        catalog.join("echo-token.toml"),
+        format!(
+            r#"name = "echo-token"
+description = "Prints its argument, holding a secret"
+program = "{PYTHON}"
+args = ["{script}", "{{text}}"]
+allowed_roles = ["responder"]
+risk = "read_only"
+timeout = "30s"
+env = {{ ARGV_LOG = "{log}", TOKEN = {{ from_env = "WARROOM_TEST_TOKEN" }} }}
+[params.text]
+kind = "string"
+description = "Anything"
+pattern = '^.{{1,1000}}$'
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        catalog.join("snooze.toml"),
+        format!(
+            r#"name = "snooze"
+description = "Silences for a while (a stand-in that prints its argv)"
+program = "{PYTHON}"
+args = ["{script}", "--for={{window}}s"]
+allowed_roles = ["responder"]
+risk = "mutating"
+approval = {{ approvers = 1, roles = ["incident_commander"], expires = "10m" }}
+timeout = "30s"
+env = {{ ARGV_LOG = "{log}" }}
+[params.window]
+kind = "duration"
+description = "How long"
+min = "1m"
+max = "2h"
+"#
+        ),
+    )
+    .unwrap();
 }
 
 /// Ops as one `warroom run` process has them: with its own store connection and runner.
 async fn process(db: &TestDb, setup: &Setup, clock: Arc<dyn Clock>, name: &str) -> Ops {
+    process_with(db, setup, clock, name, |_| {}).await
+}
+
+/// `process`, with runner settings changed by `adjust`.
+async fn process_with(
+    db: &TestDb,
+    setup: &Setup,
+    clock: Arc<dyn Clock>,
+    name: &str,
+    adjust: impl FnOnce(&mut RunnerSettings),
+) -> Ops {
     let config = db.config();
     let handle = CatalogHandle::load(&setup.catalog, config.bot_role_names())
         .expect("the test catalog loads");
+    let mut settings = RunnerSettings::from_config(&config.commands);
+    adjust(&mut settings);
     let runner = Runner::new(
-        RunnerSettings::from_config(&config.commands),
-        Environment::default(),
+        settings,
+        Environment::from_pairs([("WARROOM_TEST_TOKEN", TOKEN)]),
     );
     let commands = Commands {
         catalog: Arc::new(handle),
@@ -174,15 +247,16 @@ async fn a_destructive_run_needs_a_second_person_and_runs_once(db: TestDb) {
     let rita = person(2, "rita", &["responder"]);
     let carl = person(3, "carl", &["incident_commander"]);
 
-    let no_incident = ops
+    let Requested::Denied(no_incident) = ops
         .request_run(&dana, request("restore", "backup=app-1.dump", None))
         .await
-        .unwrap_err();
-    assert!(
-        no_incident
-            .to_string()
-            .contains("runs only for an incident"),
-        "{no_incident}"
+        .unwrap()
+    else {
+        panic!("a command for incidents is refused outside one");
+    };
+    assert_eq!(
+        no_incident.reason.as_deref(),
+        Some("`restore` runs only for an incident; run it in the incident's channel")
     );
     let Requested::AwaitingApproval(run) = ops
         .request_run(&dana, request("restore", "backup=app-1.dump", Some(id)))
@@ -204,7 +278,7 @@ async fn a_destructive_run_needs_a_second_person_and_runs_once(db: TestDb) {
     let own = ops.approve_run(&dana, run.id).await.unwrap_err();
     assert!(
         own.to_string()
-            .contains("you requested RUN-1, so you cannot approve it"),
+            .contains("you requested RUN-2, so you cannot approve it"),
         "{own}"
     );
     let outsider = ops.approve_run(&rita, run.id).await.unwrap_err();
@@ -271,7 +345,7 @@ async fn a_destructive_run_needs_a_second_person_and_runs_once(db: TestDb) {
         .unwrap();
     let markdown = String::from_utf8(markdown).unwrap();
     assert!(
-        markdown.contains("| RUN-1 | `restore` | dana | carl | exit 0 |"),
+        markdown.contains("| RUN-2 | `restore` | dana | carl | exit 0 |"),
         "the post-mortem lists the run: {markdown}"
     );
     let (_, audit) = ops.show_run(run.id).await.unwrap();
@@ -386,15 +460,20 @@ async fn an_expired_request_cannot_be_approved(db: TestDb) {
         panic!("waits for approval");
     };
     clock.advance(Duration::from_secs(10 * 60));
-    let late = ops
-        .approve_run(&person(3, "carl", &["incident_commander"]), run.id)
-        .await
-        .unwrap_err();
+    let carl = person(3, "carl", &["incident_commander"]);
+    let late = ops.approve_run(&carl, run.id).await.unwrap_err();
+    assert!(
+        matches!(late, OpsError::RunRefused(RunRefusal::Expired { .. })),
+        "{late:?}"
+    );
     assert!(
         late.to_string()
-            .contains("RUN-1 expired before it was approved"),
+            .starts_with("RUN-1 expired before it was approved (its approval window closed at "),
         "{late}"
     );
+    // Asked again, now that the expiry is recorded: the same answer.
+    let again = ops.approve_run(&carl, run.id).await.unwrap_err();
+    assert_eq!(again.to_string(), late.to_string());
     let (run, audit) = ops.show_run(run.id).await.unwrap();
     assert_eq!(run.state, RunState::Expired);
     assert_eq!(audit.last().unwrap().kind, "command_expired");
@@ -544,4 +623,424 @@ async fn a_run_whose_process_died_is_recorded_as_lost(db: TestDb) {
             .unwrap(),
         warroom::store::RunClaim::Claimed(_)
     ));
+}
+
+/// Fails on main, where it answered 422 ("expired before it was approved") before the sweep
+/// and 409 ("is expired, so it cannot be approved") after: now both are the same 409.
+async fn an_expired_request_is_refused_alike_once_the_sweep_recorded_it(db: TestDb) {
+    let setup = setup(&db);
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_800_000_000_000)));
+    let ops = process(&db, &setup, clock.clone(), "A").await;
+    let id = incident(&ops).await;
+    let Requested::AwaitingApproval(run) = ops
+        .request_run(
+            &person(1, "dana", &["dba"]),
+            request("restore", "backup=app-1.dump", Some(id)),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("waits for approval");
+    };
+    clock.advance(Duration::from_secs(10 * 60));
+    let swept = ops.sweep_runs().await.unwrap();
+    assert_eq!(swept.len(), 1);
+    assert_eq!(swept[0].state, RunState::Expired);
+    let late = ops
+        .approve_run(&person(3, "carl", &["incident_commander"]), run.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(late, OpsError::RunRefused(RunRefusal::Expired { .. })),
+        "{late:?}"
+    );
+    assert!(
+        late.to_string()
+            .starts_with("RUN-1 expired before it was approved (its approval window closed at "),
+        "{late}"
+    );
+}
+
+/// Fails on main: a duration was stored as bare seconds ("5400"), which is not a duration,
+/// so the approved run failed at its start.
+async fn a_duration_value_still_binds_when_the_approved_run_starts(db: TestDb) {
+    let setup = setup(&db);
+    let ops = process(&db, &setup, Arc::new(SystemClock), "A").await;
+    let Requested::AwaitingApproval(run) = ops
+        .request_run(
+            &person(2, "rita", &["responder"]),
+            request("snooze", "window=1h30m", None),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("snooze waits for approval");
+    };
+    assert_eq!(run.values["window"], "5400s");
+    let approved = ops
+        .approve_run(&person(3, "carl", &["incident_commander"]), run.id)
+        .await
+        .unwrap();
+    assert_eq!(approved.state, RunState::Approved);
+    let finished = ops.execute_run(run.id, &mut |_| {}).await.unwrap();
+    assert_eq!(finished.state, RunState::Succeeded, "{:?}", finished.reason);
+    assert_eq!(ran(&setup.log), [r#"["--for=5400s"]"#]);
+}
+
+/// Fails on main, where only program and argv were compared: a reload changing the
+/// environment, working directory or timeout, or dropping the lock, still ran.
+async fn a_catalog_change_after_the_request_refuses_the_start_and_says_what_changed(db: TestDb) {
+    let setup = setup(&db);
+    let ops = process(&db, &setup, Arc::new(SystemClock), "A").await;
+    let id = incident(&ops).await;
+    let dana = person(1, "dana", &["dba"]);
+    let carl = person(3, "carl", &["incident_commander"]);
+    let admin = person(4, "ada", &["admin"]);
+    let file = setup.catalog.join("restore.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let edits: [(&str, &str, &str); 4] = [
+        (
+            "env = { ARGV_LOG",
+            "env = { PGHOST = \"db.production\", ARGV_LOG",
+            "the environment was [\"ARGV_LOG=",
+        ),
+        (
+            "timeout = \"30s\"",
+            "timeout = \"45s\"",
+            "the timeout was 30s, is now 45s",
+        ),
+        (
+            "lock = \"db:app\"\n",
+            "",
+            "the lock was \"db:app\", is now none",
+        ),
+        (
+            "timeout = \"30s\"",
+            "timeout = \"30s\"\nworkdir = \"/tmp\"",
+            "the working directory was \"/\", is now \"/tmp\"",
+        ),
+    ];
+    for (from, to, said) in edits {
+        std::fs::write(&file, &original).unwrap();
+        ops.reload_catalog(&admin).await.unwrap();
+        let Requested::AwaitingApproval(run) = ops
+            .request_run(&dana, request("restore", "backup=app-1.dump", Some(id)))
+            .await
+            .unwrap()
+        else {
+            panic!("waits for approval");
+        };
+        assert!(original.contains(from), "{from}");
+        std::fs::write(&file, original.replacen(from, to, 1)).unwrap();
+        let report = ops.reload_catalog(&admin).await.unwrap();
+        assert_eq!(report.changed, ["restore"]);
+        ops.approve_run(&carl, run.id).await.unwrap();
+        let refused = ops.execute_run(run.id, &mut |_| {}).await.unwrap();
+        assert_eq!(refused.state, RunState::Failed);
+        let reason = refused.reason.clone().unwrap();
+        assert!(
+            reason.starts_with("`restore` changed in the catalog since it was requested ("),
+            "{reason}"
+        );
+        assert!(reason.contains(said), "{said}: {reason}");
+        assert!(
+            reason.ends_with("what runs must be exactly what was approved, so request it again"),
+            "{reason}"
+        );
+        let (_, audit) = ops.show_run(run.id).await.unwrap();
+        let last = audit.last().unwrap();
+        assert_eq!(last.kind, "command_finished");
+        assert!(last.text.contains("did not start"), "{}", last.text);
+        assert_eq!(
+            audit[1].data["approvals"][0]["fingerprint"], audit[0].data["fingerprint"],
+            "the approval bound what was requested"
+        );
+    }
+    assert!(ran(&setup.log).is_empty(), "nothing ran");
+}
+
+/// Fails on main, where the insert hit the foreign key: a 503 "FOREIGN KEY constraint
+/// failed" on SQLite, which tells a sender to retry forever.
+async fn a_request_for_an_unknown_incident_is_not_found_and_writes_nothing(db: TestDb) {
+    let setup = setup(&db);
+    let ops = process(&db, &setup, Arc::new(SystemClock), "A").await;
+    let before = db.snapshot().await;
+    let error = ops
+        .request_run(
+            &person(1, "dana", &["dba"]),
+            request("restore", "backup=app-1.dump", Some(IncidentId(99))),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, OpsError::NotFound(IncidentId(99))),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "INC-99 does not exist; list incidents to find the right number"
+    );
+    assert_eq!(db.snapshot().await, before);
+    assert!(ops.show_run(RunId(1)).await.is_err(), "no run was written");
+}
+
+/// Fails on main: an unknown command and a missing incident were errors there, with no
+/// record of the refusal.
+async fn unknown_commands_and_missing_incidents_are_refusals_on_record(db: TestDb) {
+    let setup = setup(&db);
+    let ops = process(&db, &setup, Arc::new(SystemClock), "A").await;
+    let dana = person(1, "dana", &["dba"]);
+    let cases = [
+        (
+            request("restor", "backup=app-1.dump", None),
+            "`restor` is not an approved command; `/commands` lists the ones you may run",
+        ),
+        (
+            request("restore", "backup=app-1.dump", None),
+            "`restore` runs only for an incident; run it in the incident's channel",
+        ),
+    ];
+    for (asked, reason) in cases {
+        let Requested::Denied(run) = ops.request_run(&dana, asked).await.unwrap() else {
+            panic!("refused");
+        };
+        assert_eq!(run.reason.as_deref(), Some(reason));
+        let (stored, audit) = ops.show_run(run.id).await.unwrap();
+        assert_eq!(stored.state, RunState::Denied);
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].kind, "command_denied");
+        assert!(audit[0].text.ends_with(reason), "{}", audit[0].text);
+    }
+    assert!(ran(&setup.log).is_empty());
+}
+
+/// Fails on main: there a value typed as an argument was shown as typed on the timeline,
+/// in the audit, in exports, in refusals and in the run itself.
+async fn values_that_look_like_secrets_never_show_in_clear(db: TestDb) {
+    let setup = setup(&db);
+    let ops = process(&db, &setup, Arc::new(SystemClock), "A").await;
+    let id = incident(&ops).await;
+    let rita = person(2, "rita", &["responder"]);
+    let dana = person(1, "dana", &["dba"]);
+    let typed = [
+        ("echo", "password=hunter2-hunter2"),
+        ("echo", "AKIAIOSFODNN7EXAMPLE"),
+        ("echo-token", TOKEN),
+    ];
+    let mut ids = Vec::new();
+    for (command, value) in typed {
+        let Requested::Ready(run) = ops
+            .request_run(&rita, request(command, &format!("text={value}"), Some(id)))
+            .await
+            .unwrap()
+        else {
+            panic!("{command} runs at once");
+        };
+        assert!(
+            run.argv.last().unwrap().contains("[redacted]"),
+            "{:?}",
+            run.argv
+        );
+        assert!(run.args_text.contains("[redacted]"), "{}", run.args_text);
+        let finished = ops.execute_run(run.id, &mut |_| {}).await.unwrap();
+        assert_eq!(finished.state, RunState::Succeeded, "{:?}", finished.reason);
+        ids.push(run.id);
+    }
+    // The program got every value exactly.
+    assert_eq!(
+        ran(&setup.log),
+        [
+            r#"["password=hunter2-hunter2"]"#.to_owned(),
+            r#"["AKIAIOSFODNN7EXAMPLE"]"#.to_owned(),
+            format!(r#"["{TOKEN}"]"#),
+        ]
+    );
+    // A refused value is repeated in its refusal, redacted too.
+    let Requested::Denied(refused) = ops
+        .request_run(
+            &dana,
+            request("restore", "backup=password=hunter2-hunter2", Some(id)),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the pattern refuses it");
+    };
+    ids.push(refused.id);
+    let mut everything = String::new();
+    for id in &ids {
+        let (run, audit) = ops.show_run(*id).await.unwrap();
+        everything.push_str(&serde_json::to_string(&run).unwrap());
+        everything.push_str(&serde_json::to_string(&audit).unwrap());
+    }
+    for format in [
+        warroom::export::Format::Markdown,
+        warroom::export::Format::Json,
+        warroom::export::Format::Html,
+    ] {
+        let mut out = Vec::new();
+        ops.export(&rita, id, format, &mut out).await.unwrap();
+        everything.push_str(&String::from_utf8(out).unwrap());
+    }
+    let timeline = ops.timeline_page(&rita, id, 0).await.unwrap();
+    everything.push_str(&serde_json::to_string(&timeline).unwrap());
+    for secret in ["hunter2", "AKIAIOSFODNN7EXAMPLE", TOKEN] {
+        assert!(!everything.contains(secret), "{secret} shows in clear");
+    }
+    assert!(everything.contains("password=[redacted]"));
+}
+
+/// Writes a script that starts a grandchild in a session of its own (its pid into
+/// `pid_file`), says `started`, then sleeps its argument's seconds.
+fn lingering_script(dir: &Path, pid_file: &Path) -> PathBuf {
+    let script = dir.join("linger.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import os, sys, time\n\
+             if os.fork() == 0:\n    \
+                 os.setsid()\n    \
+                 open('{pid}', 'w').write(str(os.getpid()))\n    \
+                 time.sleep(600)\n    \
+                 os._exit(0)\n\
+             print('started', flush=True)\n\
+             time.sleep(int(sys.argv[1]))\n",
+            pid = pid_file.display()
+        ),
+    )
+    .unwrap();
+    script
+}
+
+/// With a real child process: a run that ends within the shutdown grace is recorded as it
+/// ended; one that does not is stopped (with the grandchild that left its session) and
+/// recorded `interrupted`; nothing starts afterwards.
+async fn a_shutdown_waits_for_runs_then_interrupts_and_records_the_rest(db: TestDb) {
+    let setup = setup(&db);
+    let pid_file = db.dir.path().join("grandchild.pid");
+    let script = lingering_script(db.dir.path(), &pid_file);
+    std::fs::write(
+        setup.catalog.join("linger.toml"),
+        format!(
+            r#"name = "linger"
+description = "Runs long, with a grandchild"
+program = "{PYTHON}"
+args = ["{script}", "{{seconds}}"]
+allowed_roles = ["responder"]
+risk = "read_only"
+timeout = "30m"
+[params.seconds]
+kind = "int"
+description = "How long"
+min = 1
+max = 3600
+"#,
+            script = script.display()
+        ),
+    )
+    .unwrap();
+    let ops = process_with(&db, &setup, Arc::new(SystemClock), "A", |settings| {
+        settings.shutdown_grace = Duration::from_secs(4);
+        settings.kill_grace = Duration::from_millis(500);
+    })
+    .await;
+    let id = incident(&ops).await;
+    let rita = person(2, "rita", &["responder"]);
+    let mut started = Vec::new();
+    let mut pids = Vec::new();
+    for (command, args) in [("linger", "seconds=3600"), ("pause", "seconds=1")] {
+        let Requested::Ready(run) = ops
+            .request_run(&rita, request(command, args, Some(id)))
+            .await
+            .unwrap()
+        else {
+            panic!("{command} runs at once");
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let executing = ops.clone();
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let result = executing
+                .execute_run(run.id, &mut |progress| {
+                    if let warroom::runner::Progress::Started { pid, .. } = progress
+                        && let Some(tx) = tx.take()
+                    {
+                        let _ = tx.send(pid);
+                    }
+                })
+                .await;
+            result.unwrap()
+        });
+        let pid = rx.await.expect("the run started");
+        started.push(run.id);
+        pids.push(pid as i32);
+    }
+    let grandchild = loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file)
+            && let Ok(pid) = text.trim().parse::<i32>()
+        {
+            break pid;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let report = ops.shutdown_runs().await.unwrap();
+    assert_eq!(report.interrupted, [started[0]], "{report:?}");
+    assert_eq!(report.finished, [started[1]], "{report:?}");
+    assert!(report.unrecorded.is_empty(), "{report:?}");
+    for pid in pids.iter().copied().chain([grandchild]) {
+        // Times out (and fails) if a process of the run outlived the shutdown.
+        crate::runner::gone_eventually(pid).await;
+    }
+    let (interrupted, audit) = ops.show_run(started[0]).await.unwrap();
+    assert_eq!(interrupted.state, RunState::Interrupted);
+    assert!(
+        interrupted.reason.as_deref().unwrap().starts_with(
+            "warroom shut down while it ran; it was stopped after the shutdown grace (4s)"
+        ),
+        "{:?}",
+        interrupted.reason
+    );
+    let last = audit.last().unwrap();
+    assert_eq!(last.kind, "command_finished");
+    assert_eq!(last.data["state"], "interrupted");
+    assert!(
+        last.text.contains("interrupted by warroom's shutdown"),
+        "{}",
+        last.text
+    );
+    assert_eq!(
+        interrupted.output.as_deref(),
+        Some("started\n"),
+        "the output so far is kept"
+    );
+    let timeline = ops.timeline_page(&rita, id, 0).await.unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|event| event.kind == EventKind::CommandFinished
+                && event.data["state"] == "interrupted"),
+        "the timeline says so"
+    );
+    let (paused, _) = ops.show_run(started[1]).await.unwrap();
+    assert_eq!(paused.state, RunState::Succeeded);
+
+    // Nothing starts any more.
+    let Requested::Ready(late) = ops
+        .request_run(&rita, request("pause", "seconds=1", Some(id)))
+        .await
+        .unwrap()
+    else {
+        panic!("pause is ready at once");
+    };
+    let refused = ops.execute_run(late.id, &mut |_| {}).await.unwrap();
+    assert_eq!(refused.state, RunState::Failed);
+    assert!(
+        refused
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("warroom is shutting down"),
+        "{:?}",
+        refused.reason
+    );
 }

@@ -140,6 +140,36 @@ async fn runs_through_the_api_follow_the_approval_rules(db: TestDb) {
         .post("/v1/runs/3/deny", COMMANDER, &json!({"reason": "too late"}))
         .await;
     assert_eq!(denied.status, 409, "{}", denied.text);
+    // An unknown incident is 404 (on main: 503 with the database's FOREIGN KEY error), and
+    // nothing is written; an unknown command is a refusal on record, like any other.
+    let nowhere = server
+        .post(
+            "/v1/runs",
+            RESPONDER,
+            &json!({"command": "echo", "args": "text=x", "incident": 99}),
+        )
+        .await;
+    assert_eq!(nowhere.status, 404, "{}", nowhere.text);
+    assert_eq!(
+        nowhere.error(),
+        "INC-99 does not exist; list incidents to find the right number"
+    );
+    let unknown = server
+        .post(
+            "/v1/runs",
+            RESPONDER,
+            &json!({"command": "ech", "args": "text=x"}),
+        )
+        .await;
+    assert_eq!(unknown.status, 403, "{}", unknown.text);
+    assert!(
+        unknown
+            .error()
+            .contains("RUN-4 was refused: `ech` is not an approved command"),
+        "{}",
+        unknown.text
+    );
+    assert_eq!(unknown.json()["run"]["state"], "denied");
     let typo = server
         .post(
             "/v1/runs",

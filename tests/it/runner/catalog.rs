@@ -3,6 +3,7 @@
 //! the new one is invalid.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use warroom::config::{Config, Environment};
@@ -378,7 +379,7 @@ fn bad_files() -> Vec<(&'static str, String, Vec<&'static str>)> {
                 "/usr/bin/psql\"\nargs = [\"--command={unit}\"]",
             ),
             vec![
-                "F:4: args: `--command={unit}` puts a value where psql expects code to run (after -c/--command); a value must never become code: pass it as a plain argument to a reviewed script instead",
+                "F:4: args: `--command={unit}` puts a value where psql expects code to run (after -c/--command/-f/--file); a value must never become code: pass it as a plain argument to a reviewed script instead",
             ],
         ),
         (
@@ -660,6 +661,493 @@ fn a_symlink_to_a_shell_is_a_shell() {
             resolved.display(),
             resolved.display()
         )
+    );
+}
+
+/// A command file for `program` with `args` (TOML array items) and parameter `x` of
+/// `param` (TOML lines), for the code-option rows.
+fn command_with(program: &str, args: &str, param: &str) -> String {
+    format!(
+        "name = \"x\"\n\
+         description = \"A row of the table\"\n\
+         program = \"{program}\"\n\
+         args = [{args}]\n\
+         allowed_roles = [\"responder\"]\n\
+         risk = \"read_only\"\n\
+         timeout = \"30s\"\n\n\
+         [params.x]\n{param}\n"
+    )
+}
+
+const WORD: &str = "kind = \"string\"\npattern = '^[a-z.]{1,20}$'";
+const DASHED: &str = "kind = \"string\"\npattern = '^.{1,20}$'\nallow_leading_dash = true";
+
+/// One row per program option that runs a value as code or runs a command: the rule must
+/// refuse it with a problem naming the option. Each fails on main, where these loaded.
+#[test]
+fn options_that_run_code_or_commands_are_refused_row_by_row() {
+    let rows: &[(&str, &str, &str, &str, &str)] = &[
+        // (row, program, args, param, what the problem says)
+        (
+            "awk program text",
+            "/usr/bin/awk",
+            r#""{x}", "/var/log/syslog""#,
+            WORD,
+            "is where awk reads its program text",
+        ),
+        (
+            "awk program text after -F",
+            "/usr/bin/awk",
+            r#""-F", ":", "{x}""#,
+            WORD,
+            "is where awk reads its program text",
+        ),
+        (
+            "awk -f",
+            "/usr/bin/awk",
+            r#""-f", "{x}""#,
+            WORD,
+            "where awk expects code to run",
+        ),
+        (
+            "gawk --source=",
+            "/usr/bin/gawk",
+            r#""--source={x}""#,
+            WORD,
+            "where gawk expects code to run",
+        ),
+        (
+            "gawk -l (extension)",
+            "/usr/bin/gawk",
+            r#""-l", "{x}", "BEGIN {{ }}""#,
+            WORD,
+            "where gawk expects code to run",
+        ),
+        (
+            "mawk -e",
+            "/usr/bin/mawk",
+            r#""-e", "{x}""#,
+            WORD,
+            "where mawk expects code to run",
+        ),
+        (
+            "sed script operand",
+            "/usr/bin/sed",
+            r#""-n", "{x}", "/etc/hosts""#,
+            WORD,
+            "is where sed reads its program text",
+        ),
+        (
+            "sed -e",
+            "/usr/bin/sed",
+            r#""-e", "{x}", "/etc/hosts""#,
+            WORD,
+            "where sed expects code to run",
+        ),
+        (
+            "sed --expression=",
+            "/usr/bin/sed",
+            r#""--expression={x}", "/etc/hosts""#,
+            WORD,
+            "where sed expects code to run",
+        ),
+        (
+            "sed -f",
+            "/usr/bin/sed",
+            r#""-f", "{x}", "/etc/hosts""#,
+            WORD,
+            "where sed expects code to run",
+        ),
+        (
+            "sed -ne clustered",
+            "/usr/bin/sed",
+            r#""-ne", "{x}""#,
+            WORD,
+            "where sed expects code to run",
+        ),
+        (
+            "find -exec",
+            "/usr/bin/find",
+            r#""/var/log", "-name", "{x}", "-exec", "/usr/bin/gzip", "{{}}", ";""#,
+            WORD,
+            "makes find run another command (-exec)",
+        ),
+        (
+            "find -execdir",
+            "/usr/bin/find",
+            r#""/var/log", "-name", "{x}", "-execdir", "/usr/bin/gzip", "{{}}", "+""#,
+            WORD,
+            "makes find run another command (-execdir)",
+        ),
+        (
+            "find -ok",
+            "/usr/bin/find",
+            r#""/var/log", "-name", "{x}", "-ok", "/usr/bin/rm", "{{}}", ";""#,
+            WORD,
+            "makes find run another command (-ok)",
+        ),
+        (
+            "find -okdir",
+            "/usr/bin/find",
+            r#""/var/log", "-name", "{x}", "-okdir", "/usr/bin/rm", "{{}}", ";""#,
+            WORD,
+            "makes find run another command (-okdir)",
+        ),
+        (
+            "find with a dashed value first",
+            "/usr/bin/find",
+            r#""/var/log", "{x}""#,
+            DASHED,
+            "params.x.allow_leading_dash: cannot be true here: find has options that run code or commands",
+        ),
+        (
+            "tar --to-command",
+            "/usr/bin/tar",
+            r#""-xf", "{x}", "--to-command=/usr/bin/cat""#,
+            WORD,
+            "makes tar run another command (--to-command)",
+        ),
+        (
+            "tar --use-compress-program",
+            "/usr/bin/tar",
+            r#""--use-compress-program={x}", "-xf", "/var/backups/a.tar""#,
+            WORD,
+            "makes tar run another command (--use-compress-program)",
+        ),
+        (
+            "tar -I clustered",
+            "/usr/bin/tar",
+            r#""-xIf", "zstd", "{x}""#,
+            WORD,
+            "makes tar run another command (-I)",
+        ),
+        (
+            "tar --checkpoint-action",
+            "/usr/bin/tar",
+            r#""--checkpoint-action=exec=/usr/bin/id", "-xf", "{x}""#,
+            WORD,
+            "makes tar run another command (--checkpoint-action)",
+        ),
+        (
+            "tar --info-script",
+            "/usr/bin/tar",
+            r#""--info-script=/usr/bin/id", "-xf", "{x}""#,
+            WORD,
+            "makes tar run another command (--info-script)",
+        ),
+        (
+            "tar old-style letters with I",
+            "/usr/bin/tar",
+            r#""xIf", "zstd", "{x}""#,
+            WORD,
+            "makes tar run another command (-I)",
+        ),
+        (
+            "tar first argument from a value",
+            "/usr/bin/tar",
+            r#""{x}", "/var/backups/a.tar""#,
+            WORD,
+            "is tar's first argument, which tar reads as option letters",
+        ),
+        (
+            "tar with a dashed value first",
+            "/usr/bin/tar",
+            r#""-xf", "/var/backups/a.tar", "{x}""#,
+            DASHED,
+            "cannot be true here: tar has options that run code or commands",
+        ),
+        (
+            "xargs",
+            "/usr/bin/xargs",
+            r#""{x}""#,
+            WORD,
+            "is a command launcher",
+        ),
+        (
+            "env -S",
+            "/usr/bin/env",
+            r#""-S", "{x}""#,
+            WORD,
+            "is a command launcher",
+        ),
+        (
+            "mysql --init-command",
+            "/usr/bin/mysql",
+            r#""--init-command={x}", "app""#,
+            WORD,
+            "where mysql expects code to run",
+        ),
+        (
+            "mysql -e",
+            "/usr/bin/mysql",
+            r#""-e", "{x}""#,
+            WORD,
+            "where mysql expects code to run",
+        ),
+        (
+            "mysql --defaults-file",
+            "/usr/bin/mysql",
+            r#""--defaults-file={x}""#,
+            WORD,
+            "where mysql expects code to run",
+        ),
+        (
+            "mysql --pager",
+            "/usr/bin/mysql",
+            r#""--pager=/usr/bin/less", "{x}""#,
+            WORD,
+            "makes mysql run another command (--pager)",
+        ),
+        (
+            "mariadb --init-command",
+            "/usr/bin/mariadb",
+            r#""--init-command", "{x}""#,
+            WORD,
+            "where mariadb expects code to run",
+        ),
+        (
+            "git -c",
+            "/usr/bin/git",
+            r#""-c", "{x}", "status""#,
+            WORD,
+            "where git expects code to run",
+        ),
+        (
+            "git --upload-pack",
+            "/usr/bin/git",
+            r#""clone", "--upload-pack={x}", "https://example.com/r.git""#,
+            WORD,
+            "where git expects code to run",
+        ),
+        (
+            "git -C",
+            "/usr/bin/git",
+            r#""-C", "{x}", "status""#,
+            WORD,
+            "where git expects code to run",
+        ),
+        (
+            "git --exec-path",
+            "/usr/bin/git",
+            r#""--exec-path={x}", "status""#,
+            WORD,
+            "where git expects code to run",
+        ),
+        (
+            "git --config-env",
+            "/usr/bin/git",
+            r#""--config-env={x}", "status""#,
+            WORD,
+            "where git expects code to run",
+        ),
+        (
+            "psql -f",
+            "/usr/bin/psql",
+            r#""-f", "{x}""#,
+            WORD,
+            "where psql expects code to run",
+        ),
+        (
+            "rsync -e",
+            "/usr/bin/rsync",
+            r#""-e", "{x}", "/src", "/dst""#,
+            WORD,
+            "where rsync expects code to run",
+        ),
+        (
+            "rsync --rsync-path",
+            "/usr/bin/rsync",
+            r#""--rsync-path={x}", "/src", "host:/dst""#,
+            WORD,
+            "where rsync expects code to run",
+        ),
+        (
+            "scp -o",
+            "/usr/bin/scp",
+            r#""-o", "{x}", "/src", "host:/dst""#,
+            WORD,
+            "where scp expects code to run",
+        ),
+        (
+            "sqlite -init",
+            "/usr/bin/sqlite3",
+            r#""-init", "{x}", "/var/lib/app.db""#,
+            WORD,
+            "where sqlite expects code to run",
+        ),
+        (
+            "make -f",
+            "/usr/bin/make",
+            r#""-f", "{x}""#,
+            WORD,
+            "where make expects code to run",
+        ),
+        (
+            "make --eval",
+            "/usr/bin/make",
+            r#""--eval={x}""#,
+            WORD,
+            "where make expects code to run",
+        ),
+        (
+            "vim -c",
+            "/usr/bin/vim",
+            r#""-c", "{x}""#,
+            WORD,
+            "where vim expects code to run",
+        ),
+        (
+            "sort --compress-program",
+            "/usr/bin/sort",
+            r#""--compress-program=/usr/bin/gzip", "{x}""#,
+            WORD,
+            "makes sort run another command (--compress-program)",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (row, program, args, param, says) in rows {
+        let text = command_with(program, args, param);
+        let dir = catalog_dir(&[("x.toml", &text)]);
+        match load(dir.path()) {
+            Ok(_) => failures.push(format!("{row}: loaded")),
+            Err(error) => {
+                let problems: Vec<String> =
+                    error.problems().iter().map(ToString::to_string).collect();
+                if !problems.iter().any(|problem| problem.contains(says)) {
+                    failures.push(format!("{row}: {problems:#?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The safe ways to use those programs still load: values as data, the program literal.
+#[test]
+fn those_programs_still_take_values_as_data() {
+    let rows: &[(&str, &str, &str, &str)] = &[
+        (
+            "awk -v",
+            "/usr/bin/awk",
+            r#""-v", "x={x}", "{{ print x }}", "/etc/hosts""#,
+            WORD,
+        ),
+        (
+            "awk literal program, value as file",
+            "/usr/bin/awk",
+            r#""{{ print $1 }}", "/var/log/{x}""#,
+            WORD,
+        ),
+        (
+            "sed -e literal, value as file",
+            "/usr/bin/sed",
+            r#""-n", "-e", "1p", "/var/log/{x}""#,
+            WORD,
+        ),
+        (
+            "find -name",
+            "/usr/bin/find",
+            r#""/var/log", "-name", "{x}", "-print""#,
+            WORD,
+        ),
+        (
+            "tar -C and -xzf",
+            "/usr/bin/tar",
+            r#""-C", "/restore", "-xzf", "/var/backups/{x}""#,
+            WORD,
+        ),
+        (
+            "git -C literal, value as count",
+            "/usr/bin/git",
+            r#""-C", "/srv/app", "log", "-n", "{x}""#,
+            "kind = \"int\"\nmin = 1\nmax = 50",
+        ),
+        (
+            "mysql literal SQL",
+            "/usr/bin/mysql",
+            r#""--execute=SHOW PROCESSLIST", "{x}""#,
+            WORD,
+        ),
+        (
+            "find with a dashed value after a fixed option",
+            "/usr/bin/find",
+            r#""/var/log", "-name", "--x={x}""#,
+            DASHED,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (row, program, args, param) in rows {
+        let text = command_with(program, args, param);
+        let dir = catalog_dir(&[("x.toml", &text)]);
+        if let Err(error) = load(dir.path()) {
+            failures.push(format!("{row}: {error}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Fails on main: the interpreter check looked at the link's own name there.
+#[test]
+fn a_symlink_to_python_is_python_for_its_code_options() {
+    let dir = catalog_dir(&[]);
+    let link = dir.path().join("helper");
+    std::os::unix::fs::symlink(crate::runner::PYTHON, &link).unwrap();
+    let text = command_with(&link.display().to_string(), r#""-c", "{x}""#, WORD);
+    std::fs::write(dir.path().join("x.toml"), text).unwrap();
+    let error = load(dir.path()).unwrap_err();
+    assert_eq!(
+        error.problems()[0].message,
+        "`{x}` puts a value where python expects code to run (after -c/-m); a value must never become code: pass it as a plain argument to a reviewed script instead"
+    );
+}
+
+/// A hard link in the same file system as the system programs.
+fn hard_link_to(program: &Path, dir: &Path) -> PathBuf {
+    let target = program.canonicalize().unwrap();
+    let link = dir.join("helper");
+    std::fs::hard_link(&target, &link).unwrap_or_else(|error| {
+        panic!(
+            "cannot hard-link {} into {}: {error}; the test needs them on one file system",
+            target.display(),
+            dir.display()
+        )
+    });
+    link
+}
+
+/// Fails on main: a hard link has its own name and resolves to itself, so it passed.
+#[test]
+fn a_hard_link_to_dash_is_a_shell() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let link = hard_link_to(Path::new("/bin/sh"), dir.path());
+    std::fs::write(
+        dir.path().join("x.toml"),
+        GOOD.replace("/usr/bin/systemctl", &link.display().to_string()),
+    )
+    .unwrap();
+    let error = load(dir.path()).unwrap_err();
+    let message = &error.problems()[0].message;
+    assert!(
+        message.starts_with(&format!("`{}` is the same file as ", link.display()))
+            && message.contains("(a hard link): `")
+            && message.ends_with("is a shell, and there is no shell, ever: name the program itself and give its arguments in args"),
+        "{message}"
+    );
+}
+
+/// Fails on main, like the symlink: python under another name through a hard link.
+#[test]
+fn a_hard_link_to_python_is_python_for_its_code_options() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let link = hard_link_to(Path::new(crate::runner::PYTHON), dir.path());
+    let text = command_with(&link.display().to_string(), r#""-c", "{x}""#, WORD);
+    std::fs::write(dir.path().join("x.toml"), text).unwrap();
+    let error = load(dir.path()).unwrap_err();
+    assert!(
+        error.problems()[0]
+            .message
+            .contains("where python expects code to run"),
+        "{error}"
     );
 }
 

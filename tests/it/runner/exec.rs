@@ -169,8 +169,21 @@ async fn nothing_a_run_started_outlives_it() {
     )));
 }
 
+/// Reads the pid an escapee wrote to `file` once it has left the run (bounded wait).
+async fn pid_written_to(file: &Path) -> i32 {
+    for _ in 0..500 {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{} was never written", file.display());
+}
+
 #[tokio::test]
-async fn a_process_that_left_the_group_cannot_hold_the_run_open() {
+async fn a_process_that_left_the_group_is_stopped_with_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("escaped");
     // The escapee writes its pid only after setsid has moved it to a session (and group) of
@@ -186,19 +199,96 @@ async fn a_process_that_left_the_group_cannot_hold_the_run_open() {
     assert_eq!(outcome.exit, Exit::Code(0));
     assert_eq!(
         outcome.notes,
-        [
-            "stopped reading output 2s after the run ended: a process that left its process group still holds the output open"
-        ]
+        ["processes it started were still running after it exited; they were stopped"]
     );
+    // Times out (and fails) if the escapee outlived its run.
+    gone_eventually(escaped).await;
+}
+
+/// Fails on main: a process that calls setsid and whose parent exits is adopted by PID 1
+/// there, out of the group the timeout kills.
+#[tokio::test]
+async fn a_grandchild_that_calls_setsid_does_not_survive_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("escaped");
+    // It also lets go of the output pipe, so only warroom adopting it can find it.
+    let script = format!(
+        "/usr/bin/setsid -f /bin/sh -c 'echo $$ > {file}; exec sleep 600' </dev/null >/dev/null 2>&1; \
+         sleep 600",
+        file = pid_file.display()
+    );
+    let runner = runner();
+    let invocation = sh(&script, Duration::from_secs(2));
+    let run = run_collecting(&runner, &invocation, RunOptions::default());
+    let (escaped, (outcome, _)) = tokio::join!(pid_written_to(&pid_file), run);
+    let outcome = outcome.unwrap();
+    assert!(outcome.timed_out, "{outcome:?}");
+    // Times out (and fails) if the setsid grandchild survived the timeout.
+    gone_eventually(escaped).await;
+}
+
+/// Fails on main: a double fork into a group of its own leaves the run's group, and the
+/// orphan is out of the runner's reach.
+#[tokio::test]
+async fn a_double_forked_orphan_in_a_group_of_its_own_is_stopped_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("orphan");
+    let program = format!(
+        "import os, sys, time\n\
+         if os.fork() == 0:\n    \
+             os.setpgid(0, 0)\n    \
+             if os.fork() == 0:\n        \
+                 open('{file}', 'w').write(str(os.getpid()))\n        \
+                 time.sleep(600)\n    \
+             os._exit(0)\n\
+         time.sleep(600)\n",
+        file = pid_file.display()
+    );
+    let invocation =
+        Invocation::unchecked("test", PYTHON, ["-c", &program], Duration::from_secs(2));
+    let runner = runner();
+    let run = run_collecting(&runner, &invocation, RunOptions::default());
+    let (orphan, (outcome, _)) = tokio::join!(pid_written_to(&pid_file), run);
+    assert!(outcome.unwrap().timed_out);
+    // Times out (and fails) if the orphan survived the timeout.
+    gone_eventually(orphan).await;
+}
+
+/// Fails on main: a descriptor warroom holds without close-on-exec is passed to the child.
+#[tokio::test]
+async fn descriptors_warroom_inherited_do_not_reach_a_command() {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let runner = runner();
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(dir.path().join("held")).unwrap();
+    // A copy without close-on-exec, as a parent process or a careless library leaves one
+    // (made after the runner started, so the check before each spawn is what catches it).
+    let inherited = fcntl(&file, FcntlArg::F_DUPFD(200)).unwrap();
     assert!(
-        is_alive(escaped),
-        "a process outside the group is beyond the runner's reach"
+        std::fs::read_link(format!("/proc/self/fd/{inherited}")).is_ok(),
+        "warroom holds it"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(escaped),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    let invocation = Invocation::unchecked(
+        "test",
+        "/usr/bin/readlink",
+        [format!("/proc/self/fd/{inherited}")],
+        LONG,
+    );
+    let outcome = runner
+        .run(&invocation, RunOptions::default(), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit, Exit::Code(1), "{outcome:?}");
+    assert!(outcome.output.text.is_empty(), "{}", outcome.output.text);
+    let listing = Invocation::unchecked("test", "/bin/ls", ["/proc/self/fd"], LONG);
+    let outcome = runner
+        .run(&listing, RunOptions::default(), &mut |_| {})
+        .await
+        .unwrap();
+    let mut fds: Vec<&str> = outcome.output.text.lines().collect();
+    fds.sort_unstable();
+    // 0-2, and the one ls opened to list the folder.
+    assert_eq!(fds, ["0", "1", "2", "3"]);
 }
 
 #[tokio::test]
@@ -388,6 +478,77 @@ async fn secrets_are_redacted_before_anything_leaves_the_runner() {
             "{leaked}"
         );
     }
+}
+
+/// Fails on main: there each 16 KiB piece of a line without whitespace was redacted on its
+/// own, so a secret across a cut (an AWS key, a password in minified JSON, the command's
+/// own secret variable) came out in clear.
+#[tokio::test]
+async fn a_secret_across_a_cut_of_a_long_line_is_redacted_everywhere() {
+    let patterns = warroom::config::DEFAULT_REDACT_PATTERNS
+        .iter()
+        .map(|pattern| regex::Regex::new(pattern).unwrap())
+        .collect();
+    let runner = Runner::new(
+        RunnerSettings {
+            redact: patterns,
+            ..settings()
+        },
+        Environment::from_pairs([("WARROOM_TEST_DB_PASSWORD", "correct-horse-battery")]),
+    );
+    // One line of minified JSON, with each secret straddling a multiple of 16 KiB.
+    let program = "import os, sys\n\
+                   out = '{\"rows\":\"'\n\
+                   def fill(to):\n    \
+                       global out\n    \
+                       out += 'x' * (to - len(out))\n\
+                   fill(16384 - 19)\n\
+                   out += '\",\"key\":\"AKIAIOSFODNN7EXAMPLE\",\"more\":\"'\n\
+                   fill(32768 - 5 - 14)\n\
+                   out += '\",\"password\":\"hunter2-hunter2-hunter2\",\"rest\":\"'\n\
+                   fill(49152 - 6)\n\
+                   out += os.environ['DB_PASSWORD'] + '\"}\\n'\n\
+                   sys.stdout.write(out)\n";
+    let invocation = Invocation::unchecked("test", PYTHON, ["-c", program], LONG).with_env(
+        "DB_PASSWORD",
+        EnvValue::FromEnv("WARROOM_TEST_DB_PASSWORD".into()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.log");
+    let options = RunOptions {
+        output_file: Some(file.clone()),
+        cancel: None,
+    };
+    let (outcome, events) = run_collecting(&runner, &invocation, options).await;
+    let outcome = outcome.unwrap();
+    assert!(outcome.succeeded(), "{outcome:?}");
+    let streamed: String = events
+        .iter()
+        .filter_map(|event| match event {
+            Progress::Output { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(streamed, written);
+    assert_eq!(streamed, outcome.output.text);
+    assert!(streamed.len() > 49_000, "{}", streamed.len());
+    for leaked in [
+        "AKIAIOSFOD",
+        "NN7EXAMPLE",
+        "hunter2",
+        "correct-horse",
+        "horse-battery",
+    ] {
+        assert!(!streamed.contains(leaked), "{leaked} leaked");
+    }
+    assert_eq!(
+        streamed.matches("[redacted]").count(),
+        3,
+        "each secret once"
+    );
+    assert!(streamed.contains(r#""key":"[redacted]""#));
+    assert!(streamed.contains(r#""password":"[redacted]""#));
 }
 
 #[tokio::test]

@@ -128,6 +128,28 @@ pub(crate) fn hostile_values() -> Vec<String> {
         "😀",
         "\u{fffd}",
         "\u{e0041}",
+        // invisible by class: default-ignorable, variation selectors, fillers, blanks,
+        // spaces that are not the plain space, private use, unassigned
+        "nginx\u{34f}.service",
+        "nginx.service\u{fe0f}",
+        "\u{115f}",
+        "nginx\u{1160}.service",
+        "\u{2800}",
+        "a\u{2800}b",
+        "\u{3164}",
+        "\u{ffa0}x",
+        "x\u{180b}",
+        "x\u{17b4}",
+        "\u{61c}1",
+        "a\u{2061}b",
+        "nginx.service\u{e0100}",
+        "a\u{a0}b",
+        "a\u{2003}b",
+        "a\u{3000}b",
+        "\u{2029}",
+        "\u{f8ff}",
+        "\u{378}",
+        "❤\u{fe0f}",
         // numbers that are not quite
         "0",
         "1",
@@ -338,7 +360,7 @@ async fn hostile_values_are_refused_clearly_or_arrive_as_one_literal_element() {
             .ends_with("is 10000 bytes long; at most 1024 are accepted")
     );
     assert!(reason("note", "").ends_with("is empty; give text matching ^.{1,1000}$"));
-    assert!(reason("note", "nginx.service\u{202e}ecivres").ends_with("contains the invisible character U+202E, which can make text read differently than it is; type the value plainly"));
+    assert!(reason("note", "nginx.service\u{202e}ecivres").ends_with("contains the invisible character U+202E (a format character), which can make text read differently than it is; type the value plainly"));
     assert!(
         reason("pick", "nginх.service")
             .ends_with("\"nginх.service\" is not one of nginx.service, postgresql.service")
@@ -349,4 +371,125 @@ async fn hostile_values_are_refused_clearly_or_arrive_as_one_literal_element() {
     assert!(reason("count", "１２").ends_with("\"１２\" is not a whole number"));
     assert!(reason("count", "501").ends_with("501 is not from 1 to 500"));
     assert!(reason("count", "-1").contains("starts with `-`"));
+    for (value, class) in [
+        (
+            "nginx\u{34f}.service",
+            "U+034F (a default-ignorable character)",
+        ),
+        ("nginx.service\u{fe0f}", "U+FE0F (a variation selector)"),
+        ("\u{115f}", "U+115F (a Hangul filler)"),
+        ("\u{2800}", "U+2800 (the braille blank)"),
+        ("a\u{a0}b", "U+00A0 (a space that is not the plain space)"),
+        ("\u{2029}", "U+2029 (a line or paragraph separator)"),
+        ("\u{f8ff}", "U+F8FF (a private-use character)"),
+        ("\u{378}", "U+0378 (an unassigned code point)"),
+        ("\u{61c}1", "U+061C (a format character)"),
+    ] {
+        assert!(
+            reason("note", value).ends_with(&format!(
+                "contains the invisible character {class}, which can make text read differently than it is; type the value plainly"
+            )),
+            "{value:?}: {}",
+            reason("note", value)
+        );
+    }
+}
+
+/// Quotes `value` for the chat tokenizer: `"..."` with `\` and `"` escaped.
+fn quoted(value: &str) -> String {
+    format!(
+        "value=\"{}\"",
+        value.replace('\\', "\\\\").replace('"', "\\\"")
+    )
+}
+
+mod properties {
+    use proptest::prelude::*;
+    use warroom::runner::{BindError, Catalog, MAX_ARGS_TEXT_BYTES, parse_args};
+
+    use super::{catalog_files, quoted};
+    use crate::runner::{catalog_dir, load, values};
+
+    /// The hostile suite's catalog, loaded once for all cases (binding reads no files).
+    fn catalog() -> &'static Catalog {
+        static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        CATALOG.get_or_init(|| {
+            let work = tempfile::tempdir().unwrap();
+            let files = catalog_files(&work.path().join("argv.log"));
+            let refs: Vec<(&str, &str)> = files
+                .iter()
+                .map(|(name, text)| (name.as_str(), text.as_str()))
+                .collect();
+            let dir = catalog_dir(&refs);
+            load(dir.path()).unwrap()
+        })
+    }
+
+    /// Strings of any characters, with the ones that break out of arguments (quotes,
+    /// backslashes, spaces, newlines, controls, invisibles) far more likely than chance.
+    fn hostile_string() -> impl Strategy<Value = String> {
+        let nasty = prop::sample::select(vec![
+            '"', '\'', '\\', ' ', '\n', '\r', '\t', '\0', '$', '`', ';', '|', '&', '-', '=', '{',
+            '}', '*', '\u{202e}', '\u{200b}', '\u{fe0f}', '\u{34f}', '\u{a0}', '\u{2800}', '“',
+            '”', '‘', '’', 'é', '😀',
+        ]);
+        let char = prop_oneof![3 => any::<char>(), 2 => nasty, 3 => prop::char::range('a', 'z')];
+        prop::collection::vec(char, 0..80).prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// For any string, quoted as the chat path quotes it: the tokenizer reads it back
+        /// exactly, and binding either refuses it or puts it in argv as exactly one
+        /// element, equal to it, with every other element as the catalog wrote it.
+        #[test]
+        fn a_value_is_refused_or_becomes_exactly_one_argv_element(value in hostile_string()) {
+            let catalog = catalog();
+            let text = quoted(&value);
+            match parse_args(&text) {
+                Ok(parsed) => prop_assert_eq!(parsed, values(&[("value", &value)])),
+                Err(BindError::Syntax(message)) => {
+                    prop_assert!(text.len() > MAX_ARGS_TEXT_BYTES, "{}", message);
+                    return Ok(());
+                }
+                Err(other) => prop_assert!(false, "{}", other),
+            }
+            for name in ["pick", "strict", "note", "flag"] {
+                let spec = catalog.get(name).unwrap();
+                match spec.bind(&values(&[("value", &value)]), false) {
+                    Ok(invocation) => {
+                        let args = invocation.args();
+                        prop_assert_eq!(args.len(), 3, "{} {:?}", name, args);
+                        prop_assert_eq!(&args[0], "-I");
+                        prop_assert!(args[1].ends_with("print_argv.py"));
+                        prop_assert_eq!(&args[2], &value);
+                        // What is stored binds again to the same.
+                        let again = spec.bind(invocation.values(), false).unwrap();
+                        prop_assert_eq!(again.fingerprint(), invocation.fingerprint());
+                    }
+                    Err(BindError::Rejected { problems, .. }) => {
+                        prop_assert_eq!(problems.len(), 1);
+                        prop_assert_eq!(&problems[0].param, "value");
+                    }
+                    Err(other) => prop_assert!(false, "{}", other),
+                }
+            }
+        }
+
+        /// Arbitrary `key=value …` text never binds to more or fewer argv elements than
+        /// the command's templates, whatever it holds.
+        #[test]
+        fn arbitrary_argument_text_never_changes_the_number_of_arguments(text in hostile_string()) {
+            let catalog = catalog();
+            let spec = catalog.get("note").unwrap();
+            let Ok(parsed) = parse_args(&format!("value={text}")) else {
+                return Ok(());
+            };
+            if let Ok(invocation) = spec.bind(&parsed, false) {
+                prop_assert_eq!(invocation.args().len(), 3);
+                prop_assert_eq!(&invocation.args()[2], &parsed["value"]);
+            }
+        }
+    }
 }
