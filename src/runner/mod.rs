@@ -35,6 +35,8 @@ mod exec;
 mod lock;
 mod output;
 mod redact;
+mod rules;
+mod sink;
 mod template;
 
 pub use bind::{
@@ -46,14 +48,14 @@ pub use catalog::{
     MAX_APPROVERS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_TIMEOUT, Param, ParamKind, Pattern,
     ReloadReport, Risk,
 };
-pub use check::{
-    COMMAND_LAUNCHERS, COMMAND_RUNNING_OPTIONS, INTERPRETER_CODE_OPTIONS, SCRIPT_INTERPRETERS,
-    SCRIPT_OPERAND_PROGRAMS, SHELLS,
-};
 pub use exec::{
     Cancel, Canceller, CapturedOutput, Exit, OUTPUT_DRAIN_LIMIT, Progress, RunError, RunOptions,
     RunOutcome, Runner, RunnerSettings, RunnerShutdown, SAFE_PATH, StopReason, cancel_pair,
 };
 pub use output::MAX_LINE_BYTES;
 pub use redact::{REDACT_OVERLAP_BYTES, REDACTED, Redactor};
+pub use rules::{
+    COMMAND_LAUNCHERS, COMMAND_RUNNING_OPTIONS, INTERPRETER_CODE_OPTIONS, SCRIPT_INTERPRETERS,
+    SCRIPT_OPERAND_PROGRAMS, SHELLS,
+};
 pub use template::{MAX_PARAM_NAME_CHARS, Piece, Template};
