@@ -44,9 +44,9 @@ const STEPS_PER_WRITE: usize = 100;
 /// claim runs out.
 type Ready = VecDeque<(Page, Timestamp)>;
 
-/// The longest the engine sleeps without looking at the store: changes made by other
-/// processes (a second engine, the CLI) reach it at least this often. Its own changes wake
-/// it at once.
+/// The longest the engine sleeps without looking at the store. Commits of this process wake
+/// it at once, those of other processes (a second engine, the CLI) through the store's change
+/// feed; this bounds the wait should a wake-up be missed.
 pub const BACKSTOP: Duration = Duration::from_secs(1);
 
 /// Where pages go: the configured notifiers, and the Discord pager once the bot is connected.
@@ -204,7 +204,8 @@ impl Engine {
     /// (one write, which also claims their pages), and starts sending.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut changes = self.ops.subscribe();
+        let mut commits = self.ops.commits();
+        let mut feed = self.ops.store().change_feed();
         let max_in_flight =
             usize::try_from(self.ops.config().escalation.max_in_flight).unwrap_or(64);
         let mut sending: JoinSet<Result<PageDone, StoreError>> = JoinSet::new();
@@ -320,15 +321,9 @@ impl Engine {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(sleep) => {}
                 () = self.wake.notified() => {}
-                changed = changes.recv() => {
-                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = changed {
-                        // Nobody can announce any more; deadlines still wake us.
-                        changes = self.ops.subscribe();
-                    }
-                    // One turn covers every change announced meanwhile (many are this
-                    // engine's own pages).
-                    while changes.try_recv().is_ok() {}
-                }
+                // One turn covers every commit meanwhile (many are this engine's own pages).
+                _ = commits.changed() => {}
+                _ = feed.changed() => {}
                 Some(done) = sending.join_next(), if !sending.is_empty() => {
                     collect(done, &mut finished);
                 }

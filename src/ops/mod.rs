@@ -79,6 +79,10 @@ pub struct Ops {
     commands: Option<Arc<Commands>>,
     /// Every write to a run, for whoever shows runs (their Discord cards).
     run_changes: broadcast::Sender<crate::domain::Run>,
+    /// Moves after every write this process committed: wakes this process's workers (the
+    /// escalation engine, the Discord projector) at once. Commits of other processes reach
+    /// them through the store's change feed; neither is ever the only way work is found.
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Ops {
@@ -92,6 +96,7 @@ impl Ops {
             changes,
             commands: None,
             run_changes,
+            commits: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -123,7 +128,14 @@ impl Ops {
         self.changes.subscribe()
     }
 
+    /// Moves after every write this process commits (see the field).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
     pub(crate) fn announce(&self, incident: &Incident, events: &[Event]) {
+        self.commits
+            .send_modify(|count| *count = count.wrapping_add(1));
         // No listener is fine (the CLI has none); the change is already committed.
         let _ = self.changes.send(Changed {
             incident: incident.clone(),
