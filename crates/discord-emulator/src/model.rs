@@ -564,6 +564,10 @@ pub(crate) struct World {
     /// Users whose privacy settings refuse DMs from the bot: its messages there get 50007.
     pub dms_closed: std::collections::BTreeSet<UserId>,
     pub scheduled_events: BTreeMap<ScheduledEventId, ScheduledEvent>,
+    /// Messages created with `enforce_nonce`: (author, nonce) → the message and when, so the
+    /// same nonce within [`crate::validate::NONCE_WINDOW`] returns that message instead of a
+    /// new one, as Discord does.
+    pub nonces: BTreeMap<(UserId, String), (MessageId, DateTime<Utc>)>,
 }
 
 impl World {

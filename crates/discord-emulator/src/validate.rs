@@ -10,6 +10,10 @@ use crate::api_error::{ApiError, FormErrors, codes, sub};
 
 /// Characters of message `content`.
 pub const MESSAGE_CONTENT_LIMIT: usize = 2000;
+
+/// How long a message's `nonce` is remembered for `enforce_nonce` ("checked for uniqueness
+/// in the past few minutes", Discord's docs): a repeat within it returns the first message.
+pub const NONCE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// Embeds per message.
 pub const EMBEDS_PER_MESSAGE: usize = 10;
 pub const EMBED_TITLE_LIMIT: usize = 256;

@@ -594,6 +594,25 @@ pub(crate) fn create_message(
         }
     }
     let bot = st.world.bot;
+    // `enforce_nonce`: the same author and nonce within the window get the first message back.
+    let nonce = body
+        .get("enforce_nonce")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        .then(|| match body.get("nonce") {
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(Value::Number(number)) => Some(number.to_string()),
+            _ => None,
+        })
+        .flatten();
+    let now = shared.clock.utc();
+    if let Some(nonce) = &nonce
+        && let Some((earlier, at)) = st.world.nonces.get(&(bot, nonce.clone()))
+        && now - *at < crate::validate::NONCE_WINDOW
+        && st.world.live_message(cid, *earlier).is_some()
+    {
+        return ok(json::message(&st.world, &st.world.messages[earlier]));
+    }
     let new = NewMessage {
         channel: cid,
         author: bot,
@@ -606,6 +625,9 @@ pub(crate) fn create_message(
     };
     ops::unarchive_on_message(shared, st, cid);
     let mid = ops::create_message(shared, st, new);
+    if let Some(nonce) = nonce {
+        st.world.nonces.insert((bot, nonce), (mid, now));
+    }
     ok(json::message(&st.world, &st.world.messages[&mid]))
 }
 

@@ -719,3 +719,36 @@ async fn scheduled_event_bodies_are_checked_by_entity_type() {
     let (status, reply) = http.call("GET", &format!("{path}/1"), None).await;
     assert_eq!((status, reply["code"].as_u64()), (404, Some(10070)));
 }
+
+#[tokio::test]
+async fn a_message_with_an_enforced_nonce_is_created_once_within_the_window() {
+    let emu = start().await;
+    let http = BotHttp::new(&emu);
+    let channel = emu.add_text_channel("general", None);
+    let path = format!("/channels/{channel}/messages");
+    let body = json!({"content": "posted once", "nonce": "card-7", "enforce_nonce": true});
+    let first = http.ok("POST", &path, Some(body.clone())).await;
+    let again = http.ok("POST", &path, Some(body.clone())).await;
+    assert_eq!(
+        first["id"], again["id"],
+        "the same nonce returned the first message"
+    );
+    // Without enforce_nonce, or with another nonce, a new message each time.
+    let loose = json!({"content": "posted twice", "nonce": "card-7"});
+    let other = http.ok("POST", &path, Some(loose)).await;
+    assert_ne!(other["id"], first["id"]);
+    let different = json!({"content": "x", "nonce": "card-8", "enforce_nonce": true});
+    assert_ne!(
+        http.ok("POST", &path, Some(different)).await["id"],
+        first["id"]
+    );
+    // After the window, the nonce makes a new message.
+    emu.advance(Duration::from_secs(6 * 60));
+    assert_ne!(http.ok("POST", &path, Some(body)).await["id"], first["id"]);
+    let posted = emu
+        .messages(channel)
+        .into_iter()
+        .filter(|m| m.text() == "posted once")
+        .count();
+    assert_eq!(posted, 2);
+}
