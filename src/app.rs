@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use crate::config::{Config, Environment};
 use crate::discord;
+use crate::domain::GatewayState;
 use crate::domain::{Clock, SystemClock};
 use crate::escalation::{Engine, Pagers};
-use crate::http::{self, AppState, GatewayState};
+use crate::http::{self, AppState};
 use crate::notify;
 use crate::ops::{Commands, Ops};
 use crate::runner::{Catalog, CatalogError, CatalogHandle, Runner, RunnerSettings};
@@ -29,8 +30,7 @@ pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
 }
 
-/// Runs warroom until `shutdown` completes, then stops taking requests, finishes the ones in
-/// flight and closes the Discord connection.
+/// Runs warroom until `shutdown` completes, then shuts down in order (see [`Running::stop`]).
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -45,6 +45,44 @@ pub async fn run_with(
     overrides: Overrides,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let (ops, catalog) = build_ops(config, overrides).await?;
+    let workers = Workers::start(ops.clone(), catalog).await?;
+    let state = Arc::new(AppState {
+        ops,
+        gateway: workers.gateway.clone(),
+        instance: workers.instance.clone(),
+    });
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+    // Answers go out at once, not after the client's delayed ACK (Nagle's algorithm).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let gate = workers.interaction_gate();
+    let served = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // The moment the signal comes: no new Discord interaction is taken on.
+            if let Some(gate) = gate {
+                gate();
+            }
+        })
+        .await
+        .context("the HTTP server failed");
+    workers.stop().await;
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The store, the clock, the command catalog and runner, as `ops` uses them; and the catalog,
+/// which SIGHUP reloads.
+async fn build_ops(
+    config: Config,
+    overrides: Overrides,
+) -> anyhow::Result<(Ops, Arc<CatalogHandle>)> {
     let store: Arc<dyn Store> = store::connect_with(&config.database, overrides.database)
         .await
         .with_context(|| {
@@ -55,18 +93,9 @@ pub async fn run_with(
         })?;
     let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
     tracing::info!(backend = store.backend(), database = %config.database.url.redacted(), "database ready");
-    let discord_enabled = config.discord.token.is_some();
-    if !discord_enabled {
-        tracing::info!(
-            token_env = %config.discord.token_env,
-            "Discord is disabled: no bot token in ${}; HTTP and the CLI work without it",
-            config.discord.token_env
-        );
-    }
     let catalog = Arc::new(load_catalog(&config)?);
-    let sighup = reload_on_sighup(catalog.clone());
     let commands = Commands {
-        catalog,
+        catalog: catalog.clone(),
         runner: Arc::new(Runner::new(
             RunnerSettings::from_config(&config.commands),
             // Where `{ from_env = "..." }` secrets of the catalog are read at run time.
@@ -75,62 +104,109 @@ pub async fn run_with(
         output_dir: config.commands.output_dir.clone(),
         instance: format!("warroom pid {} started {}", std::process::id(), clock.now()),
     };
-    let (notifiers, not_ready) = notify::build_all(
-        &config.notifiers,
-        &notify::http_client(),
-        Arc::new(notify::TokioTimer::new(clock.clone())),
-    );
-    for gap in &not_ready {
-        tracing::warn!("{gap}; pages to it fail (and move on to the next level) until it is set");
-    }
-    let pagers = Arc::new(Pagers::new(notifiers, not_ready));
     let ops = Ops::new(store, Arc::new(config), clock).with_commands(commands);
-    let sweeper = tokio::spawn(sweep_runs(ops.clone()));
-    let (gateway_tx, gateway) = watch::channel(if discord_enabled {
-        GatewayState::Connecting
-    } else {
-        GatewayState::Disabled
-    });
-    let discord = if discord_enabled {
-        Some(discord::start(ops.clone(), gateway_tx, pagers.clone()).await?)
-    } else {
-        None
-    };
-    // After the Discord pager is registered: a page due from before a restart must not be
-    // claimed while Discord is still missing and fail for that.
-    let engine = Arc::new(Engine::new(ops.clone(), pagers.clone()));
-    let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
-    let escalation = tokio::spawn(engine.clone().run(async move {
-        let _ = engine_stopped.await;
-    }));
-    let state = Arc::new(AppState { ops, gateway });
-    let address = listener.local_addr()?;
-    tracing::info!(%address, "listening");
-    // Answers go out at once, not after the client's delayed ACK (Nagle's algorithm).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed");
-    sighup.abort();
-    sweeper.abort();
-    // Deliveries in flight finish, so their claims do not make them go out twice.
-    let _ = stop_engine.send(());
-    if tokio::time::timeout(ENGINE_STOP, escalation).await.is_err() {
-        tracing::warn!(
-            "pages still in flight at shutdown are sent again when their claims run out"
+    Ok((ops, catalog))
+}
+
+/// What runs beside the HTTP server: the catalog's SIGHUP reload, the run sweeper, Discord,
+/// the escalation engine.
+struct Workers {
+    ops: Ops,
+    instance: String,
+    gateway: watch::Receiver<GatewayState>,
+    sighup: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
+    discord: Option<discord::DiscordHandle>,
+    stop_engine: tokio::sync::oneshot::Sender<()>,
+    escalation: tokio::task::JoinHandle<()>,
+}
+
+impl Workers {
+    async fn start(ops: Ops, catalog: Arc<CatalogHandle>) -> anyhow::Result<Workers> {
+        let config = ops.config().clone();
+        let instance = crate::ops::instance::new_instance(ops.clock().now());
+        let sighup = reload_on_sighup(catalog);
+        let sweeper = tokio::spawn(sweep_runs(ops.clone()));
+        let (notifiers, not_ready) = notify::build_all(
+            &config.notifiers,
+            &notify::http_client(),
+            Arc::new(notify::TokioTimer::new(ops.clock().clone())),
         );
+        for gap in &not_ready {
+            tracing::warn!(
+                "{gap}; pages to it fail (and move on to the next level) until it is set"
+            );
+        }
+        let pagers = Arc::new(Pagers::new(notifiers, not_ready));
+        let discord_enabled = config.discord.token.is_some();
+        let (gateway_tx, gateway) = watch::channel(GatewayState::Disabled);
+        let discord = if discord_enabled {
+            Some(discord::start(ops.clone(), gateway_tx, pagers.clone(), instance.clone()).await?)
+        } else {
+            tracing::info!(
+                token_env = %config.discord.token_env,
+                "Discord is disabled: no bot token in ${}; HTTP and the CLI work without it",
+                config.discord.token_env
+            );
+            None
+        };
+        // After the Discord pager is registered: a page due from before a restart must not be
+        // claimed while Discord is still missing and fail for that.
+        let engine = Arc::new(Engine::new(ops.clone(), pagers));
+        let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
+        let escalation = tokio::spawn(engine.run(async move {
+            let _ = engine_stopped.await;
+        }));
+        Ok(Workers {
+            ops,
+            instance,
+            gateway,
+            sighup,
+            sweeper,
+            discord,
+            stop_engine,
+            escalation,
+        })
     }
-    if let Some(discord) = discord {
-        discord.stop().await;
+
+    /// Closes Discord's door to new interactions, for the moment the signal comes.
+    fn interaction_gate(&self) -> Option<impl FnOnce() + Send + 'static> {
+        self.discord
+            .as_ref()
+            .map(|discord| discord.interaction_gate())
     }
-    served?;
-    tracing::info!("stopped");
-    Ok(())
+
+    /// The shutdown, in order: interactions in flight are answered (bounded), running commands
+    /// finish or are interrupted (never orphaned), pages in flight are delivered, what is left
+    /// to show in Discord is shown, and the gateway lease is released.
+    async fn stop(self) {
+        if let Some(discord) = &self.discord {
+            discord.stop_taking_interactions();
+            discord
+                .finish_interactions(discord::INTERACTION_DRAIN)
+                .await;
+        }
+        self.sighup.abort();
+        self.sweeper.abort();
+        match self.ops.shutdown_runs().await {
+            Ok(report) if !report.is_empty() => tracing::info!(?report, "command runs at shutdown"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "ending command runs at shutdown failed"),
+        }
+        // Deliveries in flight finish, so their claims do not make them go out twice.
+        let _ = self.stop_engine.send(());
+        if tokio::time::timeout(ENGINE_STOP, self.escalation)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "pages still in flight at shutdown are sent again when their claims run out"
+            );
+        }
+        if let Some(discord) = self.discord {
+            discord.stop().await;
+        }
+    }
 }
 
 /// How long a shutdown waits for pages in flight.

@@ -9,6 +9,10 @@ UPDATE incidents SET shown_seq = last_seq;
 -- The projector looks only at incidents with something not yet shown.
 CREATE INDEX incidents_unshown ON incidents (id) WHERE shown_seq < last_seq;
 
+-- Run cards in Discord: the last audit entry of the run the card shows (NULL: no card to keep
+-- current, or the card shows the run's end).
+ALTER TABLE runs ADD COLUMN card_shown BIGINT;
+
 -- A singleton duty (the Discord gateway) held by one process until `until` (ms), renewed
 -- while it lives; whoever finds it lapsed takes it.
 CREATE TABLE leases (
@@ -27,7 +31,7 @@ CREATE TABLE discord_claims (
 CREATE INDEX discord_claims_age ON discord_claims (claimed_at);
 
 -- Wakes listeners (the projector, the escalation engine) in every process when timeline
--- events commit; PostgreSQL delivers it at commit and folds repeats within a transaction.
+-- events or run audit entries commit; PostgreSQL delivers it at commit and folds repeats within a transaction.
 CREATE FUNCTION warroom_notify_change() RETURNS trigger AS $$
 BEGIN
     PERFORM pg_notify('warroom_changes', '');
@@ -36,4 +40,7 @@ END;
 $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER incident_events_notify AFTER INSERT ON incident_events
+    FOR EACH STATEMENT EXECUTE FUNCTION warroom_notify_change();
+
+CREATE TRIGGER run_audit_notify AFTER INSERT ON run_audit
     FOR EACH STATEMENT EXECUTE FUNCTION warroom_notify_change();

@@ -10,6 +10,10 @@ UPDATE incidents SET shown_seq = last_seq;
 -- The projector looks only at incidents with something not yet shown.
 CREATE INDEX incidents_unshown ON incidents (id) WHERE shown_seq < last_seq;
 
+-- Run cards in Discord: the last audit entry of the run the card shows (NULL: no card to keep
+-- current, or the card shows the run's end).
+ALTER TABLE runs ADD COLUMN card_shown BIGINT;
+
 -- A singleton duty (the Discord gateway) held by one process until `until` (ms), renewed
 -- while it lives; whoever finds it lapsed takes it.
 CREATE TABLE leases (

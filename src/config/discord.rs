@@ -22,7 +22,15 @@ pub struct DiscordConfig {
     pub announce_channel_id: Option<u64>,
     /// Discord's base URL, without a trailing slash. Tests point it at the emulator.
     pub api_base: String,
+    /// How long one renewal of the gateway lease holds: after the holder dies, the longest a
+    /// standby waits before taking over (it renews every quarter of this).
+    pub gateway_lease: std::time::Duration,
 }
+
+/// The shortest and longest `gateway_lease`: renewals every quarter of it must stay well
+/// above a database round trip, and a failover much longer than this leaves Discord unanswered.
+pub const GATEWAY_LEASE_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+pub const GATEWAY_LEASE_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Deserialize)]
 #[serde(default)]
@@ -34,6 +42,7 @@ struct RawDiscord {
     incident_thread_channel_id: Snowflake,
     announce_channel_id: Snowflake,
     api_base: String,
+    gateway_lease: String,
 }
 
 impl Default for RawDiscord {
@@ -46,6 +55,7 @@ impl Default for RawDiscord {
             incident_thread_channel_id: Snowflake::default(),
             announce_channel_id: Snowflake::default(),
             api_base: "https://discord.com".to_owned(),
+            gateway_lease: "4s".to_owned(),
         }
     }
 }
@@ -100,7 +110,15 @@ impl Loader {
                 ),
             );
         }
+        let gateway_lease = self.duration(&path("gateway_lease"), &raw.gateway_lease, false);
+        if !(GATEWAY_LEASE_MIN..=GATEWAY_LEASE_MAX).contains(&gateway_lease) {
+            self.problem(
+                &path("gateway_lease"),
+                "must be between 1s and 60s: a standby takes over this long after the gateway holder dies",
+            );
+        }
         DiscordConfig {
+            gateway_lease: gateway_lease.clamp(GATEWAY_LEASE_MIN, GATEWAY_LEASE_MAX),
             token_env: raw.token_env,
             token,
             application_id,

@@ -12,7 +12,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use serenity::all::{ChannelId, CreateAllowedMentions, CreateMessage, RoleId, UserId};
 
-use super::bot::Bot;
+use super::context::Bot;
 use super::render;
 use crate::escalation::Recipient;
 use crate::notify::{
@@ -22,8 +22,9 @@ use crate::notify::{
 /// The pager's name in deliveries, metrics and `page_sent` events.
 const NAME: &str = "discord";
 
-/// Pages through the bot's REST client. Holds the bot for the incident rooms: a page for an
-/// incident whose channel is still being made waits for it (or makes it).
+/// Pages through the bot's REST client, from whichever process's engine claimed the page
+/// (REST needs no gateway). A page for an incident whose room is still being made waits for
+/// it.
 pub(crate) struct DiscordPager {
     bot: Arc<Bot>,
 }
@@ -84,15 +85,17 @@ impl DiscordPager {
         DiscordPager { bot }
     }
 
-    /// The incident's channel: the page's, else the room (made now if it is still missing).
+    /// The incident's channel: the page's, else its room once the projector (of this process
+    /// or the one holding the gateway) has made it. Level 1 pages as the incident opens, a
+    /// moment before its room exists.
     async fn channel(&self, page: &PageMessage) -> Result<u64, String> {
         if let Some(channel_id) = page.channel_id {
             return Ok(channel_id);
         }
-        let incident = self.bot.ensure_room(page.incident_id).await?;
-        incident
-            .channel_id
-            .ok_or_else(|| format!("{} has no channel", page.incident_id))
+        self.bot
+            .wait_for_room(page.incident_id)
+            .await
+            .ok_or_else(|| format!("{} has no channel yet", page.incident_id))
     }
 
     /// The policy that paged, when a policy level did (level 0 is a page by hand or the

@@ -40,6 +40,9 @@ pub(crate) struct Reply {
     /// people need not wait for (`/incident open` answers once the incident is stored, then
     /// adds the link to the channel being made).
     pub then: Option<BoxFuture<'static, Reply>>,
+    /// Nothing is to be sent: another delivery of the interaction took it (see
+    /// `interactions.rs`).
+    pub silent: bool,
 }
 
 impl Reply {
@@ -54,6 +57,14 @@ impl Reply {
         Reply {
             content: content.into(),
             ephemeral: true,
+            ..Reply::default()
+        }
+    }
+
+    /// No answer at all: the interaction is another process's (or an earlier delivery's).
+    pub fn silence() -> Reply {
+        Reply {
+            silent: true,
             ..Reply::default()
         }
     }
@@ -77,6 +88,19 @@ impl Reply {
     pub fn file(mut self, name: impl Into<String>, bytes: Vec<u8>) -> Reply {
         self.files.push(CreateAttachment::bytes(bytes, name.into()));
         self
+    }
+
+    /// The same answer, without its later part, to send another way.
+    fn visible_copy(&self) -> Reply {
+        Reply {
+            content: self.content.clone(),
+            embeds: self.embeds.clone(),
+            components: self.components.clone(),
+            files: self.files.clone(),
+            ephemeral: self.ephemeral,
+            then: None,
+            silent: self.silent,
+        }
     }
 
     /// Content too long for one message goes in an attached file, with its first lines kept
@@ -134,55 +158,95 @@ impl Reply {
     }
 }
 
-/// Runs `work` and sends its reply as the one answer to interaction `id`. If the reply is not
-/// ready after `DEFER_AFTER`, the interaction is deferred (visible as `defer_as`) and the
-/// reply edited in when it comes. An error reply after a public defer replaces the public
-/// "thinking" message with a private follow-up, so errors stay with the person who caused them.
+/// Runs `work` and sends its reply as the one answer to interaction `id`, which arrived at
+/// `received`. If the reply is not ready `DEFER_AFTER` after that, the interaction is deferred
+/// (visible as `defer_as`) and the reply edited in when it comes. An error reply after a public
+/// defer replaces the public "thinking" message with a private follow-up, so errors stay with
+/// the person who caused them. If another delivery of the interaction already answered or
+/// deferred it (Discord says 40060), the reply is edited into that answer instead.
 pub(crate) async fn answer(
     http: &Http,
     id: InteractionId,
     token: &str,
     defer_as: Visibility,
+    received: std::time::Instant,
     work: impl Future<Output = Reply>,
 ) -> Result<(), serenity::Error> {
-    let received = std::time::Instant::now();
     tokio::pin!(work);
+    let defer_at = tokio::time::Instant::from_std(received + DEFER_AFTER);
     let ready = tokio::select! {
         reply = &mut work => Some(reply),
-        () = tokio::time::sleep(DEFER_AFTER) => None,
+        () = tokio::time::sleep_until(defer_at) => None,
     };
-    let rest = match ready {
+    let mut reply = match ready {
+        Some(reply) if reply.silent => return Ok(()),
         Some(mut reply) => {
             let rest = reply.then.take();
+            let again = reply.visible_copy();
             let sent = CreateInteractionResponse::Message(reply.into_message())
                 .execute(http, (id, token))
                 .await;
             crate::metrics::interaction_latency(received.elapsed());
-            sent?;
-            rest
+            match sent {
+                Ok(()) => return finish_later(http, token, rest).await,
+                // Deferred by another delivery meanwhile: the reply goes into that answer.
+                Err(error) if already_acknowledged(&error) => {
+                    let mut again = again;
+                    again.then = rest;
+                    again
+                }
+                Err(error) => return Err(error),
+            }
         }
         None => {
             let defer =
                 CreateInteractionResponseMessage::new().ephemeral(defer_as == Visibility::OnlyYou);
-            CreateInteractionResponse::Defer(defer)
+            match CreateInteractionResponse::Defer(defer)
                 .execute(http, (id, token))
-                .await?;
-            crate::metrics::interaction_latency(received.elapsed());
-            let mut reply = work.await;
-            let rest = reply.then.take();
-            if reply.ephemeral && defer_as == Visibility::Everyone {
-                http.delete_original_interaction_response(token).await?;
-                reply.into_followup().execute(http, (None, token)).await?;
-                return Ok(());
+                .await
+            {
+                Ok(()) => {}
+                Err(error) if already_acknowledged(&error) => {}
+                Err(error) => return Err(error),
             }
-            reply.into_edit().execute(http, token).await?;
-            rest
+            crate::metrics::interaction_latency(received.elapsed());
+            work.await
         }
     };
+    // Deferred (by this delivery or another): the reply is edited in.
+    if reply.silent {
+        return Ok(());
+    }
+    let rest = reply.then.take();
+    if reply.ephemeral && defer_as == Visibility::Everyone {
+        http.delete_original_interaction_response(token).await?;
+        reply.into_followup().execute(http, (None, token)).await?;
+        return Ok(());
+    }
+    reply.into_edit().execute(http, token).await?;
+    finish_later(http, token, rest).await
+}
+
+/// The rest of an answer, edited in when it is ready.
+async fn finish_later(
+    http: &Http,
+    token: &str,
+    rest: Option<BoxFuture<'static, Reply>>,
+) -> Result<(), serenity::Error> {
     if let Some(rest) = rest {
         rest.await.into_edit().execute(http, token).await?;
     }
     Ok(())
+}
+
+/// Discord's 40060: the interaction was already answered (by another session of the bot).
+fn already_acknowledged(error: &serenity::Error) -> bool {
+    use serenity::all::HttpError;
+    matches!(
+        error,
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response))
+            if response.error.code == 40060
+    )
 }
 
 #[cfg(test)]

@@ -1,108 +1,146 @@
-//! Incident rooms: the channel (or thread) of each incident, its summary card kept current,
-//! and announcements. Driven by committed changes, so an incident opened by an alert or the
-//! CLI gets the same room as one opened with `/incident open`.
+//! Incident rooms: the channel (or thread) of each incident with its summary card, the
+//! announce channel, and lines said in a room. Only the projector makes rooms and speaks in
+//! them (see `projector.rs`); everything here is safe to repeat:
+//!
+//! - a room is claimed in the database (`room:<incident>`) before its channel is made, and a
+//!   process that finds the claim taken looks for the channel a previous holder made (by its
+//!   `inc-<id>-` name) before making one, so an incident never gets two channels;
+//! - every message goes out with a nonce Discord enforces (`enforce_nonce`), derived from the
+//!   incident and the event it shows, so an effect repeated after a crash or a takeover shows
+//!   once;
+//! - a card edit draws the whole card from the incident as it is now.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serenity::all::{
     ChannelId, ChannelType, CreateAllowedMentions, CreateChannel, CreateMessage, CreateThread,
-    EditMessage, GuildId, MessageId,
+    EditMessage, GuildId, MessageId, Nonce,
 };
-use tokio::sync::mpsc;
 
-use super::bot::Bot;
+use super::context::Bot;
 use super::render;
 use super::reply::CONTENT_LIMIT;
-use crate::domain::{EventKind, Incident, IncidentId, Status};
-use crate::ops::Changed;
+use crate::domain::{Incident, IncidentId};
 use crate::store::{CARD, Post};
 
-/// Lines waiting for their incident channel (escalations, failed pages). Each is one short
-/// message; a thousand is more than any burst of incidents produces, and when the queue is full
-/// the change listener waits rather than dropping a line.
-pub(crate) const LINE_QUEUE: usize = 1_024;
+/// How long `/incident open` waits for the projector to record the new incident's room
+/// before answering without its link. A room takes a second or two; ten leaves room for a
+/// slow Discord.
+const ROOM_WAIT: Duration = Duration::from_secs(10);
 
-/// A line for an incident's channel, said without pinging anyone.
-pub(crate) struct ChannelLine {
-    incident: IncidentId,
-    /// The channel as the change knew it; `None` while the room is still being made.
-    channel_id: Option<u64>,
-    /// A resolved incident without a room gets none made just for a line.
-    resolved: bool,
-    text: String,
+/// How often that wait looks at the database between wake-ups.
+const ROOM_POLL: Duration = Duration::from_millis(200);
+
+/// A Discord call that failed: whether trying again later can help.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub reason: String,
+    /// Discord refused for good (a 4xx other than 429: unknown channel, missing permission,
+    /// invalid body): repeating it changes nothing.
+    pub permanent: bool,
 }
 
-/// One lock per incident, so the slash command and the change listener never both create a
-/// channel for the same incident.
-#[derive(Default)]
-pub(crate) struct Rooms {
-    locks: Mutex<HashMap<IncidentId, Arc<tokio::sync::Mutex<()>>>>,
-}
+impl Failed {
+    pub fn of(error: &serenity::Error, what: &str) -> Failed {
+        use serenity::all::HttpError;
+        let permanent = matches!(
+            error,
+            serenity::Error::Http(HttpError::UnsuccessfulRequest(response))
+                if response.status_code.is_client_error() && response.status_code.as_u16() != 429
+        );
+        Failed {
+            reason: format!("{what}: {error}"),
+            permanent,
+        }
+    }
 
-impl Rooms {
-    fn lock(&self, id: IncidentId) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(id)
-            .or_default()
-            .clone()
+    pub fn database(error: impl std::fmt::Display) -> Failed {
+        Failed {
+            reason: format!("the database: {error}"),
+            permanent: false,
+        }
     }
 }
 
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// A message nonce (at most 25 characters, Discord's limit), unique per effect.
+pub(crate) fn nonce(kind: char, id: IncidentId, seq: i64, part: usize) -> Nonce {
+    Nonce::String(format!("w{kind}{}-{seq}-{part}", id.0))
+}
+
 impl Bot {
-    /// Makes sure the incident has its channel, card and announcement; returns the incident
-    /// (with its channel). Safe to call any number of times.
-    pub(crate) async fn ensure_room(&self, id: IncidentId) -> Result<Incident, String> {
-        let lock = self.rooms.lock(id);
-        let _guard = lock.lock().await;
-        let incident = self
-            .ops()
-            .show(&self.system(), id)
-            .await
-            .map_err(|error| error.to_string())?;
+    /// The incident's room, made now if it has none: its channel id.
+    pub(crate) async fn ensure_room(&self, incident: &Incident) -> Result<u64, Failed> {
         if let Some(channel_id) = incident.channel_id {
-            self.remember_channel(channel_id, id);
-            return Ok(incident);
+            self.remember_channel(channel_id, incident.id);
+            return Ok(channel_id);
         }
-        let channel_id = self.create_channel(&incident).await?;
+        let id = incident.id;
+        let claimed = self
+            .claim(&format!("room:{}", id.0))
+            .await
+            .map_err(Failed::database)?;
+        // Taken before: a previous holder may have made the channel and died before recording it.
+        let found = if claimed {
+            None
+        } else {
+            self.find_room(incident).await?
+        };
+        let channel_id = match found {
+            Some(channel_id) => {
+                tracing::info!(incident = %id, channel_id, "found the room a previous holder made");
+                channel_id
+            }
+            None => self.create_channel(incident).await?,
+        };
         // Known at once, so messages said before the card is up are already recorded.
         self.remember_channel(channel_id, id);
         let mut shown = incident.clone();
         shown.channel_id = Some(channel_id);
-        let (embed, rows) = render::card(&shown, self.config());
-        let card = CreateMessage::new()
-            .embed(embed)
-            .components(rows)
-            .allowed_mentions(CreateAllowedMentions::new());
-        let card = match ChannelId::new(channel_id)
-            .send_message(self.http(), card)
-            .await
-        {
-            Ok(message) => Some(Post {
-                channel_id,
-                message_id: message.id.get(),
-            }),
-            Err(error) => {
-                tracing::warn!(%error, incident = %id, "posting the summary card failed");
-                None
-            }
-        };
-        let incident = self
-            .ops()
+        let card = self.post_card(&shown, channel_id).await;
+        self.ops()
             .attach_room(id, channel_id, card)
             .await
-            .map_err(|error| error.to_string())?;
-        self.announce(
-            render::opened_announcement(&incident, Some(channel_id)),
-            Some(channel_id),
-        )
-        .await;
-        Ok(incident)
+            .map_err(Failed::database)?;
+        Ok(channel_id)
     }
 
-    async fn create_channel(&self, incident: &Incident) -> Result<u64, String> {
+    /// A channel (or thread) named for incident `id` that is already there.
+    async fn find_room(&self, incident: &Incident) -> Result<Option<u64>, Failed> {
+        let discord = &self.config().discord;
+        let prefix = format!("inc-{}-", incident.id.0);
+        let exact = format!("inc-{}", incident.id.0);
+        let matches = |name: &str| name.starts_with(&prefix) || name == exact;
+        let Some(guild) = discord.guild_id.map(GuildId::new) else {
+            return Ok(None);
+        };
+        if discord.incident_thread_channel_id.is_some() {
+            let threads = guild
+                .get_active_threads(self.http())
+                .await
+                .map_err(|error| Failed::of(&error, "listing the guild's threads"))?;
+            return Ok(threads
+                .threads
+                .iter()
+                .find(|thread| matches(&thread.name))
+                .map(|thread| thread.id.get()));
+        }
+        let channels = guild
+            .channels(self.http())
+            .await
+            .map_err(|error| Failed::of(&error, "listing the guild's channels"))?;
+        Ok(channels
+            .values()
+            .find(|channel| matches(&channel.name))
+            .map(|channel| channel.id.get()))
+    }
+
+    async fn create_channel(&self, incident: &Incident) -> Result<u64, Failed> {
         let discord = &self.config().discord;
         let name = render::channel_name(incident);
         let created = if let Some(parent) = discord.incident_thread_channel_id {
@@ -113,7 +151,10 @@ impl Bot {
                 )
                 .await
         } else {
-            let guild = discord.guild_id.ok_or("[discord] guild_id is not set")?;
+            let guild = discord.guild_id.ok_or_else(|| Failed {
+                reason: "[discord] guild_id is not set".to_owned(),
+                permanent: true,
+            })?;
             let mut channel = CreateChannel::new(name)
                 .kind(ChannelType::Text)
                 .topic(format!("{}: {}", incident.id, incident.title));
@@ -126,38 +167,72 @@ impl Bot {
         };
         created
             .map(|channel| channel.id.get())
-            .map_err(|error| format!("Discord refused to create the channel ({error})"))
+            .map_err(|error| Failed::of(&error, "Discord refused to create the channel"))
     }
 
-    /// Redraws the incident's card from its current state (re-read, so the order in which
-    /// changes arrive does not matter).
-    async fn refresh_card(&self, id: IncidentId) {
-        let (incident, post) = match (
-            self.ops().show(&self.system(), id).await,
-            self.ops().post(id, CARD).await,
-        ) {
-            (Ok(incident), Ok(Some(post))) => (incident, post),
-            (Ok(_), Ok(None)) => return,
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(%error, incident = %id, "cannot refresh the card");
-                return;
-            }
-        };
-        let (embed, rows) = render::card(&incident, self.config());
-        let edit = EditMessage::new().embed(embed).components(rows);
-        if let Err(error) = ChannelId::new(post.channel_id)
-            .edit_message(self.http(), MessageId::new(post.message_id), edit)
+    /// Posts the summary card; where it is, or `None` when Discord refused it (the next card
+    /// change posts it again).
+    async fn post_card(&self, incident: &Incident, channel_id: u64) -> Option<Post> {
+        let (embed, rows) = render::card(incident, self.config());
+        let card = CreateMessage::new()
+            .embed(embed)
+            .components(rows)
+            .nonce(nonce('c', incident.id, 0, 0))
+            .enforce_nonce(true)
+            .allowed_mentions(CreateAllowedMentions::new());
+        match ChannelId::new(channel_id)
+            .send_message(self.http(), card)
             .await
         {
-            tracing::warn!(%error, incident = %id, "updating the card failed");
+            Ok(message) => Some(Post {
+                channel_id,
+                message_id: message.id.get(),
+            }),
+            Err(error) => {
+                tracing::warn!(%error, incident = %incident.id, "posting the summary card failed");
+                None
+            }
         }
+    }
+
+    /// Redraws the incident's card from its current state, posting it when it has none.
+    pub(crate) async fn refresh_card(&self, incident: &Incident) -> Result<(), Failed> {
+        let Some(channel_id) = incident.channel_id else {
+            return Ok(());
+        };
+        let post = self
+            .ops()
+            .post(incident.id, CARD)
+            .await
+            .map_err(Failed::database)?;
+        let Some(post) = post else {
+            if let Some(post) = self.post_card(incident, channel_id).await {
+                self.ops()
+                    .set_post(incident.id, CARD, post)
+                    .await
+                    .map_err(Failed::database)?;
+            }
+            return Ok(());
+        };
+        let (embed, rows) = render::card(incident, self.config());
+        let edit = EditMessage::new().embed(embed).components(rows);
+        ChannelId::new(post.channel_id)
+            .edit_message(self.http(), MessageId::new(post.message_id), edit)
+            .await
+            .map(drop)
+            .map_err(|error| Failed::of(&error, "updating the card"))
     }
 
     /// Posts to the announce channel, if one is configured. Long text is cut with a pointer to
     /// the incident channel, where the whole text is.
-    async fn announce(&self, text: String, channel_id: Option<u64>) {
+    pub(crate) async fn announce(
+        &self,
+        text: String,
+        channel_id: Option<u64>,
+        nonce: Nonce,
+    ) -> Result<(), Failed> {
         let Some(announce) = self.config().discord.announce_channel_id else {
-            return;
+            return Ok(());
         };
         let text = if text.chars().count() > CONTENT_LIMIT {
             let pointer = match channel_id {
@@ -174,129 +249,61 @@ impl Bot {
         };
         let message = CreateMessage::new()
             .content(text)
+            .nonce(nonce)
+            .enforce_nonce(true)
             .allowed_mentions(CreateAllowedMentions::new());
-        if let Err(error) = ChannelId::new(announce)
+        ChannelId::new(announce)
             .send_message(self.http(), message)
             .await
-        {
-            tracing::warn!(%error, "posting to the announce channel failed");
-        }
+            .map(drop)
+            .map_err(|error| Failed::of(&error, "posting to the announce channel"))
     }
 
-    pub(crate) async fn on_change(self: &Arc<Self>, changed: Changed) {
-        let id = changed.incident.id;
-        let mut card_changed = false;
-        for event in &changed.events {
-            match event.kind {
-                EventKind::Opened => {
-                    // Slow (it creates a channel); the change stream must not wait for it.
-                    let bot = self.clone();
-                    tokio::spawn(async move {
-                        if let Err(reason) = bot.ensure_room(id).await {
-                            tracing::warn!(incident = %id, %reason, "could not open the incident's room");
-                        }
-                    });
-                }
-                EventKind::Acknowledged
-                | EventKind::StatusChanged
-                | EventKind::SeverityChanged
-                | EventKind::RoleAssigned => card_changed = true,
-                // The channel is told when monitoring says everything is back to normal.
-                EventKind::AlertResolved if event.data["all_resolved"] == true => {
-                    if let Some(channel_id) = changed.incident.channel_id {
-                        let text =
-                            format!("✅ Every alert of **{}** has resolved. {}", id, event.text);
-                        let message = CreateMessage::new()
-                            .content(text)
-                            .allowed_mentions(CreateAllowedMentions::new());
-                        if let Err(error) = ChannelId::new(channel_id)
-                            .send_message(self.http(), message)
-                            .await
-                        {
-                            tracing::warn!(%error, incident = %id, "telling the channel that the alerts resolved failed");
-                        }
-                    }
-                }
-                _ => {}
-            }
-            if let Some(text) = render::escalation_line(event) {
-                let line = ChannelLine {
-                    incident: id,
-                    channel_id: changed.incident.channel_id,
-                    resolved: changed.incident.status == Status::Resolved,
-                    text,
-                };
-                if self.lines.send(line).await.is_err() {
-                    tracing::warn!(incident = %id, "the channel poster has stopped; an escalation line was not posted");
-                }
-            }
-            if let Some(text) = render::change_announcement(&changed.incident, event) {
-                self.announce(text, changed.incident.channel_id).await;
-            }
-        }
-        if card_changed {
-            self.refresh_card(id).await;
-        }
-    }
-
-    /// After (re)connecting: rooms that could not be made while Discord was unreachable, and
-    /// messages said while warroom was not listening.
-    pub(crate) async fn catch_up(self: &Arc<Self>) {
-        let active = crate::store::IncidentFilter {
-            statuses: vec![Status::Open, Status::Acknowledged, Status::Mitigated],
-            ..Default::default()
-        };
-        let incidents = match self.ops().list(&self.system(), &active).await {
-            Ok(incidents) => incidents,
-            Err(error) => {
-                tracing::warn!(%error, "cannot list incidents to catch up");
-                return;
-            }
-        };
-        for incident in incidents {
-            match incident.channel_id {
-                None => {
-                    if let Err(reason) = self.ensure_room(incident.id).await {
-                        tracing::warn!(incident = %incident.id, %reason, "could not open the incident's room");
-                    }
-                }
-                Some(channel_id) => {
-                    self.remember_channel(channel_id, incident.id);
-                    self.catch_up_messages(incident.id, channel_id).await;
-                }
-            }
-        }
-    }
-}
-
-/// Posts channel lines in the order their changes were committed. A line for an incident
-/// whose room is still being made (level 1 fires as the incident opens) waits for the room
-/// here, so the change listener never does.
-pub(crate) async fn post_lines(bot: Arc<Bot>, mut lines: mpsc::Receiver<ChannelLine>) {
-    while let Some(line) = lines.recv().await {
-        let channel_id = match line.channel_id {
-            Some(channel_id) => channel_id,
-            None if line.resolved => continue,
-            None => match bot.ensure_room(line.incident).await {
-                Ok(incident) => match incident.channel_id {
-                    Some(channel_id) => channel_id,
-                    None => continue,
-                },
-                Err(reason) => {
-                    tracing::warn!(incident = %line.incident, %reason, "no channel to post an escalation line in");
-                    continue;
-                }
-            },
-        };
-        for part in render::split_message(&line.text) {
+    /// Says `text` in an incident's room, split at Discord's limit, pinging nobody; `seq` is
+    /// the event it shows.
+    pub(crate) async fn say_in_room(
+        &self,
+        id: IncidentId,
+        channel_id: u64,
+        seq: i64,
+        text: &str,
+    ) -> Result<(), Failed> {
+        for (part, content) in render::split_message(text).into_iter().enumerate() {
             let message = CreateMessage::new()
-                .content(part)
+                .content(content)
+                .nonce(nonce('l', id, seq, part))
+                .enforce_nonce(true)
                 .allowed_mentions(CreateAllowedMentions::new());
-            if let Err(error) = ChannelId::new(channel_id)
-                .send_message(bot.http(), message)
+            ChannelId::new(channel_id)
+                .send_message(self.http(), message)
                 .await
-            {
-                tracing::warn!(%error, incident = %line.incident, "posting an escalation line failed");
+                .map_err(|error| Failed::of(&error, "posting in the incident channel"))?;
+        }
+        Ok(())
+    }
+
+    /// The incident's channel once its room is recorded, waiting up to `ROOM_WAIT` for the
+    /// projector (of this process or another) to make it.
+    pub(crate) async fn wait_for_room(&self, id: IncidentId) -> Option<u64> {
+        let deadline = tokio::time::Instant::now() + ROOM_WAIT;
+        let mut feed = self.ops().store().change_feed();
+        let mut commits = self.ops().commits();
+        loop {
+            match self.ops().store().get_incident(id).await {
+                Ok(Some(incident)) if incident.channel_id.is_some() => return incident.channel_id,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(%error, incident = %id, "cannot read the incident's room yet")
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::select! {
+                _ = feed.changed() => {}
+                _ = commits.changed() => {}
+                _ = tokio::time::sleep(ROOM_POLL) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
             }
         }
     }

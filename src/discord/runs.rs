@@ -1,5 +1,6 @@
-//! Runs in Discord: the request card (kept current as the run moves on) and a run's output
-//! streamed into its channel while it runs, edited within Discord's rate limits.
+//! Runs in Discord: the request card (posted by `/run`, kept current by the projector from the
+//! run's audit trail, whoever approved or ended it) and a run's output streamed into its
+//! channel by the process that runs it, edited within Discord's rate limits.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,11 +8,12 @@ use std::time::{Duration, Instant};
 use serenity::all::{
     ChannelId, CreateAllowedMentions, CreateAttachment, CreateMessage, EditMessage, MessageId,
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
-use super::bot::Bot;
+use super::context::Bot;
 use super::render;
 use super::reply::CONTENT_LIMIT;
+use super::rooms::Failed;
 use crate::domain::{Run, RunState, format_duration};
 use crate::runner::Progress;
 
@@ -46,22 +48,28 @@ impl Bot {
             .set_run_card(run.id, channel_id, posted.id.get())
             .await
             .map_err(|error| error.to_string())?;
+        // From now on the projector keeps it current (from audit entry 0: one redraw at once
+        // catches anything that happened while it was being posted).
+        self.ops()
+            .store()
+            .mark_run_card_shown(run.id, 0, false)
+            .await
+            .map_err(|error| error.to_string())?;
         Ok(())
     }
 
     /// Redraws a run's card from the run as it is now.
-    async fn refresh_run_card(&self, run: &Run) {
+    pub(crate) async fn refresh_run_card(&self, run: &Run) -> Result<(), Failed> {
         let (Some(channel_id), Some(message_id)) = (run.channel_id, run.card_message_id) else {
-            return;
+            return Ok(());
         };
         let (embed, rows) = render::run_card(run);
         let edit = EditMessage::new().embed(embed).components(rows);
-        if let Err(error) = ChannelId::new(channel_id)
+        ChannelId::new(channel_id)
             .edit_message(self.http(), MessageId::new(message_id), edit)
             .await
-        {
-            tracing::warn!(%error, run = %run.id, "updating the run card failed");
-        }
+            .map(drop)
+            .map_err(|error| Failed::of(&error, "updating the run card"))
     }
 
     /// Starts an approved run in the background, its output streamed into its channel.
@@ -271,20 +279,6 @@ async fn stream_output(
                     tracing::warn!(%error, "streaming run output failed");
                 }
             }
-        }
-    }
-}
-
-/// Keeps run cards current with every change to a run, from any source (approvals here or
-/// in another warroom process, expiry, the end of the run).
-pub(crate) async fn listen(bot: Arc<Bot>, mut runs: broadcast::Receiver<Run>) {
-    loop {
-        match runs.recv().await {
-            Ok(run) => bot.refresh_run_card(&run).await,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "the Discord adapter fell behind on run changes");
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
         }
     }
 }

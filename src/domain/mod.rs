@@ -5,6 +5,7 @@
 mod actor;
 mod alert;
 mod event;
+mod gateway;
 mod ids;
 mod incident;
 mod page;
@@ -15,6 +16,7 @@ mod time;
 pub use actor::Actor;
 pub use alert::{AlertReport, AlertState};
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
+pub use gateway::GatewayState;
 pub(crate) use ids::discord_ids;
 pub use incident::{
     Action, COMMANDER_ROLE, Incident, IncidentId, NewIncident, ParseIncidentIdError, Refusal,

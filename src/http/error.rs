@@ -57,7 +57,7 @@ impl From<OpsError> for ApiError {
             OpsError::Refused(_) | OpsError::RunRefused(_) => StatusCode::CONFLICT,
             OpsError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             // A database that does not answer is transient: 503 makes senders retry.
-            OpsError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OpsError::Store(_) | OpsError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             OpsError::Output(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut message = error.to_string();

@@ -19,6 +19,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::domain::GatewayState;
 use crate::ops::{Ops, Principal};
 
 pub use crate::config::{ApiToken, MIN_TOKEN_CHARS};
@@ -28,29 +29,13 @@ pub use error::ApiError;
 /// usual labels and annotations is a few hundred KiB; more is a mistake or an attack.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Where the Discord gateway stands, as `/readyz` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GatewayState {
-    /// No token configured: warroom runs without Discord, and that is not a readiness failure.
-    Disabled,
-    Connecting,
-    Connected,
-}
-
-impl GatewayState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GatewayState::Disabled => "disabled",
-            GatewayState::Connecting => "connecting",
-            GatewayState::Connected => "connected",
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub ops: Ops,
+    /// This process's part in holding the Discord gateway.
     pub gateway: watch::Receiver<GatewayState>,
+    /// This process, as leases and claims name it (`host/pid/start/n`).
+    pub instance: String,
 }
 
 impl AppState {
@@ -166,18 +151,37 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 200 when the database answers and the gateway is connected (or Discord is disabled).
+/// How long `/readyz` waits for the database: an unreachable one is reported within a second,
+/// not after the pool's own acquire timeout.
+const READY_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(900);
+
+/// 200 when the database answers and, with Discord configured, this process holds the gateway
+/// and is connected or another process holds it (this one stands by).
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let database = state.ops.store().ping().await;
-    let gateway = *state.gateway.borrow();
-    let ready = database.is_ok() && gateway != GatewayState::Connecting;
+    let database = match tokio::time::timeout(READY_PING_TIMEOUT, state.ops.store().ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(format!("unreachable: {error}")),
+        Err(_) => Err(format!(
+            "unreachable: no answer within {} ms",
+            READY_PING_TIMEOUT.as_millis()
+        )),
+    };
+    let gateway = state.gateway.borrow().clone();
+    let ready = database.is_ok() && gateway.is_ready();
+    let holder = match &gateway {
+        GatewayState::Connected | GatewayState::Connecting => Some(state.instance.clone()),
+        GatewayState::Standby { holder } => holder.clone(),
+        GatewayState::Disabled => None,
+    };
     let body = json!({
         "ready": ready,
         "database": match &database {
             Ok(()) => "ok".to_owned(),
-            Err(error) => format!("unreachable: {error}"),
+            Err(error) => error.clone(),
         },
         "discord": gateway.as_str(),
+        "gateway_holder": holder,
+        "instance": state.instance,
     });
     let status = if ready {
         StatusCode::OK

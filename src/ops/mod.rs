@@ -12,8 +12,6 @@ mod runs;
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
-
 use crate::config::Config;
 use crate::domain::{Clock, Event, Incident, IncidentId, Refusal};
 use crate::store::{Store, StoreError};
@@ -41,6 +39,9 @@ pub enum OpsError {
     Invalid(String),
     #[error("the database failed: {0}")]
     Store(StoreError),
+    /// The database did not answer in time (a claim waited too long).
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
     #[error("writing the output failed: {0}")]
     Output(std::io::Error),
 }
@@ -56,29 +57,14 @@ impl From<StoreError> for OpsError {
     }
 }
 
-/// A committed change, announced to whoever listens (the Discord adapter updates cards,
-/// the escalation engine re-reads deadlines). Sent only after the transaction committed.
-#[derive(Clone, Debug)]
-pub struct Changed {
-    pub incident: Incident,
-    pub events: Vec<Event>,
-}
-
-/// How many committed changes may wait for a slow listener before it starts missing them.
-/// Listeners treat a lag as "re-read everything", so the value only bounds memory.
-const CHANGE_BUFFER: usize = 1024;
-
 /// The use cases, with what they need injected.
 #[derive(Clone, Debug)]
 pub struct Ops {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
-    changes: broadcast::Sender<Changed>,
     /// The command catalog and runner; only `warroom run` has them.
     commands: Option<Arc<Commands>>,
-    /// Every write to a run, for whoever shows runs (their Discord cards).
-    run_changes: broadcast::Sender<crate::domain::Run>,
     /// Moves after every write this process committed: wakes this process's workers (the
     /// escalation engine, the Discord projector) at once. Commits of other processes reach
     /// them through the store's change feed; neither is ever the only way work is found.
@@ -87,15 +73,11 @@ pub struct Ops {
 
 impl Ops {
     pub fn new(store: Arc<dyn Store>, config: Arc<Config>, clock: Arc<dyn Clock>) -> Ops {
-        let (changes, _) = broadcast::channel(CHANGE_BUFFER);
-        let (run_changes, _) = broadcast::channel(CHANGE_BUFFER);
         Ops {
             store,
             config,
             clock,
-            changes,
             commands: None,
-            run_changes,
             commits: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
@@ -104,11 +86,6 @@ impl Ops {
     pub fn with_commands(mut self, commands: Commands) -> Ops {
         self.commands = Some(Arc::new(commands));
         self
-    }
-
-    /// Runs as they change from now on.
-    pub fn subscribe_runs(&self) -> broadcast::Receiver<crate::domain::Run> {
-        self.run_changes.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -123,23 +100,20 @@ impl Ops {
         &self.clock
     }
 
-    /// Committed changes from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Changed> {
-        self.changes.subscribe()
-    }
-
     /// Moves after every write this process commits (see the field).
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }
 
-    pub(crate) fn announce(&self, incident: &Incident, events: &[Event]) {
+    /// Says that a write committed, waking this process's workers (see `commits`). What
+    /// happened is found in the database, never in this call.
+    pub(crate) fn announce(&self, _incident: &Incident, _events: &[Event]) {
+        self.announce_run();
+    }
+
+    /// The same for a write with no incident event (a run outside any incident).
+    pub(crate) fn announce_run(&self) {
         self.commits
             .send_modify(|count| *count = count.wrapping_add(1));
-        // No listener is fine (the CLI has none); the change is already committed.
-        let _ = self.changes.send(Changed {
-            incident: incident.clone(),
-            events: events.to_vec(),
-        });
     }
 }

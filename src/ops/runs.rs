@@ -48,6 +48,13 @@ pub struct RunsShutdown {
     pub unrecorded: Vec<RunId>,
 }
 
+impl RunsShutdown {
+    /// No run was running.
+    pub fn is_empty(&self) -> bool {
+        self.finished.is_empty() && self.interrupted.is_empty() && self.unrecorded.is_empty()
+    }
+}
+
 /// What execution needs, set up by `warroom run` (the CLI has none).
 #[derive(Debug)]
 pub struct Commands {
@@ -731,12 +738,13 @@ impl Ops {
         }))
     }
 
-    /// After every run write: announce the run and the incident events it appended.
+    /// After every run write: wake this process's workers (the run card is redrawn from the
+    /// database by whoever shows Discord).
     fn after_run_write(&self, written: RunWritten) -> Run {
-        if let Some(incident) = &written.incident {
-            self.announce(incident, &written.events);
+        match &written.incident {
+            Some(incident) => self.announce(incident, &written.events),
+            None => self.announce_run(),
         }
-        let _ = self.run_changes.send(written.run.clone());
         written.run
     }
 }

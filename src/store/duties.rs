@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::StoreError;
 use super::sql::sql_store_impl;
-use crate::domain::{IncidentId, Timestamp};
+use crate::domain::{IncidentId, RunId, Timestamp};
 
 /// Who holds a lease, and until when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +63,19 @@ pub trait DutyStore: Send + Sync {
     /// Records that Discord has been shown incident `id`'s events up to `seq` (never moves
     /// back).
     async fn mark_shown(&self, id: IncidentId, seq: i64) -> Result<(), StoreError>;
+
+    /// Up to `limit` runs whose Discord card shows less than their audit trail holds: the run
+    /// and its last audit entry's id.
+    async fn run_cards_behind(&self, limit: u32) -> Result<Vec<(RunId, i64)>, StoreError>;
+
+    /// Records that run `id`'s card shows its audit up to entry `audit` (never moves back);
+    /// `finished` ends the watch (the card shows the run's end, nothing more will change).
+    async fn mark_run_card_shown(
+        &self,
+        id: RunId,
+        audit: i64,
+        finished: bool,
+    ) -> Result<(), StoreError>;
 
     /// A counter that moves when timeline events may have been committed by any process:
     /// PostgreSQL `LISTEN/NOTIFY`, SQLite `PRAGMA data_version`. A wake-up, never the only way
@@ -161,6 +174,40 @@ impl DutyStore {
         sqlx::query("UPDATE incidents SET shown_seq = $2 WHERE id = $1 AND shown_seq < $2")
             .bind(id.0)
             .bind(seq)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn run_cards_behind(&self, limit: u32) -> Result<Vec<(RunId, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, (SELECT MAX(a.id) FROM run_audit a WHERE a.run_id = r.id) AS last \
+             FROM runs r WHERE r.card_shown IS NOT NULL \
+             AND r.card_shown < (SELECT MAX(a.id) FROM run_audit a WHERE a.run_id = r.id) \
+             ORDER BY r.id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((RunId(row.try_get("id")?), row.try_get("last")?)))
+            .collect()
+    }
+
+    async fn mark_run_card_shown(
+        &self,
+        id: RunId,
+        audit: i64,
+        finished: bool,
+    ) -> Result<(), StoreError> {
+        let query = if finished {
+            "UPDATE runs SET card_shown = NULL WHERE id = $1 AND $2 >= 0"
+        } else {
+            "UPDATE runs SET card_shown = $2 WHERE id = $1 AND (card_shown IS NULL OR card_shown < $2)"
+        };
+        sqlx::query(query)
+            .bind(id.0)
+            .bind(audit)
             .execute(&self.writer)
             .await?;
         Ok(())

@@ -7,8 +7,10 @@ use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
 
 use super::{Call, Choice, SlashCommand};
 use crate::config::Config;
-use crate::discord::bot::Bot;
+use crate::discord::context::Bot;
+use crate::discord::render::replies;
 use crate::discord::reply::{Reply, Visibility};
+use crate::ops::OpsError;
 
 pub(crate) struct CommandsCommand;
 
@@ -38,18 +40,16 @@ impl SlashCommand for CommandsCommand {
         Visibility::OnlyYou
     }
 
-    async fn run(&self, bot: &Arc<Bot>, call: Call<'_>) -> Reply {
+    async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError> {
         if call.subcommand == Some("reload") {
-            return match bot.ops().reload_catalog(&call.who).await {
-                Ok(report) => Reply::private(format!("🔄 {report}")),
-                Err(error) => bot.error_reply(error),
-            };
+            let report = bot.ops().reload_catalog(&call.who).await?;
+            return Ok(Reply::private(replies::catalog_reloaded(
+                &report.to_string(),
+            )));
         }
         let commands = bot.ops().commands_for(&call.who);
         if commands.is_empty() {
-            return Reply::private(
-                "You may run no approved commands: none of your Discord roles is allowed one (see the catalog's `allowed_roles`).",
-            );
+            return Ok(Reply::private(replies::NO_COMMANDS_FOR_YOU));
         }
         let mut text = format!("**Commands you may run** ({})\n", commands.len());
         for spec in &commands {
@@ -69,7 +69,7 @@ impl SlashCommand for CommandsCommand {
                 spec.usage()
             ));
         }
-        Reply::private(text)
+        Ok(Reply::private(text))
     }
 
     async fn autocomplete(

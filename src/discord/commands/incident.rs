@@ -9,9 +9,9 @@ use super::{
     CHOICE_LIMIT, Call, Choice, SlashCommand, incident_choices, incident_option, matching,
 };
 use crate::config::Config;
-use crate::discord::bot::Bot;
+use crate::discord::context::Bot;
 use crate::discord::principal;
-use crate::discord::render;
+use crate::discord::render::{self, replies};
 use crate::discord::reply::{Reply, Visibility};
 use crate::domain::{Actor, IncidentId, Source};
 use crate::export::Format;
@@ -273,15 +273,9 @@ impl SlashCommand for IncidentCommand {
         }
     }
 
-    async fn run(&self, bot: &Arc<Bot>, call: Call<'_>) -> Reply {
-        let request = match parse(&call) {
-            Ok(request) => request,
-            Err(message) => return Reply::error(message),
-        };
-        match handle(bot, &call, request).await {
-            Ok(reply) => reply,
-            Err(error) => bot.error_reply(error),
-        }
+    async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError> {
+        let request = parse(&call).map_err(OpsError::Invalid)?;
+        handle(bot, &call, request).await
     }
 
     async fn autocomplete(
@@ -340,31 +334,25 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
                 .await?;
             let id = opened.incident.id;
             let severity = opened.incident.severity.clone();
-            // Answer as soon as the incident is stored; the channel (made for every new
-            // incident from the change it announced) is linked when it exists.
+            // Answer as soon as the incident is stored; its channel is made by whoever shows
+            // Discord the database (the projector), and linked here once it is recorded.
             let bot = bot.clone();
-            Reply::public(format!("🚨 Opened **{id}** ({severity}); opening its channel…")).then(async move {
-                match bot.ensure_room(id).await {
-                    Ok(incident) => Reply::public(format!(
-                        "🚨 Opened **{id}** ({severity}) in <#{}>",
-                        incident.channel_id.unwrap_or_default()
-                    )),
-                    Err(reason) => Reply::public(format!(
-                        "🚨 Opened **{id}** ({severity}), but its channel could not be created: {reason}. The incident is recorded; ask an admin to check that warroom may manage channels in the incident category."
-                    )),
+            Reply::public(replies::opened(id, &severity)).then(async move {
+                match bot.wait_for_room(id).await {
+                    Some(channel_id) => {
+                        Reply::public(replies::opened_in(id, &severity, channel_id))
+                    }
+                    None => Reply::public(replies::opened_without_channel(id, &severity)),
                 }
             })
         }
         Request::Ack { incident } => {
             let id = bot.incident_ref(call, incident.as_deref()).await?;
             let written = ops.acknowledge(who, id).await?;
-            Reply::public(format!(
-                "🟠 **{id}** acknowledged by {}",
-                written
-                    .incident
-                    .acknowledged_by
-                    .map(|by| by.name)
-                    .unwrap_or_default()
+            let by = written.incident.acknowledged_by.map(|by| by.name);
+            Reply::public(replies::acknowledged(
+                id,
+                Some(by.as_deref().unwrap_or_default()),
             ))
         }
         Request::Status { incident } => {
@@ -375,40 +363,37 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
         Request::Update { message } => {
             let id = bot.incident_here(call).await?;
             ops.post_status_update(who, id, &message).await?;
-            Reply::public(format!("📣 **{id}** update: {message}"))
+            Reply::public(replies::update(id, &message))
         }
         Request::Severity { level } => {
             let id = bot.incident_here(call).await?;
             let written = ops.change_severity(who, id, &level).await?;
-            Reply::public(format!("⚠️ **{id}**: {}", written.events[0].text))
+            Reply::public(replies::changed("⚠️", id, &written.events[0].text))
         }
         Request::Assign { role, assignee } => {
             let id = bot.incident_here(call).await?;
             let written = ops.assign_role(who, id, &role, assignee).await?;
-            Reply::public(format!("👤 **{id}**: {}", written.events[0].text))
+            Reply::public(replies::changed("👤", id, &written.events[0].text))
         }
         Request::Mitigate { note } => {
             let id = bot.incident_here(call).await?;
             let written = ops.mitigate(who, id, note.as_deref()).await?;
-            Reply::public(format!("🟡 **{id}**: {}", written.events[0].text))
+            Reply::public(replies::changed("🟡", id, &written.events[0].text))
         }
         Request::Resolve { summary } => {
             let id = bot.incident_here(call).await?;
             let written = ops.resolve(who, id, summary.as_deref()).await?;
-            Reply::public(format!("🟢 **{id}** resolved: {}", written.events[0].text))
+            Reply::public(replies::resolved(id, &written.events[0].text))
         }
         Request::Reopen { reason } => {
             let id = bot.incident_here(call).await?;
             let written = ops.reopen(who, id, reason.as_deref()).await?;
-            Reply::public(format!("🔴 **{id}** reopened: {}", written.events[0].text))
+            Reply::public(replies::reopened(id, &written.events[0].text))
         }
         Request::Note { text } => {
             let id = bot.incident_here(call).await?;
             let written = ops.add_note(who, id, &text).await?;
-            Reply::public(format!(
-                "📝 Note `#{}` on **{id}**: {text}",
-                written.events[0].seq
-            ))
+            Reply::public(replies::noted(id, written.events[0].seq, &text))
         }
         Request::Timeline { incident, last } => {
             let id = bot.incident_ref(call, incident.as_deref()).await?;
@@ -423,18 +408,13 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
             let mut bytes = Vec::new();
             let gathered = ops.export(who, id, format, &mut bytes).await?;
             if bytes.len() > ATTACHMENT_LIMIT {
-                return Err(OpsError::Invalid(format!(
-                    "the post-mortem of {id} is {:.1} MiB, more than Discord accepts as a file; run `warroom export {} --format {}` on the warroom host",
-                    bytes.len() as f64 / (1024.0 * 1024.0),
-                    id.0,
-                    format.as_str()
+                return Err(OpsError::Invalid(replies::export_too_big(
+                    id,
+                    bytes.len(),
+                    format.as_str(),
                 )));
             }
-            Reply::public(format!(
-                "📄 Post-mortem of **{id}** ({} timeline events)",
-                gathered.events
-            ))
-            .file(
+            Reply::public(replies::exported(id, gathered.events)).file(
                 format!(
                     "{}-postmortem.{}",
                     id.to_string().to_lowercase(),

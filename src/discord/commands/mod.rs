@@ -17,11 +17,11 @@ use serenity::all::{
     ResolvedOption, ResolvedValue, User,
 };
 
-use super::bot::Bot;
+use super::context::Bot;
 use super::principal;
 use super::reply::{Reply, Visibility};
 use crate::config::Config;
-use crate::ops::Principal;
+use crate::ops::{OpsError, Principal};
 use crate::store::IncidentFilter;
 
 /// Discord's limit on autocomplete choices.
@@ -128,8 +128,9 @@ pub(crate) trait SlashCommand: Send + Sync {
     /// Who sees the answer when it has to be deferred.
     fn visibility(&self, call: &Call<'_>) -> Visibility;
 
-    /// Answers the call. `bot` is shared so the reply may finish work later (`Reply::then`).
-    async fn run(&self, bot: &Arc<Bot>, call: Call<'_>) -> Reply;
+    /// Answers the call, or says why it cannot (the interaction layer turns an error into a
+    /// private answer). `bot` is shared so the reply may finish work later (`Reply::then`).
+    async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError>;
 
     /// Suggestions for the option `focused`, given what was typed so far.
     async fn autocomplete(

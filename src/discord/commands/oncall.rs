@@ -8,10 +8,11 @@ use serenity::all::CreateCommand;
 
 use super::{Call, Choice, SlashCommand, matching, names_option};
 use crate::config::Config;
-use crate::discord::bot::Bot;
-use crate::discord::render;
+use crate::discord::context::Bot;
+use crate::discord::render::{self, replies};
 use crate::discord::reply::{Reply, Visibility};
 use crate::escalation::Schedule;
+use crate::ops::OpsError;
 
 pub(crate) struct OncallCommand;
 
@@ -39,7 +40,7 @@ impl SlashCommand for OncallCommand {
         Visibility::OnlyYou
     }
 
-    async fn run(&self, bot: &Arc<Bot>, call: Call<'_>) -> Reply {
+    async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError> {
         let config = bot.config();
         let schedules: Vec<&Schedule> = match call.text("schedule").map(str::trim) {
             Some(name) => match config.schedule(name) {
@@ -50,20 +51,16 @@ impl SlashCommand for OncallCommand {
                         .iter()
                         .map(|schedule| schedule.name.as_str())
                         .collect();
-                    return Reply::error(format!(
-                        "there is no schedule `{name}`; the schedules are: {}",
-                        if known.is_empty() {
-                            "none (an admin adds them as [schedules.NAME])".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    ));
+                    return Err(OpsError::Invalid(replies::no_such_schedule(name, &known)));
                 }
             },
             None => config.schedules.iter().collect(),
         };
         // Mentions show names without pinging: every answer goes out with no allowed mentions.
-        Reply::private(render::oncall(&schedules, bot.ops().clock().now()))
+        Ok(Reply::private(render::oncall(
+            &schedules,
+            bot.ops().clock().now(),
+        )))
     }
 
     async fn autocomplete(

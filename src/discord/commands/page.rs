@@ -11,7 +11,8 @@ use super::{
     Call, Choice, SlashCommand, incident_choices, incident_option, matching, names_option,
 };
 use crate::config::Config;
-use crate::discord::bot::Bot;
+use crate::discord::context::Bot;
+use crate::discord::render::replies;
 use crate::discord::reply::{Reply, Visibility};
 use crate::ops::{OpsError, PageRequest};
 
@@ -86,15 +87,9 @@ impl SlashCommand for PageCommand {
         Visibility::OnlyYou
     }
 
-    async fn run(&self, bot: &Arc<Bot>, call: Call<'_>) -> Reply {
-        let target = match target(&call) {
-            Ok(target) => target,
-            Err(message) => return Reply::error(message),
-        };
-        match page(bot, &call, &target).await {
-            Ok(reply) => reply,
-            Err(error) => bot.error_reply(error),
-        }
+    async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError> {
+        let target = target(&call).map_err(OpsError::Invalid)?;
+        page(bot, &call, &target).await
     }
 
     async fn autocomplete(
@@ -125,14 +120,13 @@ async fn page(bot: &Arc<Bot>, call: &Call<'_>, target: &str) -> Result<Reply, Op
     let id = bot.incident_ref(call, call.text("incident")).await?;
     let message = call.text("message");
     let paged = bot.ops().page(&call.who, id, request, message).await?;
-    let place = paged
+    let elsewhere = paged
         .incident
         .channel_id
-        .filter(|channel_id| *channel_id != call.channel_id)
-        .map(|channel_id| format!(" (see <#{channel_id}>)"))
-        .unwrap_or_default();
-    Ok(Reply::private(format!(
-        "📟 **{id}**: {}{place}",
-        paged.summary
+        .filter(|channel_id| *channel_id != call.channel_id);
+    Ok(Reply::private(replies::paged(
+        id,
+        &paged.summary,
+        elsewhere,
     )))
 }

@@ -8,7 +8,8 @@ use serenity::all::{CommandOptionType, CreateCommand, CreateCommandOption};
 
 use super::{CHOICE_LIMIT, Call, Choice, SlashCommand};
 use crate::config::Config;
-use crate::discord::bot::Bot;
+use crate::discord::context::Bot;
+use crate::discord::render::replies;
 use crate::discord::reply::{Reply, Visibility};
 use crate::ops::{OpsError, Requested, RunRequest};
 use crate::runner::MAX_ARGS_TEXT_BYTES;
@@ -53,11 +54,8 @@ impl SlashCommand for RunCommand {
         Visibility::Everyone
     }
 
-    async fn run(&self, bot: &Arc<Bot>, call: Call<'_>) -> Reply {
-        match request(bot, &call).await {
-            Ok(reply) => reply,
-            Err(error) => bot.error_reply(error),
-        }
+    async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError> {
+        request(bot, &call).await
     }
 
     async fn autocomplete(
@@ -100,35 +98,22 @@ async fn request(bot: &Arc<Bot>, call: &Call<'_>) -> Result<Reply, OpsError> {
         channel_id: Some(call.channel_id),
     };
     Ok(match bot.ops().request_run(&call.who, request).await? {
-        Requested::Denied(run) => Reply::error(format!(
-            "{} was refused: {}. Nothing ran; the refusal is recorded.",
-            run.id,
-            run.reason.as_deref().unwrap_or("not allowed")
-        )),
+        Requested::Denied(run) => Reply::error(replies::run_refused(run.id, run.reason.as_deref())),
         Requested::AwaitingApproval(run) => {
             if let Err(reason) = bot.post_run_card(&run).await {
-                return Err(OpsError::Invalid(format!(
-                    "{} is requested, but its card could not be posted: {reason}",
-                    run.id
-                )));
+                return Err(OpsError::Invalid(replies::run_card_failed(run.id, &reason)));
             }
-            Reply::private(format!(
-                "🔐 {} needs {} approval(s) from `{}` (not you); its card is in this channel. It expires <t:{}:R>.",
+            Reply::private(replies::run_awaiting(
                 run.id,
                 run.approvals_needed,
-                run.approver_roles.join("` or `"),
-                run.expires_at
-                    .map(|at| at.as_unix_seconds())
-                    .unwrap_or_default()
+                &run.approver_roles,
+                run.expires_at,
             ))
         }
         Requested::Ready(run) => {
-            let id = run.id;
-            let command = run.command.clone();
+            let reply = Reply::public(replies::run_starting(run.id, &run.command));
             bot.start_run(run);
-            Reply::public(format!(
-                "▶️ {id} `{command}` is starting; its output follows in this channel"
-            ))
+            reply
         }
     })
 }

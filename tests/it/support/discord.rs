@@ -49,7 +49,12 @@ pub struct Guild {
 
 impl Guild {
     pub async fn new() -> Guild {
-        let emu = Emulator::start(EmulatorConfig::for_tests()).await;
+        // Waits on the emulator get the harness's bound too (they fail, never pass, on time).
+        let emu = Emulator::start(EmulatorConfig {
+            wait_timeout: WAIT,
+            ..EmulatorConfig::for_tests()
+        })
+        .await;
         let responders = emu.add_role("responders");
         let commanders = emu.add_role("incident-commanders");
         let admins = emu.add_role("warroom-admins");

@@ -1,5 +1,8 @@
-//! How incidents look in Discord: the summary card, announcements, timelines, channel names.
-//! One renderer; handlers never format Discord text themselves.
+//! How incidents look in Discord: the summary card, announcements, timelines, channel names;
+//! the answers to commands and buttons are `replies.rs`. One renderer; handlers never format
+//! Discord text themselves.
+
+pub(crate) mod replies;
 
 use serenity::all::{ButtonStyle, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter};
 
@@ -324,6 +327,11 @@ pub(crate) fn escalation_line(event: &Event) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Said in the room when monitoring says everything is back to normal.
+pub(crate) fn all_alerts_resolved(id: IncidentId, text: &str) -> String {
+    format!("✅ Every alert of **{id}** has resolved. {text}")
 }
 
 /// `text` as messages within Discord's limit, cut at line ends where possible: nothing is
