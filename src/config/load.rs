@@ -50,6 +50,13 @@ impl Environment {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// Every variable, by name (to pass on to a child process).
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
     /// This environment with `pairs` added (replacing variables of the same name).
     pub fn extended<K: Into<String>, V: Into<String>>(
         mut self,

@@ -47,21 +47,16 @@ impl Bot {
         }
     }
 
-    /// Claims interaction `id` and, when it is this process's, takes it on (unless warroom is
-    /// shutting down, which the person is told). `None`: nothing to do here.
-    async fn take_on(
-        &self,
-        id: InteractionId,
-        token: &str,
-    ) -> Result<Option<super::context::InflightGuard<'_>>, Reply> {
+    /// Claims interaction `id`: `Ok(true)` when it is this process's to answer, `Ok(false)`
+    /// when another delivery took it (answer nothing), `Err` with what to answer otherwise.
+    /// `taken_on` is false when warroom is shutting down (the person is told to retry).
+    async fn claim_interaction(&self, id: InteractionId, taken_on: bool) -> Result<bool, Reply> {
         match self.claim(&format!("interaction:{id}")).await {
-            Ok(true) => match self.inflight.enter(id.get(), token) {
-                Some(guard) => Ok(Some(guard)),
-                None => Err(Reply::error(replies::RESTARTING)),
-            },
+            Ok(true) if taken_on => Ok(true),
+            Ok(true) => Err(Reply::error(replies::RESTARTING)),
             Ok(false) => {
                 tracing::info!(interaction = %id, "ignoring an interaction already taken (a redelivery)");
-                Ok(None)
+                Ok(false)
             }
             Err(error) => {
                 tracing::error!(%error, interaction = %id, "cannot claim an interaction");
@@ -104,13 +99,15 @@ impl Bot {
         let call = Call::from_interaction(self.config(), command);
         let handler = self.registry.find(&command.data.name);
         let visibility = handler.map_or(Visibility::OnlyYou, |handler| handler.visibility(&call));
+        // In flight from now (a shutdown waits for it), unless warroom is shutting down.
+        let inflight = self.inflight.enter(command.id.get(), &command.token);
         let work = async {
             // Claimed first: a second delivery answers nothing, deferral included.
-            let _inflight = match self.take_on(command.id, &command.token).await {
-                Ok(Some(guard)) => guard,
-                Ok(None) => return Reply::silence(),
+            match self.claim_interaction(command.id, inflight.is_some()).await {
+                Ok(true) => {}
+                Ok(false) => return Reply::silence(),
                 Err(reply) => return reply,
-            };
+            }
             let Some(handler) = handler else {
                 return Reply::error(replies::unknown_command(&command.data.name));
             };
@@ -170,12 +167,16 @@ impl Bot {
             return;
         }
         let who = principal::from_member(self.config(), &component.user, component.member.as_ref());
+        let inflight = self.inflight.enter(component.id.get(), &component.token);
         let work = async {
-            let _inflight = match self.take_on(component.id, &component.token).await {
-                Ok(Some(guard)) => guard,
-                Ok(None) => return Reply::silence(),
+            match self
+                .claim_interaction(component.id, inflight.is_some())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return Reply::silence(),
                 Err(reply) => return reply,
-            };
+            }
             let Some(action) = Action::parse(&component.data.custom_id) else {
                 tracing::info!(custom_id = %component.data.custom_id, "a button warroom does not know");
                 return Reply::error(replies::UNKNOWN_BUTTON);

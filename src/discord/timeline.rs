@@ -354,8 +354,9 @@ impl Bot {
             return false;
         };
         let mut complete = true;
-        // New messages and edits, in the order Discord says they happened.
-        let mut steps: BTreeMap<(i64, u64), &Message> = BTreeMap::new();
+        // New messages and edits, in the order Discord says they happened (to the microsecond;
+        // at the same instant a message comes before an edit).
+        let mut steps: BTreeMap<(i64, u8, u64), &Message> = BTreeMap::new();
         for message in &history {
             let known = recorded.get(&message.id.get());
             let changed = known.is_some_and(|known| {
@@ -364,12 +365,10 @@ impl Bot {
                     && known.content.as_deref() != Some(message.content.as_str())
             });
             if known.is_none() {
-                steps.insert(
-                    (message.timestamp.timestamp_millis(), message.id.get()),
-                    message,
-                );
+                let at = message.timestamp.timestamp_micros();
+                steps.insert((at, 0, message.id.get()), message);
             } else if changed && let Some(edited) = message.edited_timestamp {
-                steps.insert((edited.timestamp_millis(), message.id.get()), message);
+                steps.insert((edited.timestamp_micros(), 1, message.id.get()), message);
             }
         }
         for message in steps.into_values() {

@@ -4,8 +4,11 @@
 //! this host.
 //!
 //! The lease is a row in the database (`DutyStore::hold_lease`), never a belief of one
-//! process: a holder that cannot renew (the database is unreachable) stops holding when its
-//! own lease runs out, before anyone else may take it, so two processes never both hold it.
+//! process. A holder that cannot reach the database keeps its duty meanwhile — the others most
+//! likely cannot reach it either, and a gateway kept connected can at least tell people the
+//! database is down — and stands down the moment it can see that another process took the
+//! lease. Whatever two holders might do at once is claimed in the database anyway (an
+//! interaction, a room, a message), so it happens once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,7 +71,7 @@ async fn run(
     mut stop: watch::Receiver<bool>,
     report: watch::Sender<Held>,
 ) {
-    // Until when this process may still count on the lease without renewing it.
+    // Until when this process last renewed the lease.
     let mut held_until: Option<Timestamp> = None;
     let mut ticks = tokio::time::interval(times.every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -94,13 +97,8 @@ async fn run(
                 report.send_if_modified(|held| replace(held, Held::Elsewhere(other)));
             }
             Err(error) => {
+                // Held or not, the answer waits for the database; nothing changes meanwhile.
                 tracing::warn!(%error, lease = name, "cannot reach the database to renew the lease");
-                // Stop holding before the lease could lapse and be taken by another process.
-                let margin = times.every;
-                if held_until.is_some_and(|until| now.plus(margin) >= until) {
-                    held_until = None;
-                    report.send_if_modified(|held| replace(held, Held::Elsewhere(None)));
-                }
             }
         }
     }

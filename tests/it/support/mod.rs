@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod discord;
+pub mod process;
 pub use warroom::bench::discord_env;
 
 use std::fmt::Display;
