@@ -57,7 +57,11 @@ pub(super) fn split_from_http(http: &mut Option<toml::Value>) -> Option<toml::Va
 }
 
 impl Loader {
-    pub(super) fn build_links(&mut self, raw: Option<toml::Value>, env: &Environment) -> LinksConfig {
+    pub(super) fn build_links(
+        &mut self,
+        raw: Option<toml::Value>,
+        env: &Environment,
+    ) -> LinksConfig {
         let raw: RawLinks = self.section("http", raw);
         let path = |key: &str| vec!["http".to_owned(), key.to_owned()];
         let ack_ttl = self.duration(&path("ack_ttl"), &raw.ack_ttl, false);
@@ -136,9 +140,14 @@ fn check_public_url(url: &str) -> Result<(), String> {
         ));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err("takes no query string or fragment: links are built by adding paths to it".to_owned());
+        return Err(
+            "takes no query string or fragment: links are built by adding paths to it".to_owned(),
+        );
     }
-    if url.chars().any(|c| matches!(c, '<' | '>' | '&' | '"' | '\'' | ' ')) {
+    if url
+        .chars()
+        .any(|c| matches!(c, '<' | '>' | '&' | '"' | '\'' | ' '))
+    {
         return Err("must not contain <, >, &, quotes or spaces".to_owned());
     }
     Ok(())

@@ -243,7 +243,12 @@ impl Loader {
                 SmtpTls::StartTls
             }),
         };
-        let host = raw.host.as_deref().map(str::trim).unwrap_or_default().to_owned();
+        let host = raw
+            .host
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned();
         if host.is_empty() {
             self.problem(
                 path,
@@ -263,9 +268,17 @@ impl Loader {
         }
         let port = raw.port.unwrap_or_else(|| tls.default_port());
         if port == 0 {
-            self.problem(&join_path(path, "port"), "must be a port number, 1 to 65535");
+            self.problem(
+                &join_path(path, "port"),
+                "must be a port number, 1 to 65535",
+            );
         }
-        let from = raw.from.as_deref().map(str::trim).unwrap_or_default().to_owned();
+        let from = raw
+            .from
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned();
         if from.is_empty() {
             self.problem(
                 path,
@@ -343,14 +356,22 @@ impl Loader {
                 match entry.parse::<Target>() {
                     Ok(Target::User(id)) => Ok(EmailRecipient::Person(id)),
                     Ok(Target::Schedule(name)) => {
-                        if context.schedules.iter().any(|schedule| schedule.name == name) {
+                        if context
+                            .schedules
+                            .iter()
+                            .any(|schedule| schedule.name == name)
+                        {
                             Ok(EmailRecipient::Schedule(name))
                         } else {
                             let names: Vec<&str> =
                                 context.schedules.iter().map(|s| s.name.as_str()).collect();
                             Err(format!(
                                 "{entry} names no schedule; the schedules are: {}",
-                                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                                if names.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    names.join(", ")
+                                }
                             ))
                         }
                     }

@@ -120,7 +120,11 @@ impl Notifier for SlackWebhook {
                     // Built of letters, digits, dots, slashes and colons: nothing Slack reads
                     // as markup, so it needs no escaping.
                     text.push_str("\nAcknowledge: ");
-                    text.push_str(&links.ack_url_for(page, Paged::Notifier(self.name.clone()), now));
+                    text.push_str(&links.ack_url_for(
+                        page,
+                        Paged::Notifier(self.name.clone()),
+                        now,
+                    ));
                 }
                 http.post(self.url.expose_secret())
                     .json(&json!({ "text": text }))

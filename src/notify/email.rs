@@ -36,7 +36,7 @@ use super::delivery::{
 };
 use super::links::{Links, Paged};
 use super::people::People;
-use super::{Credential, Notifier, NotifierKind, PageMessage};
+use super::{Credential, Notifier, NotifierKind, PageMessage, escape_html as escape};
 use crate::domain::Timestamp;
 use crate::escalation::Schedule;
 
@@ -164,8 +164,9 @@ impl Email {
         let tls = match settings.tls {
             SmtpTls::None => Tls::None,
             SmtpTls::StartTls | SmtpTls::Tls => {
-                let parameters = TlsParameters::new(settings.host.clone())
-                    .map_err(|error| format!("TLS for {} cannot be set up: {error}", settings.host))?;
+                let parameters = TlsParameters::new(settings.host.clone()).map_err(|error| {
+                    format!("TLS for {} cannot be set up: {error}", settings.host)
+                })?;
                 if settings.tls == SmtpTls::Tls {
                     Tls::Wrapper(parameters)
                 } else {
@@ -244,9 +245,12 @@ impl Email {
                         .find(|schedule| &schedule.name == name)
                         .map(|schedule| schedule.on_call_at(at))
                     {
-                        Some(Some(user_id)) => {
-                            person(user_id, format!(" (on call in {name})"), &mut found, &mut seen)
-                        }
+                        Some(Some(user_id)) => person(
+                            user_id,
+                            format!(" (on call in {name})"),
+                            &mut found,
+                            &mut seen,
+                        ),
                         Some(None) => Err(format!("nobody is on call in schedule {name}")),
                         None => Err(format!("there is no schedule {name} any more")),
                     }
@@ -321,9 +325,16 @@ impl Email {
             }
             Err(error) if error.is_permanent() || error.is_tls() || error.is_client() => {
                 let why = if error.is_tls() {
-                    format!("TLS with {} failed ({error}); check tls and port", self.server())
+                    format!(
+                        "TLS with {} failed ({error}); check tls and port",
+                        self.server()
+                    )
                 } else {
-                    format!("the SMTP server {} refused it: {}", self.server(), excerpt(&error.to_string()))
+                    format!(
+                        "the SMTP server {} refused it: {}",
+                        self.server(),
+                        excerpt(&error.to_string())
+                    )
                 };
                 (
                     AttemptResult::Error { error: why.clone() },
@@ -346,11 +357,17 @@ impl Email {
                     self.server(),
                     excerpt(&error.to_string())
                 );
-                (AttemptResult::Error { error: why.clone() }, Verdict::Retry(why))
+                (
+                    AttemptResult::Error { error: why.clone() },
+                    Verdict::Retry(why),
+                )
             }
             Err(error) => {
                 let why = format!("cannot reach the SMTP server {}: {error}", self.server());
-                (AttemptResult::Connect { error: why.clone() }, Verdict::Retry(why))
+                (
+                    AttemptResult::Connect { error: why.clone() },
+                    Verdict::Retry(why),
+                )
             }
         }
     }
@@ -577,11 +594,7 @@ impl Body<'_> {
         );
         let _ = writeln!(html, "<h2>{}</h2>", escape(&page.summary()));
         if let Some(message) = &page.message {
-            let _ = writeln!(
-                html,
-                "<p><strong>Message:</strong> {}</p>",
-                escape(message)
-            );
+            let _ = writeln!(html, "<p><strong>Message:</strong> {}</p>", escape(message));
         }
         html.push_str("<table>\n");
         for (label, value) in self.facts() {
@@ -617,20 +630,4 @@ impl Body<'_> {
         html.push_str("<p><small>Until someone acknowledges, the escalation goes on to its next level.</small></p>\n</body></html>\n");
         html
     }
-}
-
-/// HTML escaping for text and attribute values.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }

@@ -356,11 +356,7 @@ mod tests {
             let claims = claims(paged);
             let url = links.ack_url(&claims);
             let token = url.strip_prefix("https://warroom.example/ack/").unwrap();
-            assert!(
-                token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.')
-            );
+            assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
             assert_eq!(links.verify_ack(token, now()), Ok(claims));
         }
     }

@@ -21,8 +21,8 @@ pub mod delivery;
 pub mod email;
 pub mod links;
 pub mod opsgenie;
-pub mod people;
 pub mod pagerduty;
+pub mod people;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -378,4 +378,21 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+/// `text` escaped for HTML text and attribute values: the email notifier's HTML body and the
+/// acknowledgement page show titles and names anyone could have typed.
+pub(crate) fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }

@@ -177,33 +177,35 @@ impl Notifier for Webhook {
     }
 
     async fn trigger(&self, page: &PageMessage) -> Delivery {
-        let body = |now: Timestamp| json!({
-            "schema": SCHEMA,
-            "event": Action::Trigger.as_str(),
-            "dedup_key": page.dedup_key,
-            "summary": page.summary(),
-            "incident": {
-                "id": page.incident_id.0,
-                "ref": page.incident_id.to_string(),
-                "title": page.title,
-                "severity": page.severity,
-                "priority": page.priority.as_str(),
-                "service": page.service,
-                "opened_at": page.opened_at,
-                "channel_id": page.channel_id.map(|id| id.to_string()),
-                "link": page.link,
-            },
-            "level": page.level,
-            "round": page.round,
-            "target": page.target.to_string(),
-            "recipient": page.recipient,
-            "drill": page.drill,
-            "message": page.message,
-            "ack_url": self
-                .links
-                .as_ref()
-                .map(|links| links.ack_url_for(page, Paged::Notifier(self.name.clone()), now)),
-        });
+        let body = |now: Timestamp| {
+            json!({
+                "schema": SCHEMA,
+                "event": Action::Trigger.as_str(),
+                "dedup_key": page.dedup_key,
+                "summary": page.summary(),
+                "incident": {
+                    "id": page.incident_id.0,
+                    "ref": page.incident_id.to_string(),
+                    "title": page.title,
+                    "severity": page.severity,
+                    "priority": page.priority.as_str(),
+                    "service": page.service,
+                    "opened_at": page.opened_at,
+                    "channel_id": page.channel_id.map(|id| id.to_string()),
+                    "link": page.link,
+                },
+                "level": page.level,
+                "round": page.round,
+                "target": page.target.to_string(),
+                "recipient": page.recipient,
+                "drill": page.drill,
+                "message": page.message,
+                "ack_url": self
+                    .links
+                    .as_ref()
+                    .map(|links| links.ack_url_for(page, Paged::Notifier(self.name.clone()), now)),
+            })
+        };
         self.send(Action::Trigger, body).await
     }
 
