@@ -9,8 +9,9 @@
 //! round of the page, who was paged (`u<Discord id>`, `e<hex of an email address>` or
 //! `n<notifier name>`), the unix second after which it is refused, and the lowercase hex
 //! HMAC-SHA256 of `warroom.ack.v1` and everything before the last dot. Only ASCII letters,
-//! digits and dots, so it sits in a URL path unescaped. It works once: the acknowledgement it
-//! makes carries [`once_key`] as its timeline event key, which the database keeps unique.
+//! digits, `-`, `_` and dots (URL-unreserved), so it sits in a URL path unescaped. It works
+//! once: the acknowledgement it makes carries [`once_key`] as its timeline event key, which
+//! the database keeps unique.
 //!
 //! # Feed tokens
 //!
@@ -356,7 +357,11 @@ mod tests {
             let claims = claims(paged);
             let url = links.ack_url(&claims);
             let token = url.strip_prefix("https://warroom.example/ack/").unwrap();
-            assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
+            assert!(
+                token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            );
             assert_eq!(links.verify_ack(token, now()), Ok(claims));
         }
     }

@@ -13,6 +13,7 @@ mod escalation_crash;
 mod escalation_engine;
 mod http;
 mod notify;
+mod reach;
 mod receiver;
 mod runner;
 mod runs;
