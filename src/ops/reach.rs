@@ -120,7 +120,7 @@ pub struct SyncRequest<'a> {
 #[derive(Clone, Debug)]
 pub enum SyncOutcome {
     /// The incident was acknowledged or resolved.
-    Applied(Written),
+    Applied(Box<Written>),
     /// This webhook was applied before; nothing changed.
     Replayed(IncidentId),
     /// Nothing to do, and why (an incident warroom does not know, one already acknowledged).
@@ -261,7 +261,7 @@ impl Ops {
             .await
         {
             Ok(written) if written.duplicate => Ok(SyncOutcome::Replayed(id)),
-            Ok(written) => Ok(SyncOutcome::Applied(written)),
+            Ok(written) => Ok(SyncOutcome::Applied(Box::new(written))),
             Err(OpsError::Refused(refusal)) => Ok(SyncOutcome::Ignored(refusal.to_string())),
             Err(error) => Err(error),
         }
