@@ -16,8 +16,9 @@
 //!   (CLI, Discord, HTTP) parse, call `ops`, render.
 //! - [`escalation`] — on-call schedules (rotations, overrides, DST-exact handoffs), escalation
 //!   policies and their pure planner, target resolution, dedup keys, `policy simulate`.
-//! - [`notify`] — notifiers (PagerDuty, Opsgenie, signed webhook, Slack/Discord webhooks)
-//!   behind one trait, with timeouts, retries, backoff and rate limits.
+//! - [`notify`] — notifiers (PagerDuty, Opsgenie, signed webhook, Slack/Discord webhooks,
+//!   email over SMTP) behind one trait, with timeouts, retries, backoff and rate limits; the
+//!   signed one-click acknowledgement links and feed tokens; the `[people]` directory.
 //! - [`runner`] — approved recovery commands: the catalog in `commands/` (validated with
 //!   file:line problems, reloadable), binding `key=value` arguments to an exact argv, and
 //!   running it without a shell in its own process group (timeout, locks, redaction, capped

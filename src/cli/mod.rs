@@ -1,14 +1,17 @@
 //! The command line (SPEC §4): parse with clap, run the use case as `cli:<login>`, print
 //! for people or, with `--json`, in the documented stable shapes. One room per command group,
 //! as in `discord/commands/`: `incident`, `oncall` (and `policy simulate`), `commands`,
-//! `export`, `check`, `bench`; this file holds the parser and the dispatch.
+//! `export`, `check`, `bench`, `page` (paging without Discord) and `feed` (calendar feed URLs);
+//! this file holds the parser and the dispatch.
 
 pub mod bench;
 mod check;
 pub mod commands;
 pub mod export;
+pub mod feed;
 pub mod incident;
 pub mod oncall;
+pub mod page;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -80,6 +83,13 @@ pub enum Command {
         at: Option<Timestamp>,
         #[arg(long)]
         json: bool,
+    },
+    /// Page someone for an incident without Discord (the warroom run engine sends it)
+    Page(page::PageArgs),
+    /// Calendar feed URLs of on-call shifts, for calendar apps to subscribe to
+    Feed {
+        #[command(subcommand)]
+        command: feed::FeedCommand,
     },
     /// Escalation policies
     Policy {
@@ -163,6 +173,12 @@ pub async fn execute(command: Command, config: Config, env: &Environment) -> any
             let who = Principal::operator(Actor::cli(&login_name(env)));
             export::execute(&ops, &who, id, format.into(), output.as_deref()).await
         }
+        Command::Page(args) => {
+            let ops = open_ops(config).await?;
+            let who = Principal::operator(Actor::cli(&login_name(env)));
+            page::page(&ops, &who, args, &mut stdout).await
+        }
+        Command::Feed { command } => feed::feed(&config, command, &mut stdout),
         Command::Oncall { schedule, at, json } => oncall::oncall(
             &config,
             schedule.as_deref(),

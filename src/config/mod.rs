@@ -12,8 +12,10 @@ mod discord;
 mod escalation;
 mod http;
 mod incidents;
+mod links;
 mod load;
 mod notifiers;
+mod people;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,12 +25,14 @@ pub use commands::{CommandsConfig, DEFAULT_REDACT_PATTERNS, MIN_OUTPUT_CAP_BYTES
 pub use discord::DiscordConfig;
 pub use http::{ApiToken, HttpConfig, MIN_TOKEN_CHARS};
 pub use incidents::DEFAULT_INCIDENT_ROLES;
+pub use links::LinksConfig;
 pub use load::{ConfigError, ENV_OVERRIDE_PREFIX, Environment, Location, Problem, parse_duration};
 pub(crate) use load::{Loader, is_env_var_name};
 
 pub use crate::domain::{ServiceConfig, SeverityConfig, bot_roles};
 use crate::escalation::{Directory, EscalationSettings, Policy, Schedule};
 use crate::notify::NotifierConfig;
+use crate::notify::people::People;
 
 /// The shipped, commented configuration. `warroom config default` prints it, and the
 /// defaults in this file match it (a test holds the two together).
@@ -57,6 +61,11 @@ pub struct Config {
     pub policies: Vec<Policy>,
     /// Where pages go besides Discord (`[notifiers.NAME]`), in file order.
     pub notifiers: Vec<NotifierConfig>,
+    /// Names and email addresses by Discord user id (`[people]`).
+    pub people: People,
+    /// One-click acknowledgement links and calendar feeds (`[http] public_url`,
+    /// `ack_secret_env`, `ack_ttl`).
+    pub links: LinksConfig,
     pub escalation: EscalationSettings,
     /// Bearer tokens of the HTTP API and alert endpoints (`[api_tokens.NAME]`), in file order.
     pub api_tokens: Vec<ApiToken>,
@@ -174,6 +183,7 @@ impl Config {
         self.notifiers
             .iter()
             .flat_map(|notifier| notifier.setup_gaps())
+            .chain(self.links.gaps.iter().cloned())
             .collect()
     }
 }
@@ -182,7 +192,8 @@ impl Config {
 fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Config {
     let mut take = |name: &str| table.remove(name);
     let database_raw = take("database");
-    let http_raw = take("http");
+    let mut http_raw = take("http");
+    let links_raw = links::split_from_http(&mut http_raw);
     let discord_raw = take("discord");
     let roles_raw = take("roles");
     let incidents_raw = take("incidents");
@@ -195,6 +206,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let commands_raw = take("commands");
     let api_tokens_raw = take("api_tokens");
     let alerts_raw = take("alerts");
+    let people_raw = take("people");
     for unknown in table.keys() {
         loader.problem(
             std::slice::from_ref(unknown),
@@ -205,6 +217,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     // In the order of the file's sections, so problems are reported in reading order.
     let database = loader.build_database(database_raw);
     let http = loader.build_http(http_raw);
+    let links = loader.build_links(links_raw, env);
     let discord = loader.build_discord(discord_raw, env);
     let roles: BTreeMap<String, Vec<u64>> = loader.build_roles(roles_raw);
     let incident_roles = loader.build_incident_roles(incidents_raw);
@@ -212,7 +225,16 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let services = loader.build_services(services_raw, &severities);
     let schedules = loader.build_schedules(schedules_raw);
     let (policies, broken_policies) = loader.build_policies(policies_raw);
-    let notifiers = loader.build_notifiers(notifiers_raw, env);
+    let people = loader.build_people(people_raw);
+    let notifiers = loader.build_notifiers(
+        notifiers_raw,
+        env,
+        &notifiers::EmailContext {
+            people: &people,
+            schedules: &schedules,
+            links: &links,
+        },
+    );
     let escalation = loader.build_escalation_settings(escalation_raw);
     let commands = loader.build_commands(commands_raw);
     let role_names: Vec<String> = roles.keys().cloned().collect();
@@ -230,6 +252,8 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
         schedules,
         policies,
         notifiers,
+        people,
+        links,
         escalation,
         api_tokens,
         alerts,
@@ -237,6 +261,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
         commands,
     };
     loader.check_escalation(&config, &broken_policies);
+    loader.check_email_reach(&config);
     config.warnings = loader.take_warnings();
     config
 }

@@ -1,14 +1,19 @@
 //! The `[notifiers]` section, read into `notify::NotifierConfig`s: the kind, where it sends
-//! (a URL, or a variable holding one that embeds a token), its credential from the
-//! environment, and its delivery and rate limits.
+//! (a URL, a variable holding one that embeds a token, or an SMTP server), its credentials
+//! from the environment, its delivery and rate limits, the secret its inbound webhook is
+//! checked against (PagerDuty, Opsgenie), and the one-click links its pages carry.
 
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::links::LinksConfig;
 use super::load::{Environment, Loader, is_env_var_name, join_path};
+use crate::escalation::{Schedule, Target};
 use crate::notify::delivery::{self, DeliveryPolicy, MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT, RateLimit};
+use crate::notify::email::{EmailRecipient, EmailSettings, SmtpTls};
+use crate::notify::people::People;
 use crate::notify::{Credential, Endpoint, NotifierConfig, NotifierKind};
 
 /// The highest `rate_per_second` accepted: no paging API takes more, so a larger number is
@@ -34,6 +39,24 @@ struct RawNotifier {
     backoff_max: Option<String>,
     rate_per_second: Option<f64>,
     rate_burst: Option<u32>,
+    /// PagerDuty and Opsgenie: what their webhooks back to warroom are checked against.
+    webhook_secret_env: Option<String>,
+    // Email only.
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    from: Option<String>,
+    username_env: Option<String>,
+    password_env: Option<String>,
+    to: Option<Vec<String>>,
+    password: Option<toml::Value>,
+}
+
+/// What an email notifier's settings need from the rest of the config.
+pub(super) struct EmailContext<'a> {
+    pub people: &'a People,
+    pub schedules: &'a [Schedule],
+    pub links: &'a LinksConfig,
 }
 
 impl Loader {
@@ -41,6 +64,7 @@ impl Loader {
         &mut self,
         raw: Option<toml::Value>,
         env: &Environment,
+        context: &EmailContext<'_>,
     ) -> Vec<NotifierConfig> {
         let mut notifiers = Vec::new();
         for (name, value) in self.entries("notifiers", raw) {
@@ -54,10 +78,47 @@ impl Loader {
             };
             self.refuse_pasted_secrets(&path, &raw);
             self.refuse_keys_of_other_kinds(&path, kind, &raw);
-            let endpoint = self.notifier_endpoint(&path, kind, &raw, env);
+            let endpoint = if kind == NotifierKind::Email {
+                Endpoint::Url(String::new())
+            } else {
+                self.notifier_endpoint(&path, kind, &raw, env)
+            };
             let credential = self.notifier_credential(&path, kind, &raw, env);
             let delivery = self.delivery_policy(&path, &raw);
             let rate_limit = self.rate_limit(&path, &raw);
+            let email = (kind == NotifierKind::Email)
+                .then(|| self.email_settings(&path, &raw, env, context));
+            if email.is_some() && context.links.links.is_none() {
+                self.warn(
+                    &path,
+                    "its emails carry no one-click acknowledgement link: set [http] public_url and put a secret in the variable [http] ack_secret_env names",
+                );
+            }
+            let inbound_secret = match kind {
+                NotifierKind::PagerDuty => self.credential(
+                    &path,
+                    "webhook_secret_env",
+                    raw.webhook_secret_env.as_deref(),
+                    false,
+                    "signing secret of the PagerDuty webhook subscription (V3) that calls /v1/webhooks/pagerduty",
+                    env,
+                ),
+                NotifierKind::Opsgenie => self.credential(
+                    &path,
+                    "webhook_secret_env",
+                    raw.webhook_secret_env.as_deref(),
+                    false,
+                    "token the Opsgenie outgoing webhook sends to /v1/webhooks/opsgenie (as Authorization: Bearer)",
+                    env,
+                ),
+                _ => None,
+            };
+            let links = match kind {
+                NotifierKind::Email | NotifierKind::Webhook | NotifierKind::SlackWebhook => {
+                    context.links.links.clone()
+                }
+                _ => None,
+            };
             notifiers.push(NotifierConfig {
                 name,
                 kind,
@@ -65,6 +126,9 @@ impl Loader {
                 credential,
                 delivery,
                 rate_limit,
+                email,
+                links,
+                inbound_secret,
             });
         }
         notifiers
@@ -98,6 +162,7 @@ impl Loader {
             ("routing_key", raw.routing_key.is_some(), "routing_key_env"),
             ("api_key", raw.api_key.is_some(), "api_key_env"),
             ("secret", raw.secret.is_some(), "secret_env"),
+            ("password", raw.password.is_some(), "password_env"),
         ] {
             if pasted {
                 self.problem(
@@ -115,10 +180,19 @@ impl Loader {
         raw: &RawNotifier,
     ) {
         let allowed: &[&str] = match kind {
-            NotifierKind::PagerDuty => &["url", "routing_key_env"],
-            NotifierKind::Opsgenie => &["url", "api_key_env"],
+            NotifierKind::PagerDuty => &["url", "routing_key_env", "webhook_secret_env"],
+            NotifierKind::Opsgenie => &["url", "api_key_env", "webhook_secret_env"],
             NotifierKind::Webhook => &["url", "url_env", "secret_env"],
             NotifierKind::SlackWebhook | NotifierKind::DiscordWebhook => &["url_env"],
+            NotifierKind::Email => &[
+                "host",
+                "port",
+                "tls",
+                "from",
+                "username_env",
+                "password_env",
+                "to",
+            ],
             NotifierKind::Discord => &[],
         };
         for (key, present) in [
@@ -127,9 +201,17 @@ impl Loader {
             ("routing_key_env", raw.routing_key_env.is_some()),
             ("api_key_env", raw.api_key_env.is_some()),
             ("secret_env", raw.secret_env.is_some()),
+            ("webhook_secret_env", raw.webhook_secret_env.is_some()),
+            ("host", raw.host.is_some()),
+            ("port", raw.port.is_some()),
+            ("tls", raw.tls.is_some()),
+            ("from", raw.from.is_some()),
+            ("username_env", raw.username_env.is_some()),
+            ("password_env", raw.password_env.is_some()),
+            ("to", raw.to.is_some()),
         ] {
             if present && !allowed.contains(&key) {
-                let message = if key == "url" {
+                let message = if key == "url" && kind != NotifierKind::Email {
                     format!(
                         "a {kind} URL embeds its token, so it never goes in this file; put it in an environment variable and name that variable in url_env"
                     )
@@ -142,6 +224,174 @@ impl Loader {
                 self.problem(&join_path(path, key), message);
             }
         }
+    }
+
+    fn email_settings(
+        &mut self,
+        path: &[String],
+        raw: &RawNotifier,
+        env: &Environment,
+        context: &EmailContext<'_>,
+    ) -> EmailSettings {
+        let tls = match raw.tls.as_deref() {
+            None => SmtpTls::StartTls,
+            Some(text) => SmtpTls::parse(text).unwrap_or_else(|| {
+                self.problem(
+                    &join_path(path, "tls"),
+                    format!("`{text}` is not a way to secure SMTP; use starttls (the default), tls, or none (only for a relay on this host)"),
+                );
+                SmtpTls::StartTls
+            }),
+        };
+        let host = raw
+            .host
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned();
+        if host.is_empty() {
+            self.problem(
+                path,
+                "an email notifier needs host, the SMTP server to send through (e.g. smtp.example.com)",
+            );
+        } else if host.contains(['/', ':', ' ']) && host.parse::<std::net::IpAddr>().is_err() {
+            self.problem(
+                &join_path(path, "host"),
+                format!("`{host}` is not a host name or IP address; write the port in port"),
+            );
+        }
+        if tls == SmtpTls::None && !is_loopback(&host) {
+            self.problem(
+                &join_path(path, "tls"),
+                format!("\"none\" sends pages and passwords unencrypted, so it is only for a relay on this host (localhost, 127.0.0.1, ::1), not {host}; use starttls or tls"),
+            );
+        }
+        let port = raw.port.unwrap_or_else(|| tls.default_port());
+        if port == 0 {
+            self.problem(
+                &join_path(path, "port"),
+                "must be a port number, 1 to 65535",
+            );
+        }
+        let from = raw
+            .from
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned();
+        if from.is_empty() {
+            self.problem(
+                path,
+                "an email notifier needs from, the sender, e.g. \"warroom <warroom@example.com>\"",
+            );
+        } else if let Err(error) = from.parse::<lettre::message::Mailbox>() {
+            self.problem(
+                &join_path(path, "from"),
+                format!("`{from}` is not a sender address ({error}); write it like \"warroom <warroom@example.com>\""),
+            );
+        }
+        let username = self.credential(
+            path,
+            "username_env",
+            raw.username_env.as_deref(),
+            false,
+            "SMTP user name",
+            env,
+        );
+        let password = self.credential(
+            path,
+            "password_env",
+            raw.password_env.as_deref(),
+            false,
+            "SMTP password",
+            env,
+        );
+        if username.is_some() != password.is_some() {
+            self.problem(
+                path,
+                "SMTP authentication takes both username_env and password_env, or neither",
+            );
+        }
+        let to = self.email_recipients(path, raw.to.as_deref().unwrap_or_default(), context);
+        let schedules = context
+            .schedules
+            .iter()
+            .filter(|schedule| {
+                to.iter().any(|recipient| {
+                    matches!(recipient, EmailRecipient::Schedule(name) if *name == schedule.name)
+                })
+            })
+            .cloned()
+            .collect();
+        EmailSettings {
+            host,
+            port,
+            tls,
+            from,
+            username,
+            password,
+            to,
+            people: context.people.clone(),
+            schedules,
+        }
+    }
+
+    fn email_recipients(
+        &mut self,
+        path: &[String],
+        entries: &[String],
+        context: &EmailContext<'_>,
+    ) -> Vec<EmailRecipient> {
+        let path = join_path(path, "to");
+        if entries.is_empty() {
+            self.problem(
+                &path,
+                "an email notifier needs to: addresses, \"user:<Discord id>\" (their [people] address) or \"schedule:<name>\" (whoever is on call)",
+            );
+        }
+        let mut recipients = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let entry = entry.trim();
+            let parsed = if entry.starts_with("user:") || entry.starts_with("schedule:") {
+                match entry.parse::<Target>() {
+                    Ok(Target::User(id)) => Ok(EmailRecipient::Person(id)),
+                    Ok(Target::Schedule(name)) => {
+                        if context
+                            .schedules
+                            .iter()
+                            .any(|schedule| schedule.name == name)
+                        {
+                            Ok(EmailRecipient::Schedule(name))
+                        } else {
+                            let names: Vec<&str> =
+                                context.schedules.iter().map(|s| s.name.as_str()).collect();
+                            Err(format!(
+                                "{entry} names no schedule; the schedules are: {}",
+                                if names.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    names.join(", ")
+                                }
+                            ))
+                        }
+                    }
+                    Ok(_) => unreachable!("only user: and schedule: entries get here"),
+                    Err(error) => Err(error.to_string()),
+                }
+            } else {
+                entry
+                    .parse::<lettre::message::Mailbox>()
+                    .map(|_| EmailRecipient::Address(entry.to_owned()))
+                    .map_err(|error| {
+                        format!("`{entry}` is not an email address ({error}), user:<Discord id> or schedule:<name>")
+                    })
+            };
+            match parsed {
+                Ok(recipient) => recipients.push(recipient),
+                Err(message) => self.problem_at_item(&path, index, message),
+            }
+        }
+        recipients
     }
 
     fn notifier_credential(
@@ -355,6 +605,16 @@ impl Loader {
             burst: burst.max(1),
         }
     }
+}
+
+/// Where plain SMTP may go: this host only.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 fn is_http_url(text: &str) -> bool {

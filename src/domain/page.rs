@@ -21,18 +21,21 @@ pub enum NotifierKind {
     SlackWebhook,
     #[serde(rename = "discord_webhook")]
     DiscordWebhook,
+    #[serde(rename = "email")]
+    Email,
     #[serde(rename = "discord")]
     Discord,
 }
 
 impl NotifierKind {
     /// The kinds `[notifiers]` accepts, as written there.
-    pub const CONFIGURABLE: [NotifierKind; 5] = [
+    pub const CONFIGURABLE: [NotifierKind; 6] = [
         NotifierKind::PagerDuty,
         NotifierKind::Opsgenie,
         NotifierKind::Webhook,
         NotifierKind::SlackWebhook,
         NotifierKind::DiscordWebhook,
+        NotifierKind::Email,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl NotifierKind {
             NotifierKind::Webhook => "webhook",
             NotifierKind::SlackWebhook => "slack_webhook",
             NotifierKind::DiscordWebhook => "discord_webhook",
+            NotifierKind::Email => "email",
             NotifierKind::Discord => "discord",
         }
     }
@@ -60,6 +64,7 @@ impl NotifierKind {
             NotifierKind::Webhook => "signed JSON webhook",
             NotifierKind::SlackWebhook => "Slack incoming webhook cross-post",
             NotifierKind::DiscordWebhook => "Discord incoming webhook cross-post",
+            NotifierKind::Email => "email (SMTP) with a one-click acknowledgement link",
             NotifierKind::Discord => "Discord DM and mention",
         }
     }

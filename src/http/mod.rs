@@ -2,10 +2,14 @@
 //! (`api.rs`) and Prometheus metrics. Handlers parse, authenticate a bearer token into a
 //! `Principal`, call `ops` and render; every refusal is a 4xx with `{"error": "..."}`.
 
+mod ack;
 mod alerts;
 mod api;
 mod error;
+mod feeds;
+mod paging;
 mod tokens;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -107,6 +111,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/alerts/generic", post(alerts::generic))
         .route("/v1/enqueue", post(alerts::enqueue))
         .merge(api::routes())
+        .merge(ack::routes())
+        .merge(webhooks::routes())
+        .merge(paging::routes())
+        .merge(feeds::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,6 +1,9 @@
 //! Cross-posting to chat through incoming webhooks: Slack (`{"text": ...}`) and Discord
 //! (`{"content": ..., "allowed_mentions": {"parse": []}}`). They post a message per page;
-//! they cannot acknowledge or resolve anything, and say so.
+//! they cannot acknowledge or resolve anything, and say so. A Slack cross-post carries the
+//! one-click acknowledgement link (acting as `notifier:<name>`) when `[http] public_url` and
+//! `ack_secret_env` are set; a Discord cross-post does not, since the Discord page itself
+//! has an Acknowledge button for the person paged.
 //!
 //! Nothing in a cross-post can ping anyone: Discord gets `allowed_mentions` empty, and
 //! Slack's control characters (`&`, `<`, `>`) are escaped so a title holding `<!channel>`
@@ -11,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::delivery::{Action, Deliverer, Delivery};
+use super::links::{Links, Paged};
 use super::{Notifier, NotifierKind, PageMessage, shorten};
 
 /// Discord refuses message content over 2000 characters.
@@ -65,6 +69,7 @@ fn slack_escape(text: &str) -> String {
 pub struct SlackWebhook {
     name: String,
     url: SecretString,
+    links: Option<Links>,
     deliverer: Deliverer,
 }
 
@@ -77,10 +82,16 @@ impl std::fmt::Debug for SlackWebhook {
 }
 
 impl SlackWebhook {
-    pub fn new(name: &str, url: SecretString, deliverer: Deliverer) -> SlackWebhook {
+    pub fn new(
+        name: &str,
+        url: SecretString,
+        links: Option<Links>,
+        deliverer: Deliverer,
+    ) -> SlackWebhook {
         SlackWebhook {
             name: name.to_owned(),
             url,
+            links,
             deliverer,
         }
     }
@@ -102,10 +113,21 @@ impl Notifier for SlackWebhook {
 
     async fn trigger(&self, page: &PageMessage) -> Delivery {
         let text = slack_escape(&cross_post_text(page, &page.title, SLACK_MAX_TEXT_CHARS));
-        let body = json!({ "text": text });
         self.deliverer
-            .deliver(Action::Trigger, |http, _now| {
-                http.post(self.url.expose_secret()).json(&body)
+            .deliver(Action::Trigger, |http, now| {
+                let mut text = text.clone();
+                if let Some(links) = &self.links {
+                    // Built of letters, digits, dots, slashes and colons: nothing Slack reads
+                    // as markup, so it needs no escaping.
+                    text.push_str("\nAcknowledge: ");
+                    text.push_str(&links.ack_url_for(
+                        page,
+                        Paged::Notifier(self.name.clone()),
+                        now,
+                    ));
+                }
+                http.post(self.url.expose_secret())
+                    .json(&json!({ "text": text }))
             })
             .await
     }

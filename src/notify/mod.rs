@@ -1,7 +1,9 @@
 //! Notifiers: where pages go besides Discord mentions and DMs. The [`Notifier`] trait
 //! (trigger, acknowledge, resolve under one `dedup_key`), the [`PageMessage`] they carry,
-//! their configuration, and the HTTP implementations: PagerDuty Events API v2, Opsgenie, a
-//! signed generic webhook, and Slack / Discord incoming webhooks for cross-posting.
+//! their configuration, and the implementations: PagerDuty Events API v2, Opsgenie, a signed
+//! generic webhook, Slack / Discord incoming webhooks for cross-posting, and email over SMTP.
+//! Pages by email, webhook and Slack carry a one-click acknowledgement link ([`links`]) for
+//! the person who reads them outside Discord; [`people`] is who those people are.
 //!
 //! Every HTTP notifier delivers through [`delivery::Deliverer`]: a timeout per attempt,
 //! retries with backoff and jitter on timeouts, connection errors and 5xx, `Retry-After` on
@@ -16,8 +18,11 @@
 
 pub mod chat;
 pub mod delivery;
+pub mod email;
+pub mod links;
 pub mod opsgenie;
 pub mod pagerduty;
+pub mod people;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -59,6 +64,14 @@ pub struct NotifierConfig {
     pub credential: Option<Credential>,
     pub delivery: DeliveryPolicy,
     pub rate_limit: RateLimit,
+    /// The SMTP server, sender and recipients of an email notifier.
+    pub email: Option<email::EmailSettings>,
+    /// What one-click acknowledgement links are built with, when `[http] public_url` and
+    /// `ack_secret_env` are set; email, webhook and Slack pages carry one.
+    pub links: Option<links::Links>,
+    /// What a PagerDuty or Opsgenie notifier's inbound webhook (`/v1/webhooks/...`) must be
+    /// signed with (PagerDuty) or carry (Opsgenie): `webhook_secret_env`.
+    pub inbound_secret: Option<Credential>,
 }
 
 /// Where a notifier sends.
@@ -86,7 +99,7 @@ pub struct Credential {
 
 impl NotifierConfig {
     /// What this notifier still needs before it can send (empty when ready).
-    pub fn setup_gaps(&self) -> Vec<String> {
+    pub fn sending_gaps(&self) -> Vec<String> {
         let mut gaps = Vec::new();
         if let Endpoint::FromEnv { var, url: None } = &self.endpoint {
             gaps.push(format!(
@@ -95,18 +108,35 @@ impl NotifierConfig {
                 self.kind.describe()
             ));
         }
-        if let Some(Credential {
-            var,
-            value: None,
-            what,
-        }) = &self.credential
-        {
-            gaps.push(format!(
+        let credentials = std::iter::once(&self.credential).chain(
+            self.email
+                .iter()
+                .flat_map(|email| [&email.username, &email.password]),
+        );
+        gaps.extend(credentials.filter_map(|credential| self.unset(credential)));
+        gaps
+    }
+
+    /// Everything this notifier still needs: to send, and to take its inbound webhook (an
+    /// unset `webhook_secret_env` refuses PagerDuty's or Opsgenie's calls, but pages still go).
+    pub fn setup_gaps(&self) -> Vec<String> {
+        let mut gaps = self.sending_gaps();
+        gaps.extend(self.unset(&self.inbound_secret));
+        gaps
+    }
+
+    fn unset(&self, credential: &Option<Credential>) -> Option<String> {
+        match credential {
+            Some(Credential {
+                var,
+                value: None,
+                what,
+            }) => Some(format!(
                 "notifier {}: set the environment variable {var} to the {what}",
                 self.name
-            ));
+            )),
+            _ => None,
         }
-        gaps
     }
 }
 
@@ -237,11 +267,26 @@ pub fn build(
     http: &reqwest::Client,
     timer: Arc<dyn Timer>,
 ) -> Result<Arc<dyn Notifier>, NotReady> {
-    let gaps = config.setup_gaps();
+    let gaps = config.sending_gaps();
     if !gaps.is_empty() {
         return Err(NotReady {
             notifier: config.name.clone(),
             missing: gaps.join("; "),
+        });
+    }
+    if let Some(settings) = &config.email {
+        return email::Email::new(
+            &config.name,
+            settings.clone(),
+            config.links.clone(),
+            config.delivery.clone(),
+            config.rate_limit,
+            timer,
+        )
+        .map(|email| Arc::new(email) as Arc<dyn Notifier>)
+        .map_err(|missing| NotReady {
+            notifier: config.name.clone(),
+            missing,
         });
     }
     let url = match &config.endpoint {
@@ -278,14 +323,24 @@ pub fn build(
             secret.ok_or_else(|| not_ready("an API key"))?,
             deliverer,
         )),
-        NotifierKind::Webhook => {
-            Arc::new(webhook::Webhook::new(&config.name, url, secret, deliverer))
-        }
-        NotifierKind::SlackWebhook => {
-            Arc::new(chat::SlackWebhook::new(&config.name, url, deliverer))
-        }
+        NotifierKind::Webhook => Arc::new(webhook::Webhook::new(
+            &config.name,
+            url,
+            secret,
+            config.links.clone(),
+            deliverer,
+        )),
+        NotifierKind::SlackWebhook => Arc::new(chat::SlackWebhook::new(
+            &config.name,
+            url,
+            config.links.clone(),
+            deliverer,
+        )),
         NotifierKind::DiscordWebhook => {
             Arc::new(chat::DiscordWebhook::new(&config.name, url, deliverer))
+        }
+        NotifierKind::Email => {
+            return Err(not_ready("an email notifier without its SMTP settings"));
         }
         NotifierKind::Discord => {
             return Err(not_ready(
@@ -323,4 +378,21 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+/// `text` escaped for HTML text and attribute values: the email notifier's HTML body and the
+/// acknowledgement page show titles and names anyone could have typed.
+pub(crate) fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }

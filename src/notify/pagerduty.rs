@@ -1,7 +1,10 @@
 //! PagerDuty Events API v2: `POST {base}/v2/enqueue` with `event_action` trigger,
-//! acknowledge or resolve, all carrying the page's `dedup_key`.
+//! acknowledge or resolve, all carrying the page's `dedup_key` (which PagerDuty keeps as the
+//! incident's `incident_key`); and the check of PagerDuty's V3 webhooks back to warroom
+//! ([`verify_webhook`]), which is how an acknowledgement made in PagerDuty reaches here.
 
 use async_trait::async_trait;
+use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -67,6 +70,30 @@ impl PagerDuty {
     }
 }
 
+/// The header of a V3 webhook's signatures.
+pub const SIGNATURE_HEADER: &str = "X-PagerDuty-Signature";
+
+/// Whether `header` (PagerDuty's `X-PagerDuty-Signature`: `v1=<hex>` signatures, comma
+/// separated, more than one while a secret is being rotated) holds a `v1` HMAC-SHA256 of the
+/// raw `body` under `secret`. Each is compared in constant time; other versions are skipped.
+pub fn verify_webhook(secret: &[u8], header: Option<&str>, body: &[u8]) -> bool {
+    let Some(header) = header else {
+        return false;
+    };
+    header.split(',').any(|signature| {
+        let Some(hex_digest) = signature.trim().strip_prefix("v1=") else {
+            return false;
+        };
+        let Ok(expected) = hex::decode(hex_digest) else {
+            return false;
+        };
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(body);
+        mac.verify_slice(&expected).is_ok()
+    })
+}
+
 /// PagerDuty's four severities, from warroom's priority.
 fn severity(priority: Priority) -> &'static str {
     match priority {
@@ -130,5 +157,29 @@ impl Notifier for PagerDuty {
     async fn resolve(&self, dedup_key: &str) -> Delivery {
         self.send(Action::Resolve, self.event(Action::Resolve, dedup_key))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v1_signature_verifies_among_others_and_nothing_else_does() {
+        let body = br#"{"event":{"id":"5ac64822"}}"#;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"whsec").unwrap();
+        mac.update(body);
+        let good = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
+        assert!(verify_webhook(b"whsec", Some(&good), body));
+        let rotating = format!("v1=00ff, {good}");
+        assert!(verify_webhook(b"whsec", Some(&rotating), body));
+        assert!(!verify_webhook(b"other", Some(&good), body));
+        assert!(!verify_webhook(b"whsec", Some(&good), b"{}"));
+        assert!(!verify_webhook(
+            b"whsec",
+            Some(&good.replace("v1=", "v2=")),
+            body
+        ));
+        assert!(!verify_webhook(b"whsec", None, body));
     }
 }

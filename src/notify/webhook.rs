@@ -15,8 +15,10 @@
 //! # Body
 //!
 //! `{"schema": "warroom.page/v1", "event": "trigger" | "acknowledge" | "resolve",
-//! "dedup_key": ..., "summary": ..., "incident": {...}, "level", "round", "target", "drill"}`;
-//! acknowledge and resolve carry only `schema`, `event` and `dedup_key`.
+//! "dedup_key": ..., "summary": ..., "incident": {...}, "level", "round", "target", "drill",
+//! "message", "ack_url"}`; acknowledge and resolve carry only `schema`, `event` and
+//! `dedup_key`. `ack_url` is the one-click acknowledgement link (acting as
+//! `notifier:<name>`), `null` unless `[http] public_url` and `ack_secret_env` are set.
 
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::delivery::{Action, Deliverer, Delivery};
+use super::links::{Links, Paged};
 use super::{Notifier, NotifierKind, PageMessage};
 use crate::domain::Timestamp;
 
@@ -98,6 +101,7 @@ pub struct Webhook {
     name: String,
     url: SecretString,
     secret: Option<SecretString>,
+    links: Option<Links>,
     deliverer: Deliverer,
 }
 
@@ -115,20 +119,27 @@ impl Webhook {
         name: &str,
         url: SecretString,
         secret: Option<SecretString>,
+        links: Option<Links>,
         deliverer: Deliverer,
     ) -> Webhook {
         Webhook {
             name: name.to_owned(),
             url,
             secret,
+            links,
             deliverer,
         }
     }
 
-    async fn send(&self, action: Action, body: serde_json::Value) -> Delivery {
-        let body = serde_json::to_vec(&body).expect("a JSON value always serializes");
+    /// Sends the body `body` makes for the moment of each attempt (its ack link expires from
+    /// then), signed when a secret is configured.
+    async fn send<B>(&self, action: Action, body: B) -> Delivery
+    where
+        B: Fn(Timestamp) -> serde_json::Value + Send + Sync,
+    {
         self.deliverer
             .deliver(action, |http, now| {
+                let body = serde_json::to_vec(&body(now)).expect("a JSON value always serializes");
                 let mut request = http
                     .post(self.url.expose_secret())
                     .header(reqwest::header::CONTENT_TYPE, "application/json");
@@ -141,7 +152,7 @@ impl Webhook {
                             sign(secret.expose_secret().as_bytes(), timestamp, &body),
                         );
                 }
-                request.body(body.clone())
+                request.body(body)
             })
             .await
     }
@@ -166,43 +177,50 @@ impl Notifier for Webhook {
     }
 
     async fn trigger(&self, page: &PageMessage) -> Delivery {
-        let body = json!({
-            "schema": SCHEMA,
-            "event": Action::Trigger.as_str(),
-            "dedup_key": page.dedup_key,
-            "summary": page.summary(),
-            "incident": {
-                "id": page.incident_id.0,
-                "ref": page.incident_id.to_string(),
-                "title": page.title,
-                "severity": page.severity,
-                "priority": page.priority.as_str(),
-                "service": page.service,
-                "opened_at": page.opened_at,
-                "channel_id": page.channel_id.map(|id| id.to_string()),
-                "link": page.link,
-            },
-            "level": page.level,
-            "round": page.round,
-            "target": page.target.to_string(),
-            "recipient": page.recipient,
-            "drill": page.drill,
-            "message": page.message,
-        });
+        let body = |now: Timestamp| {
+            json!({
+                "schema": SCHEMA,
+                "event": Action::Trigger.as_str(),
+                "dedup_key": page.dedup_key,
+                "summary": page.summary(),
+                "incident": {
+                    "id": page.incident_id.0,
+                    "ref": page.incident_id.to_string(),
+                    "title": page.title,
+                    "severity": page.severity,
+                    "priority": page.priority.as_str(),
+                    "service": page.service,
+                    "opened_at": page.opened_at,
+                    "channel_id": page.channel_id.map(|id| id.to_string()),
+                    "link": page.link,
+                },
+                "level": page.level,
+                "round": page.round,
+                "target": page.target.to_string(),
+                "recipient": page.recipient,
+                "drill": page.drill,
+                "message": page.message,
+                "ack_url": self
+                    .links
+                    .as_ref()
+                    .map(|links| links.ack_url_for(page, Paged::Notifier(self.name.clone()), now)),
+            })
+        };
         self.send(Action::Trigger, body).await
     }
 
     async fn acknowledge(&self, dedup_key: &str) -> Delivery {
-        self.send(
-            Action::Acknowledge,
-            Webhook::update(Action::Acknowledge, dedup_key),
-        )
+        self.send(Action::Acknowledge, |_| {
+            Webhook::update(Action::Acknowledge, dedup_key)
+        })
         .await
     }
 
     async fn resolve(&self, dedup_key: &str) -> Delivery {
-        self.send(Action::Resolve, Webhook::update(Action::Resolve, dedup_key))
-            .await
+        self.send(Action::Resolve, |_| {
+            Webhook::update(Action::Resolve, dedup_key)
+        })
+        .await
     }
 }
 

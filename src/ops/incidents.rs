@@ -140,6 +140,20 @@ impl Ops {
         action: Action,
         text: Option<&str>,
     ) -> Result<Written, OpsError> {
+        self.transition_once(who, id, action, text, None).await
+    }
+
+    /// [`Self::transition`] whose event carries `key` when given: the database keeps event
+    /// keys unique, so a second request with the same key (a replayed webhook, a reused
+    /// link) changes nothing and comes back `duplicate`.
+    pub(crate) async fn transition_once(
+        &self,
+        who: &Principal,
+        id: IncidentId,
+        action: Action,
+        text: Option<&str>,
+        key: Option<String>,
+    ) -> Result<Written, OpsError> {
         let permission = match action {
             Action::Acknowledge => Permission::Acknowledge,
             Action::Mitigate => Permission::Mitigate,
@@ -201,11 +215,14 @@ impl Ops {
                 line.push_str(": ");
                 line.push_str(text);
             }
-            let event = NewEvent::new(now, kind, actor.clone(), line).with_data(json!({
+            let mut event = NewEvent::new(now, kind, actor.clone(), line).with_data(json!({
                 "from": current.status.as_str(),
                 "to": status.as_str(),
                 "text": text,
             }));
+            if let Some(key) = &key {
+                event = event.with_key(key.clone());
+            }
             let escalation = match action {
                 Action::Acknowledge | Action::Mitigate => EscalationEffect::Stop(Stop {
                     at: now,

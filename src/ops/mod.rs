@@ -5,9 +5,11 @@ mod alerts;
 mod authz;
 mod escalation;
 mod export;
+mod feeds;
 mod incidents;
 pub mod instance;
 pub mod lease;
+mod reach;
 mod runs;
 
 use std::sync::Arc;
@@ -20,7 +22,11 @@ pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
+pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
+pub use reach::{
+    AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,
+};
 pub use runs::{Commands, Requested, RunRequest, RunsShutdown};
 
 #[derive(Debug, thiserror::Error)]

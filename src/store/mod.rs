@@ -9,6 +9,7 @@ mod config;
 mod duties;
 mod escalation;
 mod postgres;
+mod reach;
 mod runs;
 mod sql;
 mod sqlite;
@@ -33,6 +34,7 @@ pub use escalation::{
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
     Stop,
 };
+pub use reach::ReachStore;
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
 
 use crate::domain::{
@@ -104,6 +106,7 @@ pub trait Store:
     + AlertStore
     + EscalationStore
     + DutyStore
+    + ReachStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -117,6 +120,7 @@ impl<
         + AlertStore
         + EscalationStore
         + DutyStore
+        + ReachStore
         + Send
         + Sync
         + std::fmt::Debug

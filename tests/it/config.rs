@@ -327,7 +327,7 @@ after = "0s"
 targets = ["user:alice"]
 
 [notifiers.mail]
-kind = "email"
+kind = "sms"
 
 [notifiers.pd]
 kind = "pagerduty"
@@ -371,7 +371,7 @@ fn every_escalation_problem_is_reported_with_file_line_and_key() {
         "bad.toml:47: policies.bad.levels.2.targets: pages nobody",
         "bad.toml:49: policies.bad.levels.3.after: level 3 can never fire after level 2",
         "bad.toml:55: policies.typo.levels.1.targets: `alice` is not a Discord user id",
-        "bad.toml:58: notifiers.mail.kind: `email` is not a notifier kind warroom knows; use one of pagerduty, opsgenie, webhook, slack_webhook, discord_webhook",
+        "bad.toml:58: notifiers.mail.kind: `sms` is not a notifier kind warroom knows; use one of pagerduty, opsgenie, webhook, slack_webhook, discord_webhook, email",
         "bad.toml:60: notifiers.pd: needs routing_key_env",
         "bad.toml:62: notifiers.pd.routing_key: secrets never go in this file",
         "bad.toml:63: notifiers.pd.timeout: is at most 1m",

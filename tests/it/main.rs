@@ -14,6 +14,7 @@ mod escalation_engine;
 mod http;
 mod notify;
 mod one_truth;
+mod reach;
 mod receiver;
 mod runner;
 mod runs;
