@@ -187,7 +187,16 @@ pub fn describe_notifiers<'a>(names: impl IntoIterator<Item = &'a str>) {
 
 /// The exposition text: every metric, plus `warroom_incidents` from `counts`, with a zero
 /// for each status and configured severity that has no incident.
-pub fn render(counts: &[IncidentCount], severities: &[String]) -> String {
+/// Who holds the Discord gateway, as `/metrics` shows it.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayView {
+    /// This process's part: `disabled`, `standby`, `connecting` or `connected`.
+    pub state: &'static str,
+    /// The holder the database names while its lease runs (any process), if one does.
+    pub holder: Option<String>,
+}
+
+pub fn render(counts: &[IncidentCount], severities: &[String], gateway: &GatewayView) -> String {
     let incidents = IntGaugeVec::new(
         Opts::new(
             "warroom_incidents",
@@ -208,12 +217,48 @@ pub fn render(counts: &[IncidentCount], severities: &[String]) -> String {
     }
     let mut families = METRICS.registry.gather();
     families.extend(prometheus::core::Collector::collect(&incidents));
+    families.extend(gateway_families(gateway));
     families.sort_by(|a, b| a.name().cmp(b.name()));
     let mut text = Vec::new();
     TextEncoder::new()
         .encode(&families, &mut text)
         .expect("encoding into memory cannot fail");
     String::from_utf8(text).expect("the exposition format is UTF-8")
+}
+
+/// `warroom_discord_gateway{state}` (this process) and
+/// `warroom_discord_gateway_holder{holder}` (the database's lease), each 1 for what holds.
+fn gateway_families(gateway: &GatewayView) -> Vec<prometheus::proto::MetricFamily> {
+    let state = IntGaugeVec::new(
+        Opts::new(
+            "warroom_discord_gateway",
+            "This process's part in holding the Discord gateway: 1 for the state it is in",
+        ),
+        &["state"],
+    )
+    .expect("a valid metric");
+    for name in ["disabled", "standby", "connecting", "connected"] {
+        state
+            .with_label_values(&[name])
+            .set(i64::from(name == gateway.state));
+    }
+    let holder = IntGaugeVec::new(
+        Opts::new(
+            "warroom_discord_gateway_holder",
+            "The process holding the Discord gateway lease (host/pid/start/n), as the database says",
+        ),
+        &["holder"],
+    )
+    .expect("a valid metric");
+    if let Some(name) = &gateway.holder {
+        holder.with_label_values(&[name]).set(1);
+    }
+    let mut families = prometheus::core::Collector::collect(&state);
+    // A family without samples may not be written; with no holder there is none.
+    if gateway.holder.is_some() {
+        families.extend(prometheus::core::Collector::collect(&holder));
+    }
+    families
 }
 
 /// The exposition format's content type.

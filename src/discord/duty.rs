@@ -23,16 +23,13 @@ use super::gateway::Gateway;
 use super::pager::DiscordPager;
 use super::render::replies;
 use crate::config::DiscordConfig;
-use crate::domain::GatewayState;
+use crate::domain::{GATEWAY_LEASE, GatewayState};
 use crate::escalation::Pagers;
 use crate::ops::Ops;
 use crate::ops::lease::{self, Held, LeaseTimes};
 
 /// Discord's own API; any other `api_base` is a proxy or an emulator (see `build_http`).
 pub const DISCORD_API_BASE: &str = "https://discord.com";
-
-/// The lease of the Discord gateway.
-pub const GATEWAY_LEASE: &str = "discord-gateway";
 
 /// A REST call to Discord that takes longer than this has failed; the default client would
 /// wait forever.

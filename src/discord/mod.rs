@@ -33,4 +33,4 @@ mod rooms;
 mod runs;
 mod timeline;
 
-pub use duty::{DISCORD_API_BASE, DiscordHandle, GATEWAY_LEASE, INTERACTION_DRAIN, start};
+pub use duty::{DISCORD_API_BASE, DiscordHandle, INTERACTION_DRAIN, start};

@@ -107,6 +107,9 @@ impl Bot {
             .attach_room(id, channel_id, card)
             .await
             .map_err(Failed::database)?;
+        // Someone may have spoken before the room was recorded (the channel shows in Discord a
+        // moment earlier): its history is read once the room is known.
+        self.mark_dirty_channel(channel_id);
         Ok(channel_id)
     }
 

@@ -1,5 +1,8 @@
 //! Where this process stands with the Discord gateway, as `/readyz` and `/metrics` report it.
 
+/// The name of the Discord gateway's lease (see `ops::lease`).
+pub const GATEWAY_LEASE: &str = "discord-gateway";
+
 /// This process's part in holding the Discord gateway (one process of those sharing a
 /// database holds it; see `ops::lease`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,7 +16,7 @@ mod time;
 pub use actor::Actor;
 pub use alert::{AlertReport, AlertState};
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
-pub use gateway::GatewayState;
+pub use gateway::{GATEWAY_LEASE, GatewayState};
 pub(crate) use ids::discord_ids;
 pub use incident::{
     Action, COMMANDER_ROLE, Incident, IncidentId, NewIncident, ParseIncidentIdError, Refusal,

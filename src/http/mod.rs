@@ -176,10 +176,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     };
     let gateway = state.gateway.borrow().clone();
     let ready = database.is_ok() && gateway.is_ready();
-    let holder = match &gateway {
-        GatewayState::Connected | GatewayState::Connecting => Some(state.instance.clone()),
-        GatewayState::Standby { holder } => holder.clone(),
-        GatewayState::Disabled => None,
+    // Who holds the gateway is the database's to say, not this process's belief.
+    let holder = if database.is_ok() {
+        gateway_holder(&state).await
+    } else {
+        None
     };
     let body = json!({
         "ready": ready,
@@ -197,6 +198,19 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// The process whose gateway lease runs, as the database says.
+async fn gateway_holder(state: &AppState) -> Option<String> {
+    let lease = tokio::time::timeout(
+        READY_PING_TIMEOUT,
+        state.ops.store().lease(crate::domain::GATEWAY_LEASE),
+    )
+    .await;
+    match lease {
+        Ok(Ok(Some(lease))) if lease.until > state.ops.clock().now() => Some(lease.holder),
+        _ => None,
+    }
 }
 
 /// Prometheus text. Open like `/healthz`: it holds counts, no incident content.
@@ -218,7 +232,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|severity| severity.name.clone())
         .collect();
-    let text = crate::metrics::render(&counts, &severities);
+    let holder = gateway_holder(&state).await;
+    let gateway = crate::metrics::GatewayView {
+        state: state.gateway.borrow().as_str(),
+        holder,
+    };
+    let text = crate::metrics::render(&counts, &severities, &gateway);
     (
         [(
             header::CONTENT_TYPE,

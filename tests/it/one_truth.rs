@@ -212,6 +212,50 @@ async fn everything_once(db: TestDb, n: usize) {
     let processes = cluster.start_many(n).await;
     let emu = cluster.emu();
     let alice = emu.member("alice", &[cluster.guild.responders]);
+    // Every process names the same holder, in /readyz and in /metrics.
+    let holder = cluster.holders(&processes).await.remove(0);
+    let holder_instance = {
+        let process = processes.iter().find(|p| p.name == holder).unwrap();
+        process.readyz().await.unwrap().1["instance"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for process in &processes {
+        let (status, ready) = process.readyz().await.unwrap();
+        assert_eq!(status, 200, "{ready}");
+        assert_eq!(
+            ready["gateway_holder"],
+            holder_instance.as_str(),
+            "{}: {ready}",
+            process.name
+        );
+        let state = if process.name == holder {
+            "connected"
+        } else {
+            "standby"
+        };
+        assert_eq!(ready["discord"], state);
+        let metrics = process
+            .client
+            .get(format!("{}/metrics", process.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(&format!("warroom_discord_gateway{{state=\"{state}\"}} 1")),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(&format!(
+                "warroom_discord_gateway_holder{{holder=\"{holder_instance}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
 
     let open = alice
         .runs(
@@ -236,12 +280,20 @@ async fn everything_once(db: TestDb, n: usize) {
     session.duplicate_on_resume(20).unwrap();
     session.drop_connection().unwrap();
     eventually("100 messages recorded", WAIT, async || {
-        let count = cluster.count(id, EventKind::Message).await;
-        if count >= 100 {
-            Ok(())
-        } else {
-            Err(count.to_string())
+        let texts: Vec<String> = cluster
+            .timeline(id)
+            .await
+            .into_iter()
+            .filter(|event| event.kind == EventKind::Message)
+            .map(|event| event.text)
+            .collect();
+        if texts.len() >= 100 {
+            return Ok(());
         }
+        let missing: Vec<usize> = (0..100)
+            .filter(|index| !texts.contains(&format!("message {index}")))
+            .collect();
+        Err(format!("{} recorded; missing {missing:?}", texts.len()))
     })
     .await;
     alice
