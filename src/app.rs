@@ -119,6 +119,9 @@ struct Workers {
     discord: Option<discord::DiscordHandle>,
     stop_engine: tokio::sync::oneshot::Sender<()>,
     escalation: tokio::task::JoinHandle<()>,
+    /// The durable timer engine (deadlines, reminders, schedules).
+    stop_timers: tokio::sync::oneshot::Sender<()>,
+    timers: tokio::task::JoinHandle<()>,
 }
 
 impl Workers {
@@ -157,6 +160,11 @@ impl Workers {
         let escalation = tokio::spawn(engine.run(async move {
             let _ = engine_stopped.await;
         }));
+        let (stop_timers, timers_stopped) = tokio::sync::oneshot::channel::<()>();
+        let timers = crate::ops::timers::Timers::new(ops.clone(), crate::ops::timers::handlers());
+        let timers = tokio::spawn(timers.run(async move {
+            let _ = timers_stopped.await;
+        }));
         Ok(Workers {
             ops,
             instance,
@@ -166,6 +174,8 @@ impl Workers {
             discord,
             stop_engine,
             escalation,
+            stop_timers,
+            timers,
         })
     }
 
@@ -193,6 +203,9 @@ impl Workers {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "ending command runs at shutdown failed"),
         }
+        // A timer firing finishes (its claim would otherwise make it wait for the lease).
+        let _ = self.stop_timers.send(());
+        let _ = self.timers.await;
         // Deliveries in flight finish, so their claims do not make them go out twice.
         let _ = self.stop_engine.send(());
         if tokio::time::timeout(ENGINE_STOP, self.escalation)

@@ -12,6 +12,7 @@ mod page;
 mod run;
 mod service;
 mod time;
+mod timer;
 
 pub use actor::Actor;
 pub use alert::{AlertReport, AlertState};
@@ -26,3 +27,4 @@ pub use page::{NotifierKind, Recipient, Target, TargetParseError};
 pub use run::{Run, RunApproval, RunId, RunRefusal, RunState};
 pub use service::{ServiceConfig, SeverityConfig, bot_roles};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp, format_duration};
+pub use timer::{Timer, TimerOp};

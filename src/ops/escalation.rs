@@ -270,6 +270,7 @@ impl Ops {
                 incident: current.clone(),
                 events: vec![event],
                 escalation: start.clone(),
+                timers: Vec::new(),
             })
         };
         let written = self.store.update_incident(incident.id, &decide).await?;

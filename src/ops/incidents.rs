@@ -94,7 +94,7 @@ impl Ops {
             }
             None => {
                 self.store
-                    .create_incident(incident, vec![opened], escalation)
+                    .create_incident(incident, vec![opened], escalation, &|_| Vec::new())
                     .await?
             }
         };
@@ -238,6 +238,7 @@ impl Ops {
                 incident: next,
                 events: vec![event],
                 escalation,
+                timers: Vec::new(),
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -301,6 +302,7 @@ impl Ops {
                 } else {
                     EscalationEffect::None
                 },
+                timers: Vec::new(),
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -351,6 +353,7 @@ impl Ops {
                 incident: next,
                 events: vec![event],
                 escalation: EscalationEffect::None,
+                timers: Vec::new(),
             })
         };
         let written = self.store.update_incident(id, &decide).await?;

@@ -13,6 +13,7 @@ mod reach;
 mod runs;
 mod sql;
 mod sqlite;
+mod timers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,7 @@ pub use escalation::{
 };
 pub use reach::ReachStore;
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
+pub use timers::{OutboxDm, TimerStore};
 
 use crate::domain::{
     Event, EventKind, Incident, IncidentId, NewEvent, NewIncident, Refusal, RunId, RunRefusal,
@@ -71,11 +73,16 @@ pub struct Change {
     pub events: Vec<NewEvent>,
     /// What the change does to the incident's escalation, in the same transaction.
     pub escalation: EscalationEffect,
+    /// Timers the change sets or cancels (deadlines, reminders), in the same transaction.
+    pub timers: Vec<crate::domain::TimerOp>,
 }
 
 /// Decides a change from the incident's current state, as read inside the write transaction.
 /// Pure: it may run while the incident is locked, so it must not wait on anything.
 pub type Decide<'a> = &'a (dyn Fn(&Incident) -> Result<Change, Refusal> + Send + Sync);
+
+/// The timers a new incident starts with, from the incident as inserted (its id known).
+pub type TimerPlan<'a> = &'a (dyn Fn(&Incident) -> Vec<crate::domain::TimerOp> + Send + Sync);
 
 /// The result of a write.
 #[derive(Clone, Debug)]
@@ -107,6 +114,7 @@ pub trait Store:
     + EscalationStore
     + DutyStore
     + ReachStore
+    + TimerStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -121,6 +129,7 @@ impl<
         + EscalationStore
         + DutyStore
         + ReachStore
+        + TimerStore
         + Send
         + Sync
         + std::fmt::Debug
@@ -148,6 +157,7 @@ pub trait IncidentStore: Send + Sync {
         incident: NewIncident,
         events: Vec<NewEvent>,
         escalation: EscalationEffect,
+        timers: TimerPlan<'_>,
     ) -> Result<Written, StoreError>;
 
     /// Reads the incident under a write lock, lets `decide` compute the change, and writes the

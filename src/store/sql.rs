@@ -555,9 +555,11 @@ impl IncidentStore {
         new: NewIncident,
         events: Vec<NewEvent>,
         escalation: super::EscalationEffect,
+        timers: super::TimerPlan<'_>,
     ) -> Result<Written, StoreError> {
         let mut tx = self.begin_write().await?;
         let written = Self::insert_incident(&mut tx, new, events, &escalation).await?;
+        Self::apply_timers_in_tx(&mut tx, &timers(&written.incident)).await?;
         tx.commit().await?;
         Ok(written)
     }
@@ -573,6 +575,7 @@ impl IncidentStore {
             incident: mut next,
             events,
             escalation,
+            timers,
         } = decide(&current)?;
         let earlier = Self::existing_keyed(&mut tx, id, &events).await?;
         if !earlier.is_empty() {
@@ -588,6 +591,7 @@ impl IncidentStore {
         Self::write_incident_state(&mut tx, &next).await?;
         let events = Self::insert_events(&mut tx, id, current.last_seq + 1, events).await?;
         Self::apply_escalation_effect(&mut tx, id, &escalation).await?;
+        Self::apply_timers_in_tx(&mut tx, &timers).await?;
         tx.commit().await?;
         Ok(Written {
             incident: next,
@@ -602,9 +606,10 @@ impl IncidentStore {
         events: Vec<NewEvent>,
     ) -> Result<Written, StoreError> {
         let mut tx = self.begin_write().await?;
+        // The incident's row first: a second writer of the same key waits here, then finds it.
+        let current = Self::load_for_update(&mut tx, id).await?;
         let earlier = Self::existing_keyed(&mut tx, id, &events).await?;
         if !earlier.is_empty() {
-            let current = Self::load_for_update(&mut tx, id).await?;
             tx.rollback().await?;
             return Ok(Written {
                 incident: current,

@@ -20,3 +20,4 @@ mod runner;
 mod runs;
 mod serve;
 mod support;
+mod timers;
