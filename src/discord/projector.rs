@@ -93,6 +93,7 @@ impl Bot {
         for (run, audit) in runs {
             all_done &= self.project_run_card(run, audit).await;
         }
+        all_done &= self.send_outbox().await;
         match (all_done, full) {
             (false, _) => Round::Retry,
             (true, true) => Round::More,

@@ -14,6 +14,7 @@ mod escalation_engine;
 mod http;
 mod notify;
 mod one_truth;
+mod outbox;
 mod reach;
 mod receiver;
 mod runner;
