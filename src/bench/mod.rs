@@ -1,15 +1,21 @@
 //! `warroom bench`: reproducible measurements of SPEC §9's targets (figures go in
 //! BENCHMARKS.md), the one home of every measurement, one file each: `interactions` (B1),
-//! `alerts` (B2), `escalation` (B3), `export` (B4), `startup` (B5), and `burst`, the writer
+//! `alerts` (B2), `escalation` (B3), `export` (B4), `startup` (B5), `roles` (B5 for the
+//! gateway holder and a standby), `failover` (B7), `propagation` (B8) — the last three on
+//! `cluster`, several `warroom run` processes on one database — and `burst`, the writer
 //! the kill -9 test kills; `discord_env` points warroom at the Discord emulator. `cli::bench`
 //! says which to run with what; `cargo bench --bench interactions` is B1 by another name.
 
 pub mod alerts;
 mod burst;
+mod cluster;
 pub mod discord_env;
 pub mod escalation;
 mod export;
+pub mod failover;
 pub mod interactions;
+pub mod propagation;
+pub mod roles;
 mod startup;
 
 use std::path::{Path, PathBuf};

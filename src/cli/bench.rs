@@ -97,6 +97,38 @@ pub enum BenchCommand {
         #[arg(long, default_value = "60s", value_parser = parse_duration_arg)]
         due_in: Duration,
     },
+    /// B7: two `warroom run` processes on one database; SIGKILL the gateway holder and time
+    /// until a standby answers a slash command, over several kills
+    Failover {
+        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...)
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        kills: u32,
+    },
+    /// B8: two `warroom run` processes on one database; severity changes through the REST API
+    /// of the standby, timed until the card in Discord shows each
+    Propagation {
+        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...)
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        changes: u32,
+    },
+    /// B5 for both roles: two idle `warroom run` processes, a guild of many members and
+    /// channels; resident memory of the gateway holder and of the standby
+    Roles {
+        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...)
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        #[arg(long, default_value_t = 200)]
+        channels: usize,
+        /// How long both idle before their memory is read
+        #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+        idle: Duration,
+    },
     /// Run a command as this process's only child; print its wall time and peak RSS
     #[command(hide = true)]
     Measure {
@@ -171,6 +203,20 @@ pub async fn execute(
             })
             .await
         }
+        BenchCommand::Failover {
+            database_url,
+            kills,
+        } => bench::failover::run(database_url, kills.max(1)).await,
+        BenchCommand::Propagation {
+            database_url,
+            changes,
+        } => bench::propagation::run(database_url, changes.max(1)).await,
+        BenchCommand::Roles {
+            database_url,
+            members,
+            channels,
+            idle,
+        } => bench::roles::run(database_url, members, channels, idle).await,
         BenchCommand::Measure { command } => bench::measure(&command),
     }
 }
