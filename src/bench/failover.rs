@@ -45,7 +45,9 @@ pub async fn run(database_url: Option<String>, kills: u32) -> anyhow::Result<()>
     let max = percentile(&gaps, 1.0).unwrap_or_default();
     println!(
         "B7 failover on {} over {kills} kills: kill → first answer median {:.0} ms, max {:.0} ms",
-        database_url.as_deref().map_or("SQLite", |_| "the given database"),
+        database_url
+            .as_deref()
+            .map_or("SQLite", |_| "the given database"),
         ms(median),
         ms(max)
     );

@@ -33,7 +33,11 @@ pub async fn run(database_url: Option<String>, changes: u32) -> anyhow::Result<(
     let card = wait_for_card(&cluster.emu, "**SEV3**").await?;
     let mut latencies = Vec::with_capacity(changes as usize);
     for n in 0..changes {
-        let (new, old) = if n % 2 == 0 { ("SEV2", "SEV3") } else { ("SEV3", "SEV2") };
+        let (new, old) = if n % 2 == 0 {
+            ("SEV2", "SEV3")
+        } else {
+            ("SEV3", "SEV2")
+        };
         let sent = Instant::now();
         let response = client
             .post(format!("{}/v1/incidents/1/severity", standby.base))
@@ -64,7 +68,9 @@ pub async fn run(database_url: Option<String>, changes: u32) -> anyhow::Result<(
     let at = |share| ms(percentile(&latencies, share).unwrap_or_default());
     println!(
         "B8 propagation on {}: {changes} severity changes through the standby's REST API, request → card edited: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        database_url.as_deref().map_or("SQLite", |_| "the given database"),
+        database_url
+            .as_deref()
+            .map_or("SQLite", |_| "the given database"),
         at(0.5),
         at(0.99),
         at(1.0)
@@ -74,10 +80,7 @@ pub async fn run(database_url: Option<String>, changes: u32) -> anyhow::Result<(
 }
 
 /// The card of the first incident (its channel and message) once it shows `showing`.
-async fn wait_for_card(
-    emu: &Emulator,
-    showing: &str,
-) -> anyhow::Result<(ChannelId, MessageId)> {
+async fn wait_for_card(emu: &Emulator, showing: &str) -> anyhow::Result<(ChannelId, MessageId)> {
     let started = Instant::now();
     loop {
         let channel = emu

@@ -24,7 +24,9 @@ pub async fn run(
     }
     println!(
         "B5 roles on {}, guild of {members} members and {channels} channels, after {idle:?} idle: holder RSS {:.1} MiB (peak {:.1}), standby RSS {:.1} MiB (peak {:.1})",
-        database_url.as_deref().map_or("SQLite", |_| "the given database"),
+        database_url
+            .as_deref()
+            .map_or("SQLite", |_| "the given database"),
         mib(holder_rss),
         mib(holder_peak),
         mib(standby_rss),

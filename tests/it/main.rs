@@ -7,6 +7,7 @@ mod contract;
 mod crash;
 mod discord;
 mod discord_paging;
+mod discord_strays;
 mod duties;
 mod escalation;
 mod escalation_crash;

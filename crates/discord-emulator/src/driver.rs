@@ -243,6 +243,13 @@ fn dispatch_interaction(
     if let Some(m) = source.and_then(|m| st.world.messages.get(&m)) {
         d["message"] = json::message_dispatch(&st.world, m);
     }
+    if let Some(other) = st.foreign_guild_next.take() {
+        let other = json!(other.to_string());
+        d["guild_id"] = other.clone();
+        d["guild"]["id"] = other.clone();
+        d["channel"]["guild_id"] = other.clone();
+        d["authorizing_integration_owners"]["0"] = other;
+    }
     st.world.interactions.insert(
         id,
         InteractionRecord {

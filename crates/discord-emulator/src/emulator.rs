@@ -501,6 +501,12 @@ impl Emulator {
         self.run_event_clock();
     }
 
+    /// The next interaction a user sends says it comes from `guild` instead of this guild, as
+    /// one from another server the bot is in would (a bot's sessions get every guild's).
+    pub fn next_interaction_from_guild(&self, guild: GuildId) {
+        self.shared.with(|st| st.foreign_guild_next = Some(guild));
+    }
+
     /// The next request matching `pattern` (e.g. `"POST /channels/{id}/messages"`) gets a 429
     /// with this `retry_after`.
     pub fn rate_limit_next(&self, pattern: &str, retry_after: Duration) {

@@ -86,6 +86,9 @@ pub(crate) struct State {
     pub requests: std::collections::VecDeque<RecordedRequest>,
     pub rate_limits: Vec<ArmedRateLimit>,
     pub ids: Snowflakes,
+    /// Armed by `Emulator::next_interaction_from_guild`: the next interaction says it comes
+    /// from this guild.
+    pub foreign_guild_next: Option<crate::GuildId>,
 }
 
 impl State {
