@@ -30,52 +30,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         seconds,
         database_url,
     } = options;
-    let emu = Emulator::start(EmulatorConfig::default()).await;
-    let responders = emu.add_role("responders");
-    let category = emu.add_category("incidents");
-    let announce = emu.add_text_channel("incident-announcements", None);
-    let general = emu.add_text_channel("general", None);
-    let dir = tempfile::tempdir()?;
-    let config_path = dir.path().join("warroom.toml");
-    std::fs::write(&config_path, crate::config::DEFAULT_CONFIG_TOML)?;
-    let mut env = super::discord_env::environment(
-        &emu,
-        category,
-        announce,
-        &[("responder", responders)],
-        &dir.path().join("no-commands"),
-    );
-    if let Some(url) = &database_url {
-        env = env.extended([("WARROOM__DATABASE__URL", url.as_str())]);
-    }
-    let config = Config::load(&config_path, &env)?;
-    let app = app::spawn(config, "127.0.0.1:0".parse()?, Overrides::default()).await?;
-    emu.wait_connected(Duration::from_secs(30)).await?;
-    emu.wait_for_command("incident", Duration::from_secs(30))
-        .await?;
-    let alice = emu.member("alice", &[responders]);
-
+    let setting = Setting::start(database_url.as_deref()).await?;
     let total = u64::from(rate) * seconds;
-    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let mut waits = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        ticker.tick().await;
-        let sent = Instant::now();
-        let interaction = alice
-            .run(
-                general,
-                &format!(r#"/incident open title:"bench {n}" severity:SEV3"#),
-            )
-            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
-        waits.push(tokio::spawn(async move {
-            let response = interaction.response_within(DRAIN).await;
-            (sent.elapsed(), response.map(|response| response.kind))
-        }));
-    }
-    let sending = started.elapsed();
+    let (sending, waits) = send(&setting, rate, total).await?;
     let mut latencies = Vec::with_capacity(waits.len());
     let mut failures = 0;
     let mut deferred = 0;
@@ -90,10 +47,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             _ => failures += 1,
         }
     }
-    app.stop().await?;
+    setting.app.stop().await?;
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    let late = emu
+    let late = setting
+        .emu
         .requests()
         .iter()
         .filter(|request| request.path.contains("/callback") && request.status >= 400)
@@ -114,6 +72,84 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         at(0.99).as_secs_f64() * 1000.0,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
     );
-    emu.shutdown().await;
+    setting.emu.shutdown().await;
     Ok(())
+}
+
+/// The emulator's guild and warroom connected to it, in this process.
+struct Setting {
+    emu: Emulator,
+    app: app::Running,
+    alice: discord_emulator::Actor,
+    general: discord_emulator::ChannelId,
+    /// Keeps the config alive.
+    _dir: tempfile::TempDir,
+}
+
+impl Setting {
+    async fn start(database_url: Option<&str>) -> anyhow::Result<Setting> {
+        let emu = Emulator::start(EmulatorConfig::default()).await;
+        let responders = emu.add_role("responders");
+        let category = emu.add_category("incidents");
+        let announce = emu.add_text_channel("incident-announcements", None);
+        let general = emu.add_text_channel("general", None);
+        let dir = tempfile::tempdir()?;
+        let config_path = dir.path().join("warroom.toml");
+        std::fs::write(&config_path, crate::config::DEFAULT_CONFIG_TOML)?;
+        let mut env = super::discord_env::environment(
+            &emu,
+            category,
+            announce,
+            &[("responder", responders)],
+            &dir.path().join("no-commands"),
+        );
+        if let Some(url) = database_url {
+            env = env.extended([("WARROOM__DATABASE__URL", url)]);
+        }
+        let config = Config::load(&config_path, &env)?;
+        let app = app::spawn(config, "127.0.0.1:0".parse()?, Overrides::default()).await?;
+        emu.wait_connected(Duration::from_secs(30)).await?;
+        emu.wait_for_command("incident", Duration::from_secs(30))
+            .await?;
+        let alice = emu.member("alice", &[responders]);
+        Ok(Setting {
+            emu,
+            app,
+            alice,
+            general,
+            _dir: dir,
+        })
+    }
+}
+
+type Answer = (Duration, Result<discord_emulator::CallbackKind, discord_emulator::Error>);
+
+/// Sends `total` interactions at `rate` per second: how long sending took, and a wait for
+/// each answer.
+async fn send(
+    setting: &Setting,
+    rate: u32,
+    total: u64,
+) -> anyhow::Result<(Duration, Vec<tokio::task::JoinHandle<Answer>>)> {
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut waits = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        ticker.tick().await;
+        let sent = Instant::now();
+        let interaction = setting
+            .alice
+            .run(
+                setting.general,
+                &format!(r#"/incident open title:"bench {n}" severity:SEV3"#),
+            )
+            .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+        waits.push(tokio::spawn(async move {
+            let response = interaction.response_within(DRAIN).await;
+            (sent.elapsed(), response.map(|response| response.kind))
+        }));
+    }
+    Ok((started.elapsed(), waits))
 }
