@@ -24,6 +24,8 @@ pub async fn run(database_url: Option<String>, kills: u32) -> anyhow::Result<()>
     let mut gaps = Vec::new();
     for round in 1..=kills {
         let holder = cluster.holder(&members).await?;
+        // The kill falls anywhere in the standby's look cycle, not always at one phase of it.
+        tokio::time::sleep(jitter()).await;
         let killed = members.remove(holder);
         let name = killed.name.clone();
         let mut killed = killed;
@@ -82,4 +84,12 @@ async fn first_answer(
         }
         tokio::time::sleep(ATTEMPT_EVERY).await;
     }
+}
+
+/// A pause of 0 to 2 s, different each round (taken from the clock's nanoseconds).
+fn jitter() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    Duration::from_millis(u64::from(nanos % 2000))
 }
