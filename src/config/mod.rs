@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::store::{DatabaseConfig, DatabaseUrl, SqliteSync};
 pub use commands::{CommandsConfig, DEFAULT_REDACT_PATTERNS, MIN_OUTPUT_CAP_BYTES};
-pub use discord::DiscordConfig;
+pub use discord::{DiscordConfig, PrivateAnnouncement};
 pub use http::{ApiToken, HttpConfig, MIN_TOKEN_CHARS};
 pub use incidents::DEFAULT_INCIDENT_ROLES;
 pub use links::LinksConfig;

@@ -33,6 +33,18 @@ impl Ops {
         self.open_linked(who, source, request, None).await
     }
 
+    /// Opens an incident whose timeline starts with `seeds` after `opened` (the message it was
+    /// opened from), all in one transaction.
+    pub async fn open_seeded(
+        &self,
+        who: &Principal,
+        source: Source,
+        request: OpenRequest,
+        seeds: Vec<NewEvent>,
+    ) -> Result<Written, OpsError> {
+        self.open_with(who, source, request, None, seeds).await
+    }
+
     /// Opens an incident; with `claim`, links the claimed alert group to it in the same
     /// transaction (see `AlertStore::open_for_claim`).
     pub(crate) async fn open_linked(
@@ -41,6 +53,17 @@ impl Ops {
         source: Source,
         request: OpenRequest,
         claim: Option<&crate::store::Claim>,
+    ) -> Result<Written, OpsError> {
+        self.open_with(who, source, request, claim, Vec::new()).await
+    }
+
+    async fn open_with(
+        &self,
+        who: &Principal,
+        source: Source,
+        request: OpenRequest,
+        claim: Option<&crate::store::Claim>,
+        seeds: Vec<NewEvent>,
     ) -> Result<Written, OpsError> {
         authorize(who, Permission::Open, None)?;
         if request.private {
@@ -89,15 +112,17 @@ impl Ops {
             opened_at: now,
             opened_by: who.actor.clone(),
         };
+        let mut events = vec![opened];
+        events.extend(seeds);
         let written = match claim {
             Some(claim) => {
                 self.store
-                    .open_for_claim(claim, incident, vec![opened], escalation)
+                    .open_for_claim(claim, incident, events, escalation)
                     .await?
             }
             None => {
                 self.store
-                    .create_incident(incident, vec![opened], escalation, &|_| Vec::new())
+                    .create_incident(incident, events, escalation, &|_| Vec::new())
                     .await?
             }
         };
