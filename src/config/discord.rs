@@ -141,17 +141,7 @@ impl Loader {
             );
         }
         let archive_after = self.archive_after(&raw.archive_after);
-        let private_announcement = match raw.private_announcement.as_str() {
-            "nothing" => PrivateAnnouncement::Nothing,
-            "line" => PrivateAnnouncement::Line,
-            other => {
-                self.problem(
-                    &path("private_announcement"),
-                    format!("`{other}` is not a choice; write \"nothing\" (the announce channel says nothing about private incidents) or \"line\" (one line without any detail)"),
-                );
-                PrivateAnnouncement::Nothing
-            }
-        };
+        let private_announcement = self.private_announcement(&raw.private_announcement);
         let api_base = raw.api_base.trim_end_matches('/').to_owned();
         if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
             self.problem(
@@ -183,6 +173,21 @@ impl Loader {
             archive_category_id,
             archive_after,
             private_announcement,
+        }
+    }
+
+    /// `private_announcement`: "nothing" or "line".
+    fn private_announcement(&mut self, text: &str) -> PrivateAnnouncement {
+        match text {
+            "nothing" => PrivateAnnouncement::Nothing,
+            "line" => PrivateAnnouncement::Line,
+            other => {
+                self.problem(
+                    &["discord".to_owned(), "private_announcement".to_owned()],
+                    format!("`{other}` is not a choice; write \"nothing\" (the announce channel says nothing about private incidents) or \"line\" (one line without any detail)"),
+                );
+                PrivateAnnouncement::Nothing
+            }
         }
     }
 

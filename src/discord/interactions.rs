@@ -51,7 +51,11 @@ impl Bot {
     /// Claims interaction `id`: `Ok(true)` when it is this process's to answer, `Ok(false)`
     /// when another delivery took it (answer nothing), `Err` with what to answer otherwise.
     /// `taken_on` is false when warroom is shutting down (the person is told to retry).
-    pub(super) async fn claim_interaction(&self, id: InteractionId, taken_on: bool) -> Result<bool, Reply> {
+    pub(super) async fn claim_interaction(
+        &self,
+        id: InteractionId,
+        taken_on: bool,
+    ) -> Result<bool, Reply> {
         match self.claim(&format!("interaction:{id}")).await {
             Ok(true) if taken_on => Ok(true),
             Ok(true) => Err(Reply::error(replies::RESTARTING)),
@@ -107,7 +111,15 @@ impl Bot {
                 Ok(true) => self.show_modal(command, modal).await,
                 Ok(false) => {}
                 Err(reply) => {
-                    let _ = answer(self.http(), command.id, &command.token, Visibility::OnlyYou, received, async { reply }).await;
+                    let _ = answer(
+                        self.http(),
+                        command.id,
+                        &command.token,
+                        Visibility::OnlyYou,
+                        received,
+                        async { reply },
+                    )
+                    .await;
                 }
             }
             return;

@@ -11,12 +11,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serenity::all::{
-    ActionRowComponent, ChannelId, CommandInteraction, CommandType, CreateActionRow,
-    CreateCommand, CreateInputText, CreateInteractionResponse, CreateModal, InputTextStyle,
-    MessageId, ModalInteraction,
-};
 use serde_json::json;
+use serenity::all::{
+    ActionRowComponent, ChannelId, CommandInteraction, CommandType, CreateActionRow, CreateCommand,
+    CreateInputText, CreateInteractionResponse, CreateModal, InputTextStyle, MessageId,
+    ModalInteraction,
+};
 
 use super::commands::{Call, Choice, SlashCommand};
 use super::context::Bot;
@@ -106,7 +106,13 @@ impl Seed {
                 &self.description,
                 false,
             ),
-            input(InputTextStyle::Short, &severity_label, "severity", severity, true),
+            input(
+                InputTextStyle::Short,
+                &severity_label,
+                "severity",
+                severity,
+                true,
+            ),
             input(
                 InputTextStyle::Short,
                 "Service (optional)",
@@ -137,7 +143,12 @@ impl SlashCommand for FromMessageCommand {
         Visibility::OnlyYou
     }
 
-    fn modal(&self, bot: &Bot, command: &CommandInteraction, _call: &Call<'_>) -> Option<CreateModal> {
+    fn modal(
+        &self,
+        bot: &Bot,
+        command: &CommandInteraction,
+        _call: &Call<'_>,
+    ) -> Option<CreateModal> {
         let target = command.data.target_id?.to_message_id();
         let message = command.data.resolved.messages.get(&target)?;
         let title: String = message
@@ -163,7 +174,13 @@ impl SlashCommand for FromMessageCommand {
         ))
     }
 
-    async fn autocomplete(&self, _bot: &Bot, _call: Call<'_>, _focused: &str, _typed: &str) -> Vec<Choice> {
+    async fn autocomplete(
+        &self,
+        _bot: &Bot,
+        _call: Call<'_>,
+        _focused: &str,
+        _typed: &str,
+    ) -> Vec<Choice> {
         Vec::new()
     }
 }
@@ -283,3 +300,30 @@ impl Bot {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_carries_its_flags_and_message_to_its_submission() {
+        for seed in [
+            Seed::default(),
+            Seed {
+                drill: true,
+                private: true,
+                message: Some((12, 34)),
+                ..Seed::default()
+            },
+            Seed {
+                private: true,
+                ..Seed::default()
+            },
+        ] {
+            let id = seed.custom_id();
+            assert!(id.len() <= 100, "{id}");
+            assert_eq!(Seed::parse(&id), Some(seed));
+        }
+        assert_eq!(Seed::parse("incident:resolve:1"), None);
+        assert_eq!(Seed::parse("incident-open:d:x:1"), None);
+    }
+}

@@ -15,12 +15,12 @@
 //! Every step reads the channel as Discord has it and changes only what differs, so showing
 //! an event again (after a crash or a takeover) changes nothing more.
 
+use serde_json::json;
 use serenity::all::{
     Channel, ChannelId, ChannelType, CreateAllowedMentions, CreateChannel, CreateForumPost,
-    CreateMessage, EditChannel, EditThread, ForumTagId, GuildChannel,
-    PermissionOverwrite, PermissionOverwriteType, Permissions, RoleId, UserId,
+    CreateMessage, EditChannel, EditThread, ForumTagId, GuildChannel, PermissionOverwrite,
+    PermissionOverwriteType, Permissions, RoleId, UserId,
 };
-use serde_json::json;
 
 use super::context::Bot;
 use super::render;
@@ -83,8 +83,8 @@ impl Bot {
                 incident.id, incident.title, incident.description
             )))
             .allowed_mentions(CreateAllowedMentions::new());
-        let post = CreateForumPost::new(render::channel_name(incident), opening)
-            .set_applied_tags(tags);
+        let post =
+            CreateForumPost::new(render::channel_name(incident), opening).set_applied_tags(tags);
         ChannelId::new(forum)
             .create_forum_post(self.http(), post)
             .await
@@ -130,8 +130,15 @@ impl Bot {
 
     /// The ids of the forum's tags for the incident's severity and status, creating them first
     /// when the forum lacks them.
-    async fn forum_tags_for(&self, forum: u64, incident: &Incident) -> Result<Vec<ForumTagId>, Failed> {
-        let names = [tag_name(&incident.severity), tag_name(&status_tag(incident.status))];
+    async fn forum_tags_for(
+        &self,
+        forum: u64,
+        incident: &Incident,
+    ) -> Result<Vec<ForumTagId>, Failed> {
+        let names = [
+            tag_name(&incident.severity),
+            tag_name(&status_tag(incident.status)),
+        ];
         let _one_at_a_time = TAG_EDITS.lock().await;
         let mut channel = self.guild_channel(forum).await?;
         let missing: Vec<&String> = names
@@ -147,7 +154,11 @@ impl Bot {
             tags.extend(missing.iter().map(|name| json!({"name": name})));
             channel = self
                 .http()
-                .edit_channel(ChannelId::new(forum), &json!({ "available_tags": tags }), None)
+                .edit_channel(
+                    ChannelId::new(forum),
+                    &json!({ "available_tags": tags }),
+                    None,
+                )
                 .await
                 .map_err(|error| Failed::of(&error, "adding tags to the incident forum"))?;
         }
@@ -176,19 +187,31 @@ impl Bot {
 
     /// A private incident's channel: hidden from `@everyone`, open to the roles that see
     /// private incidents, warroom and the opener.
-    pub(crate) fn private_channel(&self, guild: u64, incident: &Incident, channel: CreateChannel<'static>) -> CreateChannel<'static> {
+    pub(crate) fn private_channel(
+        &self,
+        guild: u64,
+        incident: &Incident,
+        channel: CreateChannel<'static>,
+    ) -> CreateChannel<'static> {
         let everyone = PermissionOverwrite {
             allow: Permissions::empty(),
             deny: Permissions::VIEW_CHANNEL,
             kind: PermissionOverwriteType::Role(RoleId::new(guild)),
         };
         let mut overwrites = vec![everyone];
-        overwrites.extend(self.private_role_ids().into_iter().map(|role| PermissionOverwrite {
-            allow: PRIVATE_MEMBER,
-            deny: Permissions::empty(),
-            kind: PermissionOverwriteType::Role(RoleId::new(role)),
-        }));
-        let people = [self.me()].into_iter().flatten().chain(incident.opened_by.discord_user_id());
+        overwrites.extend(
+            self.private_role_ids()
+                .into_iter()
+                .map(|role| PermissionOverwrite {
+                    allow: PRIVATE_MEMBER,
+                    deny: Permissions::empty(),
+                    kind: PermissionOverwriteType::Role(RoleId::new(role)),
+                }),
+        );
+        let people = [self.me()]
+            .into_iter()
+            .flatten()
+            .chain(incident.opened_by.discord_user_id());
         overwrites.extend(people.map(member_overwrite));
         channel.permissions(overwrites)
     }
@@ -213,8 +236,11 @@ impl Bot {
 
     /// Lets `person` into a private incident's channel (they were given an incident role).
     pub(crate) async fn admit(&self, incident: &Incident, person: &Actor) -> Result<(), Failed> {
-        let (true, Some(channel), Some(user)) = (incident.private, incident.channel_id, person.discord_user_id())
-        else {
+        let (true, Some(channel), Some(user)) = (
+            incident.private,
+            incident.channel_id,
+            person.discord_user_id(),
+        ) else {
             return Ok(());
         };
         ChannelId::new(channel)
@@ -224,7 +250,12 @@ impl Bot {
     }
 
     /// What the announce channel gets instead of `text` for this incident, if anything.
-    pub(crate) fn announcement_of(&self, incident: &Incident, text: String, opening: bool) -> Option<String> {
+    pub(crate) fn announcement_of(
+        &self,
+        incident: &Incident,
+        text: String,
+        opening: bool,
+    ) -> Option<String> {
         if !incident.private {
             return Some(text);
         }
@@ -245,7 +276,9 @@ impl Bot {
         let room = self.guild_channel(room_id).await?;
         let room_channel = ChannelId::new(room_id);
         if is_thread(room.kind) {
-            let done = room.thread_metadata.is_some_and(|meta| meta.archived && meta.locked);
+            let done = room
+                .thread_metadata
+                .is_some_and(|meta| meta.archived && meta.locked);
             if !done {
                 room_channel
                     .edit_thread(self.http(), EditThread::new().archived(true).locked(true))
@@ -258,7 +291,10 @@ impl Bot {
             && room.parent_id.map(ChannelId::get) != Some(archive)
         {
             room_channel
-                .edit(self.http(), EditChannel::new().category(Some(ChannelId::new(archive))))
+                .edit(
+                    self.http(),
+                    EditChannel::new().category(Some(ChannelId::new(archive))),
+                )
                 .await
                 .map_err(|error| Failed::of(&error, "moving the channel to the archive"))?;
         }
@@ -273,7 +309,9 @@ impl Bot {
         let room = self.guild_channel(room_id).await?;
         let room_channel = ChannelId::new(room_id);
         if is_thread(room.kind) {
-            let open = room.thread_metadata.is_none_or(|meta| !meta.archived && !meta.locked);
+            let open = room
+                .thread_metadata
+                .is_none_or(|meta| !meta.archived && !meta.locked);
             if !open {
                 room_channel
                     .edit_thread(self.http(), EditThread::new().archived(false).locked(false))
@@ -355,4 +393,3 @@ fn is_thread(kind: ChannelType) -> bool {
         ChannelType::PublicThread | ChannelType::PrivateThread | ChannelType::NewsThread
     )
 }
-

@@ -122,7 +122,8 @@ impl Bot {
         let Some(guild) = discord.guild_id.map(GuildId::new) else {
             return Ok(None);
         };
-        let threaded = discord.incident_thread_channel_id.is_some() || self.forum_of(incident).is_some();
+        let threaded =
+            discord.incident_thread_channel_id.is_some() || self.forum_of(incident).is_some();
         if threaded && !incident.private {
             let threads = guild
                 .get_active_threads(self.http())

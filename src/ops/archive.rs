@@ -19,11 +19,21 @@ pub const ARCHIVE_TIMER: &str = "archive";
 impl Ops {
     /// The archive timer change a status transition makes: armed by a resolution, cancelled
     /// by a reopening, nothing otherwise (or when `archive_after` is off).
-    pub(super) fn archive_timers(&self, action: Action, id: IncidentId, now: Timestamp) -> Vec<TimerOp> {
+    pub(super) fn archive_timers(
+        &self,
+        action: Action,
+        id: IncidentId,
+        now: Timestamp,
+    ) -> Vec<TimerOp> {
         let subject = id.0.to_string();
         match (action, self.config.discord.archive_after) {
             (Action::Resolve, Some(after)) => {
-                vec![TimerOp::set(ARCHIVE_TIMER, subject, now.plus(after), json!({}))]
+                vec![TimerOp::set(
+                    ARCHIVE_TIMER,
+                    subject,
+                    now.plus(after),
+                    json!({}),
+                )]
             }
             (Action::Reopen, _) => vec![TimerOp::cancel(ARCHIVE_TIMER, subject)],
             _ => Vec::new(),

@@ -54,7 +54,8 @@ impl Ops {
         request: OpenRequest,
         claim: Option<&crate::store::Claim>,
     ) -> Result<Written, OpsError> {
-        self.open_with(who, source, request, claim, Vec::new()).await
+        self.open_with(who, source, request, claim, Vec::new())
+            .await
     }
 
     async fn open_with(

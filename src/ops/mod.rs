@@ -22,8 +22,8 @@ use crate::domain::{Clock, Event, Incident, IncidentId, Refusal};
 use crate::store::{Store, StoreError};
 
 pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
-pub use archive::{ARCHIVE_TIMER, ArchiveHandler};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
+pub use archive::{ARCHIVE_TIMER, ArchiveHandler};
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};

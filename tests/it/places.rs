@@ -69,12 +69,18 @@ async fn a_private_incident_is_seen_only_by_the_allowed_roles_and_people_added(d
     // Overwrites as Discord computes them: the commander and admin roles and the opener, not
     // responders or other roles.
     assert!(carol.can_view(channel) && root.can_view(channel));
-    assert!(!alice.can_view(channel), "a responder sees the private channel");
+    assert!(
+        !alice.can_view(channel),
+        "a responder sees the private channel"
+    );
     assert!(!dora.can_view(channel), "a dba sees the private channel");
 
     // A person given an incident role is let in.
     let assign = format!("/incident assign role:scribe user:{}", alice.mention());
-    carol.runs(channel, &assign).await.replied("alice is now scribe");
+    carol
+        .runs(channel, &assign)
+        .await
+        .replied("alice is now scribe");
     eventually("alice let into the private channel", WAIT, async || {
         alice.can_view(channel)
     })
@@ -91,7 +97,10 @@ async fn a_private_incident_is_seen_only_by_the_allowed_roles_and_people_added(d
 
     // Everything up to the assignment was shown, and the announce channel got nothing.
     let announced = emu.messages(world.announce);
-    assert!(announced.is_empty(), "the announce channel got {announced:#?}");
+    assert!(
+        announced.is_empty(),
+        "the announce channel got {announced:#?}"
+    );
     // Autocomplete hides it from a role that may not see it.
     let offered = dora
         .autocomplete(world.general, "/incident status incident:", "")
@@ -144,7 +153,10 @@ async fn a_private_incident_is_404_to_tokens_without_access(db: TestDb) {
     assert_eq!(server.get("/v1/incidents/1", COMMANDER).await.status, 200);
     let hidden = server.get("/v1/incidents/1", RESPONDER).await;
     assert_eq!(hidden.status, 404, "{}", hidden.text);
-    for path in ["/v1/incidents/1/timeline", "/v1/incidents/1/export?format=json"] {
+    for path in [
+        "/v1/incidents/1/timeline",
+        "/v1/incidents/1/export?format=json",
+    ] {
         assert_eq!(server.get(path, RESPONDER).await.status, 404, "{path}");
     }
     let ack = server
@@ -214,7 +226,11 @@ async fn the_modal_opens_an_incident_with_the_submitted_values_and_refuses_bad_t
         .await
         .unwrap();
     let answer = submitted.wait_final_response().await.unwrap();
-    assert!(answer.text().contains("Opened **INC-1** (SEV2)"), "{}", answer.text());
+    assert!(
+        answer.text().contains("Opened **INC-1** (SEV2)"),
+        "{}",
+        answer.text()
+    );
     assert!(!answer.ephemeral());
     let incident = world.incident(ID).await;
     assert_eq!(
@@ -255,13 +271,20 @@ async fn the_message_command_opens_an_incident_linked_to_its_message(db: TestDb)
         .unwrap();
     let modal = modal_of(&open).await;
     let seeded = serde_json::to_string(&modal.components).unwrap();
-    assert!(seeded.contains("checkout returns 502 since 10:02"), "{seeded}");
+    assert!(
+        seeded.contains("checkout returns 502 since 10:02"),
+        "{seeded}"
+    );
     let submitted = alice
         .submit_modal(&open, &[("severity", "SEV2")])
         .await
         .unwrap();
     let answer = submitted.wait_final_response().await.unwrap();
-    assert!(answer.text().contains("Opened **INC-1**"), "{}", answer.text());
+    assert!(
+        answer.text().contains("Opened **INC-1**"),
+        "{}",
+        answer.text()
+    );
     assert_eq!(
         world.incident(ID).await.title,
         "checkout returns 502 since 10:02"
@@ -336,14 +359,20 @@ async fn forum_posts_carry_tags_that_follow_severity_and_status(db: TestDb) {
         })
         .await;
 
-    alice.runs(post, "/incident ack").await.replied("acknowledged");
+    alice
+        .runs(post, "/incident ack")
+        .await
+        .replied("acknowledged");
     wait_for_tags(&world, forum, post, &["SEV2", "acknowledged"]).await;
     carol
         .runs(post, "/incident severity level:SEV1")
         .await
         .replied("SEV2 → SEV1");
     wait_for_tags(&world, forum, post, &["SEV1", "acknowledged"]).await;
-    carol.runs(post, "/incident resolve").await.replied("resolved");
+    carol
+        .runs(post, "/incident resolve")
+        .await
+        .replied("resolved");
     wait_for_tags(&world, forum, post, &["SEV1", "resolved"]).await;
     let tags = world.emu.channel(forum).unwrap().available_tags;
     assert!(
@@ -379,7 +408,10 @@ async fn archived_story(
             "WARROOM__DISCORD__ARCHIVE_CATEGORY_ID".to_owned(),
             quoted(archive),
         ),
-        ("WARROOM__DISCORD__ARCHIVE_AFTER".to_owned(), "2d".to_owned()),
+        (
+            "WARROOM__DISCORD__ARCHIVE_AFTER".to_owned(),
+            "2d".to_owned(),
+        ),
     ];
     match placement {
         Placement::Channel => {}
@@ -426,7 +458,10 @@ async fn archived_story(
             e.kind == EventKind::Message && e.text.contains("502")
         })
         .await;
-    carol.runs(room, "/incident resolve").await.replied("resolved");
+    carol
+        .runs(room, "/incident resolve")
+        .await
+        .replied("resolved");
     clock.advance(Duration::from_secs(2 * 86_400 + 1));
     world
         .wait_for_event(ID, "the archive", |e| e.kind == EventKind::Archived)
@@ -500,3 +535,37 @@ async fn a_forum_post_is_archived_after_resolution_and_unarchived_on_reopen(db: 
     world.stop().await;
 }
 
+#[test]
+fn placement_and_privacy_settings_are_checked_with_their_line() {
+    use std::path::Path;
+    use warroom::config::{Config, Environment};
+    let text = "[discord]\nincident_thread_channel_id = \"10\"\nincident_forum_channel_id = \"11\"\narchive_after = \"a week\"\nprivate_announcement = \"loud\"\n\n[incidents]\nprivate_roles = [\"nobody\"]\n";
+    let error = Config::from_toml(Path::new("p.toml"), text, &Environment::default()).unwrap_err();
+    let found: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
+    let expected = [
+        "p.toml:3: discord.incident_forum_channel_id: set either incident_thread_channel_id",
+        "p.toml:4: discord.archive_after: `a week` is not a duration",
+        "p.toml:5: discord.private_announcement: `loud` is not a choice",
+        "p.toml:8: incidents.private_roles: `nobody` is not a bot role",
+    ];
+    for expected in expected {
+        assert!(
+            found.iter().any(|problem| problem.starts_with(expected)),
+            "missing {expected:?} in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    let off = Config::from_toml(
+        Path::new("o.toml"),
+        "[discord]\narchive_after = \"off\"\n",
+        &Environment::default(),
+    )
+    .unwrap();
+    assert_eq!(off.discord.archive_after, None);
+    let default = Config::from_toml(Path::new("d.toml"), "", &Environment::default()).unwrap();
+    assert_eq!(
+        default.discord.archive_after,
+        Some(Duration::from_secs(7 * 86_400))
+    );
+    assert_eq!(default.private_roles, ["incident_commander", "admin"]);
+}

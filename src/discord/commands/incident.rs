@@ -182,8 +182,11 @@ impl SlashCommand for IncidentCommand {
                 )
                 // Both optional: without them a form asks (see `modals.rs`).
                 .add_sub_option(
-                    text("title", "What is wrong, in a few words (leave out for a form)")
-                        .max_length(TITLE_LIMIT as u16),
+                    text(
+                        "title",
+                        "What is wrong, in a few words (leave out for a form)",
+                    )
+                    .max_length(TITLE_LIMIT as u16),
                 )
                 .add_sub_option(
                     severity_option("severity", "How bad it is", config).required(false),
