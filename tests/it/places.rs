@@ -14,7 +14,7 @@ use warroom::store::IncidentFilter;
 use crate::http::{COMMANDER, RESPONDER, Server};
 use crate::on_both_backends;
 use crate::support::discord::{Converse, Guild, Options, World};
-use crate::support::{TestDb, WAIT, eventually, operator};
+use crate::support::{TestDb, WAIT, eventually, operator, succeed};
 
 on_both_backends!(
     a_private_incident_is_seen_only_by_the_allowed_roles_and_people_added,
@@ -25,6 +25,8 @@ on_both_backends!(
     a_channel_is_archived_after_resolution_and_unarchived_on_reopen,
     a_thread_is_archived_after_resolution_and_unarchived_on_reopen,
     a_forum_post_is_archived_after_resolution_and_unarchived_on_reopen,
+    the_command_line_opens_private_incidents_and_lists_them_to_its_operator,
+    a_private_incident_can_be_announced_by_a_line_without_detail,
 );
 
 const ID: IncidentId = IncidentId(1);
@@ -568,4 +570,70 @@ fn placement_and_privacy_settings_are_checked_with_their_line() {
         Some(Duration::from_secs(7 * 86_400))
     );
     assert_eq!(default.private_roles, ["incident_commander", "admin"]);
+}
+
+async fn the_command_line_opens_private_incidents_and_lists_them_to_its_operator(db: TestDb) {
+    let config = db.write_config("");
+    let opened = succeed(
+        &config,
+        &[
+            "incident",
+            "open",
+            "--title",
+            "Keys leaked",
+            "--severity",
+            "SEV1",
+            "--private",
+            "--json",
+        ],
+    );
+    let opened: serde_json::Value = serde_json::from_str(&opened).unwrap();
+    assert_eq!(opened["incident"]["private"], true);
+    assert_eq!(opened["events"][0]["data"]["private"], true);
+    let listed = succeed(&config, &["incident", "list", "--json"]);
+    assert!(listed.contains("Keys leaked"), "{listed}");
+}
+
+async fn a_private_incident_can_be_announced_by_a_line_without_detail(db: TestDb) {
+    let options = Options {
+        extra_env: vec![(
+            "WARROOM__DISCORD__PRIVATE_ANNOUNCEMENT".to_owned(),
+            "line".to_owned(),
+        )],
+        ..Options::default()
+    };
+    let world = World::start_with(db, options).await;
+    let carol = world.emu.member("carol", &[world.commanders]);
+    carol
+        .runs(
+            world.general,
+            r#"/incident open title:"Keys leaked" severity:SEV1 private:true"#,
+        )
+        .await
+        .says_privately("Opened **INC-1**");
+    let channel = world.channel("inc-1-keys-leaked").await.id;
+    carol
+        .runs(channel, r#"/incident update message:"keys rotated""#)
+        .await
+        .replied("keys rotated");
+    // A public incident afterwards: its announcement comes after whatever INC-1 caused.
+    carol
+        .runs(
+            world.general,
+            r#"/incident open title:"Search is slow" severity:SEV3"#,
+        )
+        .await
+        .replied("Opened **INC-2**");
+    world
+        .message(world.announce, |m| m.content.contains("**INC-2** opened"))
+        .await;
+    let announced: Vec<String> = world
+        .emu
+        .messages(world.announce)
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(announced.len(), 2, "{announced:#?}");
+    assert_eq!(announced[0], "🔒 A private incident was opened.");
+    world.stop().await;
 }
