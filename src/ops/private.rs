@@ -1,6 +1,7 @@
 //! Private incidents (SPEC §2, issue 14): seen only by principals holding one of
-//! `[incidents] private_roles`. To everyone else a private incident does not exist — reads,
-//! writes and lists answer as for an unknown id — so its existence does not leak either.
+//! `[incidents] private_roles`, and by the people added to it (given one of its incident
+//! roles). To everyone else a private incident does not exist — reads and writes answer as
+//! for an unknown id, lists leave it out — so its existence does not leak either.
 
 use super::{Ops, OpsError, Principal};
 use crate::domain::{Incident, IncidentId};
@@ -20,7 +21,7 @@ impl Ops {
         id: IncidentId,
     ) -> Result<Incident, OpsError> {
         let incident = self.incident(id).await?;
-        if incident.private && !self.sees_private(who) {
+        if incident.private && !self.sees_private(who) && !is_added(&incident, who) {
             return Err(OpsError::NotFound(id));
         }
         Ok(incident)
@@ -48,4 +49,13 @@ impl Ops {
         filter.without_private |= !self.sees_private(who);
         filter
     }
+}
+
+/// Whether `who` was added to the incident: given one of its incident roles (so let into its
+/// channel), which lets them act on it like anyone in its channel.
+fn is_added(incident: &Incident, who: &Principal) -> bool {
+    incident
+        .roles
+        .values()
+        .any(|holder| holder.id == who.actor.id)
 }

@@ -89,7 +89,11 @@ async fn a_private_incident_is_seen_only_by_the_allowed_roles_and_people_added(d
     .await;
     assert!(!dora.can_view(channel));
 
-    // Timeline capture works there.
+    // Timeline capture works there, and the person added may act in it.
+    alice
+        .runs(channel, r#"/incident note text:"keys listed""#)
+        .await
+        .replied("keys listed");
     alice.say(channel, "rotating the keys now").unwrap();
     world
         .wait_for_event(ID, "alice's message", |e| {
