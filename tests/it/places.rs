@@ -481,11 +481,20 @@ async fn archived_story(
 
 /// Reopens INC-1 from outside Discord (the CLI's use case) and checks people can talk again
 /// and it is recorded.
-async fn reopened_and_heard(world: &World, room: ChannelId) {
-    let ops = world.db.ops().await;
-    ops.reopen(&operator("ops"), ID, Some("it is back"))
-        .await
-        .unwrap();
+async fn reopened_and_heard(world: &World, room: ChannelId, from_discord: bool) {
+    if from_discord {
+        // From another channel: the archived room is locked.
+        let carol = world.emu.member("carol2", &[world.commanders]);
+        carol
+            .runs(world.general, "/incident reopen incident:1 reason:back")
+            .await
+            .replied("reopened");
+    } else {
+        let ops = world.db.ops().await;
+        ops.reopen(&operator("ops"), ID, Some("it is back"))
+            .await
+            .unwrap();
+    }
     let alice = world.emu.member("alice2", &[world.responders]);
     eventually("the room open again", WAIT, async || {
         let channel = world.emu.channel(room).unwrap();
@@ -511,7 +520,7 @@ async fn a_channel_is_archived_after_resolution_and_unarchived_on_reopen(db: Tes
     world
         .bot_message(room, |m| m.text().contains("archived and locked"))
         .await;
-    reopened_and_heard(&world, room).await;
+    reopened_and_heard(&world, room, false).await;
     assert_eq!(
         world.emu.channel(room).unwrap().parent_id,
         Some(world.category)
@@ -526,7 +535,7 @@ async fn a_thread_is_archived_after_resolution_and_unarchived_on_reopen(db: Test
         thread.archived && thread.locked
     })
     .await;
-    reopened_and_heard(&world, room).await;
+    reopened_and_heard(&world, room, true).await;
     world.stop().await;
 }
 
@@ -537,7 +546,7 @@ async fn a_forum_post_is_archived_after_resolution_and_unarchived_on_reopen(db: 
         post.archived && post.locked
     })
     .await;
-    reopened_and_heard(&world, room).await;
+    reopened_and_heard(&world, room, false).await;
     world.stop().await;
 }
 

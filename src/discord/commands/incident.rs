@@ -60,6 +60,7 @@ enum Request {
     },
     Reopen {
         reason: Option<String>,
+        incident: Option<String>,
     },
     Note {
         text: String,
@@ -117,6 +118,7 @@ fn parse(call: &Call<'_>) -> Result<Request, String> {
         },
         Some("reopen") => Request::Reopen {
             reason: optional("reason"),
+            incident: optional("incident"),
         },
         Some("note") => Request::Note {
             text: required("text")?,
@@ -247,7 +249,9 @@ impl SlashCommand for IncidentCommand {
             )
             .add_option(
                 sub("reopen", "Reopen this resolved incident")
-                    .add_sub_option(long_text("reason", "Why it is back")),
+                    .add_sub_option(long_text("reason", "Why it is back"))
+                    // From anywhere: an archived incident's room may be locked.
+                    .add_sub_option(incident_option()),
             )
             .add_option(
                 sub("note", "Add a note to the timeline")
@@ -411,8 +415,8 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
             let written = ops.resolve(who, id, summary.as_deref()).await?;
             Reply::public(replies::resolved(id, &written.events[0].text))
         }
-        Request::Reopen { reason } => {
-            let id = bot.incident_here(call).await?;
+        Request::Reopen { reason, incident } => {
+            let id = bot.incident_ref(call, incident.as_deref()).await?;
             let written = ops.reopen(who, id, reason.as_deref()).await?;
             Reply::public(replies::reopened(id, &written.events[0].text))
         }

@@ -196,8 +196,8 @@ pub(crate) fn opened_announcement(incident: &Incident, channel_id: Option<u64>) 
 /// Said in the room as it is archived.
 pub(crate) fn archived_line(incident: &Incident) -> String {
     format!(
-        "📦 {} was resolved a while ago: this room is archived and locked. `/incident reopen` (or the CLI, or the API) brings it back.",
-        incident.id
+        "📦 {} was resolved a while ago: this room is archived and locked. `/incident reopen incident:{}` (from any channel, or the CLI, or the API) brings it back.",
+        incident.id, incident.id.0
     )
 }
 
