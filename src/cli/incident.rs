@@ -40,6 +40,10 @@ pub enum IncidentCommand {
         /// A practice incident: pages stay inside Discord and say DRILL
         #[arg(long)]
         drill: bool,
+        /// A private incident: its channel and records are seen only by [incidents]
+        /// private_roles and the people added to it
+        #[arg(long)]
+        private: bool,
         #[arg(long)]
         json: bool,
     },
@@ -193,6 +197,7 @@ async fn apply(
             service,
             description,
             drill,
+            private,
             json,
         } => {
             let request = OpenRequest {
@@ -201,7 +206,7 @@ async fn apply(
                 service,
                 description,
                 drill,
-                private: false,
+                private,
             };
             (ops.open(who, Source::Cli, request).await?, json, "opened")
         }

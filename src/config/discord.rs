@@ -25,7 +25,30 @@ pub struct DiscordConfig {
     /// How long one renewal of the gateway lease holds: after the holder dies, the longest a
     /// standby waits before taking over (it renews every quarter of this).
     pub gateway_lease: std::time::Duration,
+    /// A forum channel: each incident is a post in it whose tags show severity and status (the
+    /// third placement, beside a category and a thread channel).
+    pub incident_forum_channel_id: Option<u64>,
+    /// Where a resolved incident's channel moves when it is archived (`archive_after`).
+    pub archive_category_id: Option<u64>,
+    /// How long after resolution an incident's channel (or thread, or post) is archived and
+    /// locked; `None` (written "off") keeps it open.
+    pub archive_after: Option<std::time::Duration>,
+    /// What the announce channel says about a private incident.
+    pub private_announcement: PrivateAnnouncement,
 }
+
+/// What the announce channel gets for a private incident (`[discord] private_announcement`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrivateAnnouncement {
+    /// Nothing at all.
+    Nothing,
+    /// One line without content: that a private incident was opened, nothing about it.
+    Line,
+}
+
+/// `archive_after` when not configured: a week after resolution (issue 14), long enough for
+/// the review to happen in the channel.
+pub const ARCHIVE_AFTER_DEFAULT: &str = "7d";
 
 /// The shortest and longest `gateway_lease`: renewals every quarter of it must stay well
 /// above a database round trip, and a failover much longer than this leaves Discord unanswered.
@@ -43,6 +66,10 @@ struct RawDiscord {
     announce_channel_id: Snowflake,
     api_base: String,
     gateway_lease: String,
+    incident_forum_channel_id: Snowflake,
+    archive_category_id: Snowflake,
+    archive_after: String,
+    private_announcement: String,
 }
 
 impl Default for RawDiscord {
@@ -56,6 +83,10 @@ impl Default for RawDiscord {
             announce_channel_id: Snowflake::default(),
             api_base: "https://discord.com".to_owned(),
             gateway_lease: "4s".to_owned(),
+            incident_forum_channel_id: Snowflake::default(),
+            archive_category_id: Snowflake::default(),
+            archive_after: ARCHIVE_AFTER_DEFAULT.to_owned(),
+            private_announcement: "nothing".to_owned(),
         }
     }
 }
@@ -94,12 +125,23 @@ impl Loader {
             &raw.incident_thread_channel_id,
         );
         let announce_channel_id = id("announce_channel_id", &raw.announce_channel_id);
+        let incident_forum_channel_id =
+            id("incident_forum_channel_id", &raw.incident_forum_channel_id);
+        let archive_category_id = id("archive_category_id", &raw.archive_category_id);
         if incident_category_id.is_some() && incident_thread_channel_id.is_some() {
             self.problem(
                 &path("incident_thread_channel_id"),
                 "set either incident_category_id (a channel per incident) or incident_thread_channel_id (a thread per incident), not both",
             );
         }
+        if incident_forum_channel_id.is_some() && incident_thread_channel_id.is_some() {
+            self.problem(
+                &path("incident_forum_channel_id"),
+                "set either incident_thread_channel_id (a thread per incident) or incident_forum_channel_id (a forum post per incident), not both",
+            );
+        }
+        let archive_after = self.archive_after(&raw.archive_after);
+        let private_announcement = self.private_announcement(&raw.private_announcement);
         let api_base = raw.api_base.trim_end_matches('/').to_owned();
         if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
             self.problem(
@@ -127,7 +169,36 @@ impl Loader {
             incident_thread_channel_id,
             announce_channel_id,
             api_base,
+            incident_forum_channel_id,
+            archive_category_id,
+            archive_after,
+            private_announcement,
         }
+    }
+
+    /// `private_announcement`: "nothing" or "line".
+    fn private_announcement(&mut self, text: &str) -> PrivateAnnouncement {
+        match text {
+            "nothing" => PrivateAnnouncement::Nothing,
+            "line" => PrivateAnnouncement::Line,
+            other => {
+                self.problem(
+                    &["discord".to_owned(), "private_announcement".to_owned()],
+                    format!("`{other}` is not a choice; write \"nothing\" (the announce channel says nothing about private incidents) or \"line\" (one line without any detail)"),
+                );
+                PrivateAnnouncement::Nothing
+            }
+        }
+    }
+
+    /// `archive_after`: a duration, or "off" to keep resolved incidents' channels open.
+    fn archive_after(&mut self, text: &str) -> Option<std::time::Duration> {
+        if text.trim() == "off" {
+            return None;
+        }
+        let path = vec!["discord".to_owned(), "archive_after".to_owned()];
+        let after = self.duration(&path, text, false);
+        (!after.is_zero()).then_some(after)
     }
 }
 impl Config {
@@ -148,8 +219,11 @@ impl Config {
         if discord.guild_id.is_none() {
             gaps.push("[discord] guild_id (Discord → Settings → Advanced → Developer Mode, then right-click the server → Copy Server ID)".to_owned());
         }
-        if discord.incident_category_id.is_none() && discord.incident_thread_channel_id.is_none() {
-            gaps.push("[discord] incident_category_id or incident_thread_channel_id (right-click the category or channel → Copy Channel ID)".to_owned());
+        if discord.incident_category_id.is_none()
+            && discord.incident_thread_channel_id.is_none()
+            && discord.incident_forum_channel_id.is_none()
+        {
+            gaps.push("[discord] incident_category_id, incident_thread_channel_id or incident_forum_channel_id (right-click the category or channel → Copy Channel ID)".to_owned());
         }
         if discord.announce_channel_id.is_none() {
             gaps.push(

@@ -46,8 +46,14 @@ impl Loader {
         roles
     }
 
-    pub(super) fn build_incident_roles(&mut self, raw: Option<toml::Value>) -> Vec<String> {
+    /// `[incidents]`: the incident roles, and the bot roles that may see private incidents.
+    pub(super) fn build_incident_roles(
+        &mut self,
+        raw: Option<toml::Value>,
+        bot_role_names: &BTreeMap<String, Vec<u64>>,
+    ) -> (Vec<String>, Vec<String>) {
         let raw: RawIncidents = self.section("incidents", raw);
+        let private_roles = self.private_roles(&raw.private_roles, bot_role_names);
         let path = vec!["incidents".to_owned(), "roles".to_owned()];
         for role in &raw.roles {
             if !is_simple_name(role) {
@@ -67,7 +73,36 @@ impl Loader {
                 "must include \"commander\": every incident needs someone leading it",
             );
         }
-        raw.roles
+        (raw.roles, private_roles)
+    }
+
+    /// `private_roles`: bot roles (built in, or named in `[roles]`) that see private incidents.
+    fn private_roles(
+        &mut self,
+        names: &[String],
+        bot_role_names: &BTreeMap<String, Vec<u64>>,
+    ) -> Vec<String> {
+        let path = vec!["incidents".to_owned(), "private_roles".to_owned()];
+        let built_in = [
+            crate::domain::bot_roles::ADMIN,
+            crate::domain::bot_roles::INCIDENT_COMMANDER,
+            crate::domain::bot_roles::RESPONDER,
+        ];
+        for name in names {
+            if !built_in.contains(&name.as_str()) && !bot_role_names.contains_key(name) {
+                self.problem(
+                    &path,
+                    format!("`{name}` is not a bot role; use admin, incident_commander, responder or a role of [roles]"),
+                );
+            }
+        }
+        if names.is_empty() {
+            self.problem(
+                &path,
+                "is empty, so nobody could see a private incident; list at least one bot role, e.g. [\"incident_commander\", \"admin\"]",
+            );
+        }
+        names.to_vec()
     }
 
     pub(super) fn build_severities(&mut self, raw: Option<toml::Value>) -> Vec<SeverityConfig> {
@@ -194,12 +229,18 @@ fn default_severities() -> Vec<SeverityConfig> {
 #[serde(default)]
 struct RawIncidents {
     roles: Vec<String>,
+    private_roles: Vec<String>,
 }
+
+/// Bot roles that see private incidents when `private_roles` is not configured: those who run
+/// incidents, not every responder (issue 14).
+pub const DEFAULT_PRIVATE_ROLES: [&str; 2] = ["incident_commander", "admin"];
 
 impl Default for RawIncidents {
     fn default() -> RawIncidents {
         RawIncidents {
             roles: DEFAULT_INCIDENT_ROLES.map(str::to_owned).to_vec(),
+            private_roles: DEFAULT_PRIVATE_ROLES.map(str::to_owned).to_vec(),
         }
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::store::{DatabaseConfig, DatabaseUrl, SqliteSync};
 pub use commands::{CommandsConfig, DEFAULT_REDACT_PATTERNS, MIN_OUTPUT_CAP_BYTES};
-pub use discord::DiscordConfig;
+pub use discord::{DiscordConfig, PrivateAnnouncement};
 pub use http::{ApiToken, HttpConfig, MIN_TOKEN_CHARS};
 pub use incidents::DEFAULT_INCIDENT_ROLES;
 pub use links::LinksConfig;
@@ -52,6 +52,8 @@ pub struct Config {
     pub roles: BTreeMap<String, Vec<u64>>,
     /// The roles a person can be assigned within one incident (e.g. `commander`).
     pub incident_roles: Vec<String>,
+    /// The bot roles that see private incidents (`[incidents] private_roles`).
+    pub private_roles: Vec<String>,
     /// In the order of the file: the first is the most severe.
     pub severities: Vec<SeverityConfig>,
     pub services: Vec<ServiceConfig>,
@@ -220,7 +222,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let links = loader.build_links(links_raw, env);
     let discord = loader.build_discord(discord_raw, env);
     let roles: BTreeMap<String, Vec<u64>> = loader.build_roles(roles_raw);
-    let incident_roles = loader.build_incident_roles(incidents_raw);
+    let (incident_roles, private_roles) = loader.build_incident_roles(incidents_raw, &roles);
     let severities = loader.build_severities(severities_raw);
     let services = loader.build_services(services_raw, &severities);
     let schedules = loader.build_schedules(schedules_raw);
@@ -247,6 +249,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
         discord,
         roles,
         incident_roles,
+        private_roles,
         severities,
         services,
         schedules,

@@ -128,6 +128,11 @@ impl Bot {
         let _ = self.me.set(user_id);
     }
 
+    /// The bot's own user id, once known.
+    pub fn me(&self) -> Option<u64> {
+        self.me.get().copied()
+    }
+
     pub fn is_me(&self, user_id: u64) -> bool {
         self.me.get() == Some(&user_id)
     }

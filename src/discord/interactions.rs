@@ -33,6 +33,7 @@ impl Bot {
             Interaction::Command(command) => self.on_command(&command).await,
             Interaction::Autocomplete(command) => self.on_autocomplete(&command).await,
             Interaction::Component(component) => self.on_component(&component).await,
+            Interaction::Modal(modal) => self.on_modal(&modal).await,
             _ => {}
         }
     }
@@ -50,7 +51,11 @@ impl Bot {
     /// Claims interaction `id`: `Ok(true)` when it is this process's to answer, `Ok(false)`
     /// when another delivery took it (answer nothing), `Err` with what to answer otherwise.
     /// `taken_on` is false when warroom is shutting down (the person is told to retry).
-    async fn claim_interaction(&self, id: InteractionId, taken_on: bool) -> Result<bool, Reply> {
+    pub(super) async fn claim_interaction(
+        &self,
+        id: InteractionId,
+        taken_on: bool,
+    ) -> Result<bool, Reply> {
         match self.claim(&format!("interaction:{id}")).await {
             Ok(true) if taken_on => Ok(true),
             Ok(true) => Err(Reply::error(replies::RESTARTING)),
@@ -98,6 +103,27 @@ impl Bot {
         }
         let call = Call::from_interaction(self.config(), command);
         let handler = self.registry.find(&command.data.name);
+        // A command that asks with a form answers with it first (Discord allows a modal only as
+        // the first answer), once claimed.
+        if let Some(modal) = handler.and_then(|handler| handler.modal(self, command, &call)) {
+            let inflight = self.inflight.enter(command.id.get(), &command.token);
+            match self.claim_interaction(command.id, inflight.is_some()).await {
+                Ok(true) => self.show_modal(command, modal).await,
+                Ok(false) => {}
+                Err(reply) => {
+                    let _ = answer(
+                        self.http(),
+                        command.id,
+                        &command.token,
+                        Visibility::OnlyYou,
+                        received,
+                        async { reply },
+                    )
+                    .await;
+                }
+            }
+            return;
+        }
         let visibility = handler.map_or(Visibility::OnlyYou, |handler| handler.visibility(&call));
         // In flight from now (a shutdown waits for it), unless warroom is shutting down.
         let inflight = self.inflight.enter(command.id.get(), &command.token);

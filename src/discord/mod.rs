@@ -10,7 +10,10 @@
 //!   `reply.rs`: within 3 s (deferring when work is slow), errors only to the person.
 //! - `commands/`: the slash-command registry, one file per command.
 //! - `projector.rs`: committed events into rooms, cards, announcements and lines, from a cursor
-//!   per incident; `rooms.rs`: channels (claimed), cards and messages, each safe to repeat.
+//!   per incident; `rooms.rs`: channels (claimed), cards and messages, each safe to repeat;
+//!   `places.rs`: forum posts and their tags, private channels' overwrites, archiving.
+//! - `modals.rs`: the form `/incident open` without a title and the message command
+//!   "Open incident from message" open, and its submission.
 //! - `timeline.rs`: recording the channel, and catching up with its history.
 //! - `runs.rs`: run cards and streamed output; `pager.rs`: the Discord pager (a DM and a
 //!   mention with Acknowledge), the `Notifier` the escalation engine uses for Discord users
@@ -24,8 +27,10 @@ mod context;
 mod duty;
 mod gateway;
 mod interactions;
+mod modals;
 mod outbox;
 mod pager;
+mod places;
 mod principal;
 mod projector;
 mod render;

@@ -141,7 +141,7 @@ impl Bot {
             // The card shows the incident as it is now, so one redraw covers the whole page;
             // if it fails, the events that changed it are shown again.
             if let Some(before) = card_from
-                && let Err(failed) = self.refresh_card(&incident).await
+                && let Err(failed) = self.redraw(&incident).await
             {
                 if failed.permanent {
                     tracing::warn!(incident = %id, reason = %failed, "Discord refused the card; it is redrawn with the next change");
@@ -187,13 +187,25 @@ impl Bot {
                     let channel_id = self.ensure_room(incident).await?;
                     incident.channel_id = Some(channel_id);
                 }
-                self.announce(
-                    render::opened_announcement(incident, incident.channel_id),
-                    incident.channel_id,
-                    nonce('a', id, event.seq, 0),
-                )
-                .await?;
+                let text = render::opened_announcement(incident, incident.channel_id);
+                if let Some(text) = self.announcement_of(incident, text, true) {
+                    self.announce(text, incident.channel_id, nonce('a', id, event.seq, 0))
+                        .await?;
+                }
                 return Ok(false);
+            }
+            EventKind::Archived => {
+                self.say(incident, event.seq, &render::archived_line(incident))
+                    .await?;
+                self.archive_room(incident).await?;
+            }
+            EventKind::StatusChanged if event.data["from"] == "resolved" => {
+                self.unarchive_room(incident).await?;
+            }
+            EventKind::RoleAssigned => {
+                if let Ok(assignee) = serde_json::from_value(event.data["assignee"].clone()) {
+                    self.admit(incident, &assignee).await?;
+                }
             }
             EventKind::AlertResolved if event.data["all_resolved"] == true => {
                 let text = render::all_alerts_resolved(id, &event.text);
@@ -211,7 +223,9 @@ impl Bot {
         if let Some(text) = render::escalation_line(event) {
             self.say(incident, event.seq, &text).await?;
         }
-        if let Some(text) = render::change_announcement(incident, event) {
+        if let Some(text) = render::change_announcement(incident, event)
+            .and_then(|text| self.announcement_of(incident, text, false))
+        {
             self.announce(text, incident.channel_id, nonce('a', id, event.seq, 0))
                 .await?;
         }
@@ -222,6 +236,12 @@ impl Bot {
                 | EventKind::SeverityChanged
                 | EventKind::RoleAssigned
         ))
+    }
+
+    /// Redraws the card, and the tags of the incident's forum post.
+    async fn redraw(&self, incident: &Incident) -> Result<(), Failed> {
+        self.refresh_card(incident).await?;
+        self.sync_forum_tags(incident).await
     }
 
     /// A line in the incident's room; its room is made first if it is missing (level 1 pages

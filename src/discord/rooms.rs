@@ -122,7 +122,9 @@ impl Bot {
         let Some(guild) = discord.guild_id.map(GuildId::new) else {
             return Ok(None);
         };
-        if discord.incident_thread_channel_id.is_some() {
+        let threaded =
+            discord.incident_thread_channel_id.is_some() || self.forum_of(incident).is_some();
+        if threaded && !incident.private {
             let threads = guild
                 .get_active_threads(self.http())
                 .await
@@ -146,7 +148,14 @@ impl Bot {
     async fn create_channel(&self, incident: &Incident) -> Result<u64, Failed> {
         let discord = &self.config().discord;
         let name = render::channel_name(incident);
-        let created = if let Some(parent) = discord.incident_thread_channel_id {
+        if let Some(forum) = self.forum_of(incident) {
+            return self.create_forum_post(forum, incident).await;
+        }
+        // A private incident always gets a channel (its overwrites hide it), never a thread.
+        let thread_parent = discord
+            .incident_thread_channel_id
+            .filter(|_| !incident.private);
+        let created = if let Some(parent) = thread_parent {
             ChannelId::new(parent)
                 .create_thread(
                     self.http(),
@@ -163,6 +172,9 @@ impl Bot {
                 .topic(format!("{}: {}", incident.id, incident.title));
             if let Some(category) = discord.incident_category_id {
                 channel = channel.category(ChannelId::new(category));
+            }
+            if incident.private {
+                channel = self.private_channel(guild, incident, channel);
             }
             GuildId::new(guild)
                 .create_channel(self.http(), channel)

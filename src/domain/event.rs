@@ -49,6 +49,7 @@ event_kinds! {
     AlertResolved => "alert_resolved",
     ChecklistChecked => "checklist_checked",
     Exported => "exported",
+    Archived => "archived",
 }
 
 impl fmt::Display for EventKind {

@@ -126,6 +126,9 @@ struct CreateBody {
     description: Option<String>,
     #[serde(default)]
     drill: bool,
+    /// Only principals holding `[incidents] private_roles` see it (and may ask for it).
+    #[serde(default)]
+    private: bool,
 }
 
 async fn create(
@@ -146,7 +149,7 @@ async fn create(
                 service: body.service,
                 description: body.description.unwrap_or_default(),
                 drill: body.drill,
-                private: false,
+                private: body.private,
             },
         )
         .await?;

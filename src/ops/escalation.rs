@@ -122,7 +122,7 @@ impl Ops {
 
     /// Every page of the incident, oldest first.
     pub async fn pages(&self, who: &Principal, id: IncidentId) -> Result<Vec<Page>, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::View, Some(&incident))?;
         Ok(self.store.pages(id).await?)
     }
@@ -136,7 +136,7 @@ impl Ops {
         request: PageRequest,
         message: Option<&str>,
     ) -> Result<Paged, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::Page, Some(&incident))?;
         if incident.status == Status::Resolved {
             return Err(OpsError::Invalid(format!(

@@ -16,7 +16,7 @@ impl Ops {
         format: Format,
         out: &mut (dyn Write + Send),
     ) -> Result<Gathered, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::Export, Some(&incident))?;
         let now = self.clock.now();
         let report = Report::new(&self.config, &incident, now);

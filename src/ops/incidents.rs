@@ -33,6 +33,18 @@ impl Ops {
         self.open_linked(who, source, request, None).await
     }
 
+    /// Opens an incident whose timeline starts with `seeds` after `opened` (the message it was
+    /// opened from), all in one transaction.
+    pub async fn open_seeded(
+        &self,
+        who: &Principal,
+        source: Source,
+        request: OpenRequest,
+        seeds: Vec<NewEvent>,
+    ) -> Result<Written, OpsError> {
+        self.open_with(who, source, request, None, seeds).await
+    }
+
     /// Opens an incident; with `claim`, links the claimed alert group to it in the same
     /// transaction (see `AlertStore::open_for_claim`).
     pub(crate) async fn open_linked(
@@ -42,7 +54,22 @@ impl Ops {
         request: OpenRequest,
         claim: Option<&crate::store::Claim>,
     ) -> Result<Written, OpsError> {
+        self.open_with(who, source, request, claim, Vec::new())
+            .await
+    }
+
+    async fn open_with(
+        &self,
+        who: &Principal,
+        source: Source,
+        request: OpenRequest,
+        claim: Option<&crate::store::Claim>,
+        seeds: Vec<NewEvent>,
+    ) -> Result<Written, OpsError> {
         authorize(who, Permission::Open, None)?;
+        if request.private {
+            self.may_open_private(who)?;
+        }
         let title = required_text("title", &request.title, TITLE_LIMIT)?;
         if title.contains(['\n', '\r']) {
             return Err(OpsError::Invalid(
@@ -86,15 +113,17 @@ impl Ops {
             opened_at: now,
             opened_by: who.actor.clone(),
         };
+        let mut events = vec![opened];
+        events.extend(seeds);
         let written = match claim {
             Some(claim) => {
                 self.store
-                    .open_for_claim(claim, incident, vec![opened], escalation)
+                    .open_for_claim(claim, incident, events, escalation)
                     .await?
             }
             None => {
                 self.store
-                    .create_incident(incident, vec![opened], escalation, &|_| Vec::new())
+                    .create_incident(incident, events, escalation, &|_| Vec::new())
                     .await?
             }
         };
@@ -160,7 +189,7 @@ impl Ops {
             Action::Resolve => Permission::Resolve,
             Action::Reopen => Permission::Reopen,
         };
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         if let Err(refused) = authorize(who, permission, Some(&incident)) {
             // Whoever was paged for the incident may acknowledge it, roles or not: the page
             // (and its button in their DMs) asked them to.
@@ -172,6 +201,7 @@ impl Ops {
         let now = self.clock.now();
         let actor = who.actor.clone();
         let restart = self.escalation_start(&incident.severity, incident.service.as_deref(), now);
+        let archive = self.archive_timers(action, id, now);
         let decide = move |current: &Incident| -> Result<Change, Refusal> {
             if action == Action::Acknowledge
                 && current.status != Status::Resolved
@@ -238,7 +268,7 @@ impl Ops {
                 incident: next,
                 events: vec![event],
                 escalation,
-                timers: Vec::new(),
+                timers: archive.clone(),
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -252,7 +282,7 @@ impl Ops {
         id: IncidentId,
         severity: &str,
     ) -> Result<Written, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::ChangeSeverity, Some(&incident))?;
         let severity = self.canonical_severity(severity)?;
         let now = self.clock.now();
@@ -317,7 +347,7 @@ impl Ops {
         role: &str,
         assignee: Actor,
     ) -> Result<Written, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::AssignRole, Some(&incident))?;
         let role = self
             .config
@@ -397,7 +427,7 @@ impl Ops {
         kind: EventKind,
         text: &str,
     ) -> Result<Written, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, permission, Some(&incident))?;
         let text = required_text("text", text, TEXT_LIMIT)?;
         let event = NewEvent::new(self.clock.now(), kind, who.actor.clone(), text);
@@ -426,7 +456,7 @@ impl Ops {
     }
 
     pub async fn show(&self, who: &Principal, id: IncidentId) -> Result<Incident, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::View, Some(&incident))?;
         Ok(incident)
     }
@@ -437,7 +467,8 @@ impl Ops {
         filter: &IncidentFilter,
     ) -> Result<Vec<Incident>, OpsError> {
         authorize(who, Permission::View, None)?;
-        Ok(self.store.list_incidents(filter).await?)
+        let filter = self.filter_for(who, filter);
+        Ok(self.store.list_incidents(&filter).await?)
     }
 
     pub async fn incident_by_channel(&self, channel_id: u64) -> Result<Option<Incident>, OpsError> {
@@ -451,7 +482,7 @@ impl Ops {
         id: IncidentId,
         after_seq: i64,
     ) -> Result<Vec<Event>, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::View, Some(&incident))?;
         Ok(self
             .store
@@ -466,7 +497,7 @@ impl Ops {
         id: IncidentId,
         last: u32,
     ) -> Result<Vec<Event>, OpsError> {
-        let incident = self.incident(id).await?;
+        let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::View, Some(&incident))?;
         let last = last.clamp(1, TIMELINE_PAGE);
         let after = (incident.last_seq - i64::from(last)).max(0);

@@ -2,6 +2,7 @@
 //! storage is behind `Store`, and nothing here knows Discord, HTTP or SQL.
 
 mod alerts;
+mod archive;
 mod authz;
 mod escalation;
 mod export;
@@ -9,6 +10,7 @@ mod feeds;
 mod incidents;
 pub mod instance;
 pub mod lease;
+mod private;
 mod reach;
 mod runs;
 pub mod timers;
@@ -21,6 +23,7 @@ use crate::store::{Store, StoreError};
 
 pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
+pub use archive::{ARCHIVE_TIMER, ArchiveHandler};
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};

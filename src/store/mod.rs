@@ -103,6 +103,8 @@ pub struct IncidentFilter {
     /// Unresolved incidents before resolved ones (then newest first), for pickers.
     pub active_first: bool,
     pub limit: Option<u32>,
+    /// Leaves private incidents out (for principals who may not see them).
+    pub without_private: bool,
 }
 
 /// Everything warroom keeps: one trait per concern, implemented by both backends. Callers hold

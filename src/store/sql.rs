@@ -678,6 +678,9 @@ impl IncidentStore {
                 binds.len()
             ));
         }
+        if filter.without_private {
+            conditions.push("NOT private".to_owned());
+        }
         let mut query = format!("SELECT {INCIDENT_COLUMNS} FROM incidents");
         if !conditions.is_empty() {
             query.push_str(" WHERE ");

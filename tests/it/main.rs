@@ -16,6 +16,7 @@ mod http;
 mod notify;
 mod one_truth;
 mod outbox;
+mod places;
 mod reach;
 mod receiver;
 mod runner;

@@ -34,6 +34,7 @@ enum Request {
         service: Option<String>,
         description: String,
         drill: bool,
+        private: bool,
     },
     Ack {
         incident: Option<String>,
@@ -59,6 +60,7 @@ enum Request {
     },
     Reopen {
         reason: Option<String>,
+        incident: Option<String>,
     },
     Note {
         text: String,
@@ -87,6 +89,7 @@ fn parse(call: &Call<'_>) -> Result<Request, String> {
             service: optional("service"),
             description: optional("description").unwrap_or_default(),
             drill: call.flag("drill").unwrap_or(false),
+            private: call.flag("private").unwrap_or(false),
         },
         Some("ack") => Request::Ack {
             incident: optional("incident"),
@@ -115,6 +118,7 @@ fn parse(call: &Call<'_>) -> Result<Request, String> {
         },
         Some("reopen") => Request::Reopen {
             reason: optional("reason"),
+            incident: optional("incident"),
         },
         Some("note") => Request::Note {
             text: required("text")?,
@@ -178,18 +182,28 @@ impl SlashCommand for IncidentCommand {
                     "open",
                     "Declare an incident: opens its channel and pages the on-call",
                 )
+                // Both optional: without them a form asks (see `modals.rs`).
                 .add_sub_option(
-                    text("title", "What is wrong, in a few words")
-                        .required(true)
-                        .max_length(TITLE_LIMIT as u16),
+                    text(
+                        "title",
+                        "What is wrong, in a few words (leave out for a form)",
+                    )
+                    .max_length(TITLE_LIMIT as u16),
                 )
-                .add_sub_option(severity_option("severity", "How bad it is", config))
+                .add_sub_option(
+                    severity_option("severity", "How bad it is", config).required(false),
+                )
                 .add_sub_option(text("service", "The affected service").set_autocomplete(true))
                 .add_sub_option(long_text("description", "What is known so far"))
                 .add_sub_option(CreateCommandOption::new(
                     CommandOptionType::Boolean,
                     "drill",
                     "A practice incident: pages stay in Discord and say DRILL",
+                ))
+                .add_sub_option(CreateCommandOption::new(
+                    CommandOptionType::Boolean,
+                    "private",
+                    "Only those allowed to see private incidents (and people added) see it",
                 )),
             )
             .add_option(
@@ -235,7 +249,9 @@ impl SlashCommand for IncidentCommand {
             )
             .add_option(
                 sub("reopen", "Reopen this resolved incident")
-                    .add_sub_option(long_text("reason", "Why it is back")),
+                    .add_sub_option(long_text("reason", "Why it is back"))
+                    // From anywhere: an archived incident's room may be locked.
+                    .add_sub_option(incident_option()),
             )
             .add_option(
                 sub("note", "Add a note to the timeline")
@@ -269,8 +285,33 @@ impl SlashCommand for IncidentCommand {
     fn visibility(&self, call: &Call<'_>) -> Visibility {
         match call.subcommand {
             Some("status" | "timeline") => Visibility::OnlyYou,
+            Some("open") if call.flag("private") == Some(true) => Visibility::OnlyYou,
             _ => Visibility::Everyone,
         }
+    }
+
+    fn modal(
+        &self,
+        bot: &Bot,
+        _command: &serenity::all::CommandInteraction,
+        call: &Call<'_>,
+    ) -> Option<serenity::all::CreateModal> {
+        if call.subcommand != Some("open")
+            || (call.text("title").is_some() && call.text("severity").is_some())
+        {
+            return None;
+        }
+        let given = |name: &str| call.text(name).unwrap_or_default().to_owned();
+        let seed = crate::discord::modals::Seed {
+            title: given("title"),
+            description: given("description"),
+            severity: given("severity"),
+            service: given("service"),
+            drill: call.flag("drill").unwrap_or(false),
+            private: call.flag("private").unwrap_or(false),
+            message: None,
+        };
+        Some(seed.modal(bot.config()))
     }
 
     async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError> {
@@ -317,6 +358,7 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
             service,
             description,
             drill,
+            private,
         } => {
             let opened = ops
                 .open(
@@ -328,23 +370,11 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
                         service,
                         description,
                         drill,
-                        private: false,
+                        private,
                     },
                 )
                 .await?;
-            let id = opened.incident.id;
-            let severity = opened.incident.severity.clone();
-            // Answer as soon as the incident is stored; its channel is made by whoever shows
-            // Discord the database (the projector), and linked here once it is recorded.
-            let bot = bot.clone();
-            Reply::public(replies::opened(id, &severity)).then(async move {
-                match bot.wait_for_room(id).await {
-                    Some(channel_id) => {
-                        Reply::public(replies::opened_in(id, &severity, channel_id))
-                    }
-                    None => Reply::public(replies::opened_without_channel(id, &severity)),
-                }
-            })
+            opened_reply(bot, &opened)
         }
         Request::Ack { incident } => {
             let id = bot.incident_ref(call, incident.as_deref()).await?;
@@ -385,8 +415,8 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
             let written = ops.resolve(who, id, summary.as_deref()).await?;
             Reply::public(replies::resolved(id, &written.events[0].text))
         }
-        Request::Reopen { reason } => {
-            let id = bot.incident_here(call).await?;
+        Request::Reopen { reason, incident } => {
+            let id = bot.incident_ref(call, incident.as_deref()).await?;
             let written = ops.reopen(who, id, reason.as_deref()).await?;
             Reply::public(replies::reopened(id, &written.events[0].text))
         }
@@ -422,6 +452,29 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
                 ),
                 bytes,
             )
+        }
+    })
+}
+
+/// The answer to opening an incident: as soon as it is stored, then with the link to its
+/// channel once the projector (of this process or another) recorded it. Private incidents are
+/// answered only to the person who opened them.
+pub(crate) fn opened_reply(bot: &Arc<Bot>, opened: &crate::store::Written) -> Reply {
+    let id = opened.incident.id;
+    let severity = opened.incident.severity.clone();
+    let private = opened.incident.private;
+    let say = move |text: String| {
+        if private {
+            Reply::private(text)
+        } else {
+            Reply::public(text)
+        }
+    };
+    let bot = bot.clone();
+    say(replies::opened(id, &severity)).then(async move {
+        match bot.wait_for_room(id).await {
+            Some(channel_id) => say(replies::opened_in(id, &severity, channel_id)),
+            None => say(replies::opened_without_channel(id, &severity)),
         }
     })
 }

@@ -7,7 +7,7 @@ mod oncall;
 mod page;
 mod run;
 
-pub(crate) use incident::parse_incident;
+pub(crate) use incident::{opened_reply, parse_incident};
 
 use std::sync::Arc;
 
@@ -132,6 +132,17 @@ pub(crate) trait SlashCommand: Send + Sync {
     /// private answer). `bot` is shared so the reply may finish work later (`Reply::then`).
     async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError>;
 
+    /// A form to answer with instead of [`Self::handle`] (the command line lacks what the form
+    /// asks), if any.
+    fn modal(
+        &self,
+        _bot: &Bot,
+        _command: &CommandInteraction,
+        _call: &Call<'_>,
+    ) -> Option<serenity::all::CreateModal> {
+        None
+    }
+
     /// Suggestions for the option `focused`, given what was typed so far.
     async fn autocomplete(
         &self,
@@ -155,6 +166,7 @@ impl Registry {
                 Box::new(page::PageCommand),
                 Box::new(oncall::OncallCommand),
                 Box::new(catalog::CommandsCommand),
+                Box::new(super::modals::FromMessageCommand),
             ],
         }
     }

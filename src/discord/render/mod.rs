@@ -193,6 +193,14 @@ pub(crate) fn opened_announcement(incident: &Incident, channel_id: Option<u64>) 
     )
 }
 
+/// Said in the room as it is archived.
+pub(crate) fn archived_line(incident: &Incident) -> String {
+    format!(
+        "📦 {} was resolved a while ago: this room is archived and locked. `/incident reopen incident:{}` (from any channel, or the CLI, or the API) brings it back.",
+        incident.id, incident.id.0
+    )
+}
+
 /// The announcement for a change, or `None` when the change is not announced.
 pub(crate) fn change_announcement(incident: &Incident, event: &Event) -> Option<String> {
     let lead = format!(
