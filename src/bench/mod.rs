@@ -59,6 +59,47 @@ pub(crate) fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
+/// What a child process used so far, read from `/proc` while it still runs: its peak
+/// resident memory and its CPU time (user + system). CPU time barely moves when other work
+/// shares the machine, so it is the steadier figure of the two.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Usage {
+    pub peak_rss_kib: u64,
+    pub cpu_ms: u64,
+}
+
+impl Usage {
+    pub(crate) fn of(pid: u32) -> anyhow::Result<Usage> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // The fields after the command (which may hold spaces) in parentheses; utime and
+        // stime are the 14th and 15th fields, in USER_HZ ticks (100 per second on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .with_context(|| format!("/proc/{pid}/stat is not what Linux writes"))?;
+        let ticks = |index: usize| -> anyhow::Result<u64> {
+            fields
+                .get(index)
+                .and_then(|field| field.parse().ok())
+                .with_context(|| format!("no CPU time in /proc/{pid}/stat"))
+        };
+        // fields[0] is the state (field 3), so field n is fields[n - 3].
+        let cpu_ticks = ticks(14 - 3)? + ticks(15 - 3)?;
+        Ok(Usage {
+            peak_rss_kib: proc_status_kib(pid, "VmHWM:")?,
+            cpu_ms: cpu_ticks * 10,
+        })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "peak RSS {:.1} MiB, CPU {} ms",
+            self.peak_rss_kib as f64 / 1024.0,
+            self.cpu_ms
+        )
+    }
+}
+
 /// Runs `command` as this process's only child and prints its wall time, CPU time and peak
 /// resident memory (from the kernel, via `getrusage` of the children).
 pub fn measure(command: &[String]) -> anyhow::Result<()> {
