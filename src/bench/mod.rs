@@ -1,9 +1,10 @@
 //! `warroom bench`: reproducible measurements of SPEC §9's targets (figures go in
 //! BENCHMARKS.md), the one home of every measurement, one file each: `interactions` (B1),
-//! `alerts` (B2), `escalation` (B3), `export` (B4), `startup` (B5), and `burst`, the writer
+//! `alerts` (B2), `escalation` (B3), `export` (B4), `startup` (B5), `alert_to_page` (B6), and `burst`, the writer
 //! the kill -9 test kills; `discord_env` points warroom at the Discord emulator. `cli::bench`
 //! says which to run with what; `cargo bench --bench interactions` is B1 by another name.
 
+pub mod alert_to_page;
 pub mod alerts;
 mod burst;
 pub mod discord_env;
