@@ -228,9 +228,8 @@ fn report(sent: &[Instant], arrivals: &BTreeMap<usize, Vec<Instant>>, usage: Usa
         .collect();
     delays.sort();
     let repeats: usize = arrivals.values().map(|times| times.len() - 1).sum();
-    let ms = |share: f64| {
-        percentile(&delays, share).map_or(0.0, |delay| delay.as_secs_f64() * 1000.0)
-    };
+    let ms =
+        |share: f64| percentile(&delays, share).map_or(0.0, |delay| delay.as_secs_f64() * 1000.0);
     println!("warroom run: {}", usage.describe());
     println!(
         "alert to page: {} of {} alerts paged (pages received twice: {repeats}); p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
