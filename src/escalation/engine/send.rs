@@ -94,7 +94,7 @@ impl Engine {
         let step_page = page.level > 0;
         let threshold = (step_page && page.action == PageAction::Trigger)
             .then_some(config.escalation.failures_before_next_level);
-        let done = |state: PageState, outcome: String, event: Option<NewEvent>| PageDone {
+        let done = |(state, outcome, event): (PageState, String, Option<NewEvent>)| PageDone {
             page: page.id,
             incident: page.incident_id,
             claim: page.attempts,
@@ -104,8 +104,27 @@ impl Engine {
             now: self.now(),
             failures_before_next_level: threshold,
         };
+        if let Some(unsent) = self.not_to_send(&page, &incident) {
+            return Ok(done(unsent));
+        }
+        let delivery = match self.pagers.for_recipient(&page.recipient) {
+            Err(reason) => Err(reason),
+            Ok(notifier) => Ok(self.deliver(&*notifier, &page, &incident).await),
+        };
+        let (state, outcome, kind) = judge(&page, &delivery);
+        let event = self.outcome_event(&page, state, &outcome, kind, &delivery);
+        Ok(done((state, outcome, event)))
+    }
+
+    /// The outcome of a page that is not sent at all: a trigger of an incident stopped since
+    /// it was written, or a drill's page outside Discord.
+    fn not_to_send(
+        &self,
+        page: &Page,
+        incident: &Incident,
+    ) -> Option<(PageState, String, Option<NewEvent>)> {
         if page.action == PageAction::Trigger
-            && let Some(stopped_at) = stopped_since(&incident)
+            && let Some(stopped_at) = stopped_since(incident)
             && stopped_at > page.created_at
         {
             // Acknowledged (or mitigated, resolved) after the page was written and before it
@@ -115,14 +134,11 @@ impl Engine {
             } else {
                 ""
             };
-            return Ok(done(
-                PageState::Cancelled,
-                format!(
-                    "not sent: the incident was {} first{again}",
-                    incident.status.as_str()
-                ),
-                None,
-            ));
+            let outcome = format!(
+                "not sent: the incident was {} first{again}",
+                incident.status.as_str()
+            );
+            return Some((PageState::Cancelled, outcome, None));
         }
         if incident.drill && !page.recipient.is_discord() {
             let text = format!(
@@ -137,69 +153,50 @@ impl Engine {
                     self.actor.clone(),
                     text.clone(),
                 )
-                .with_data(page_data(&page, "skipped"))
+                .with_data(page_data(page, "skipped"))
             });
-            return Ok(done(PageState::Skipped, text, event));
+            return Some((PageState::Skipped, text, event));
         }
-        let delivery = match self.pagers.for_recipient(&page.recipient) {
-            Err(reason) => Err(reason),
-            Ok(notifier) => Ok(self.deliver(&*notifier, &page, &incident).await),
-        };
-        let channel = recipient_name(&page.recipient);
-        let (state, outcome, kind) = match &delivery {
-            Ok(delivery) if delivery.is_delivered() => {
-                crate::metrics::page_sent(&channel);
-                (PageState::Sent, delivery.describe(), EventKind::PageSent)
-            }
-            Ok(delivery) if !delivery.is_failure() => {
-                // Unsupported (a Slack webhook cannot acknowledge): nothing to send.
-                (PageState::Skipped, delivery.describe(), EventKind::PageSent)
-            }
-            Ok(delivery) => {
-                crate::metrics::page_failed(&channel);
-                (
-                    PageState::Failed,
-                    delivery.describe(),
-                    EventKind::PageFailed,
-                )
-            }
-            Err(reason) => {
-                crate::metrics::page_failed(&channel);
-                (
-                    PageState::Failed,
-                    format!("{} could not be paged: {reason}", page.target),
-                    EventKind::PageFailed,
-                )
-            }
-        };
-        // A trigger is recorded on the timeline whatever happened; an acknowledge or resolve
-        // sent to a notifier only when it failed (its success is the incident's own event).
-        let event = (page.action == PageAction::Trigger || state == PageState::Failed).then(|| {
-            let text = match (page.action, state) {
-                (PageAction::Trigger, PageState::Sent) => {
-                    format!(
-                        "Paged {} ({})",
-                        page.target,
-                        describe_recipient(&page.recipient)
-                    )
-                }
-                (PageAction::Trigger, PageState::Skipped) => {
-                    format!("Page to {}: {outcome}", page.target)
-                }
-                (PageAction::Trigger, _) => format!("Page to {} failed: {outcome}", page.target),
-                (action, _) => format!(
-                    "Telling {} that the incident was {}d failed: {outcome}",
+        None
+    }
+
+    /// The timeline event of a delivery: every trigger's, whatever happened; an acknowledge
+    /// or resolve sent to a notifier only when it failed (its success is the incident's own
+    /// event).
+    fn outcome_event(
+        &self,
+        page: &Page,
+        state: PageState,
+        outcome: &str,
+        kind: EventKind,
+        delivery: &Result<Delivery, String>,
+    ) -> Option<NewEvent> {
+        if page.action != PageAction::Trigger && state != PageState::Failed {
+            return None;
+        }
+        let text = match (page.action, state) {
+            (PageAction::Trigger, PageState::Sent) => {
+                format!(
+                    "Paged {} ({})",
                     page.target,
-                    action.as_str()
-                ),
-            };
-            let mut data = page_data(&page, state.as_str());
-            if let Ok(delivery) = &delivery {
-                data["delivery"] = serde_json::to_value(delivery).unwrap_or_default();
+                    describe_recipient(&page.recipient)
+                )
             }
-            NewEvent::new(self.now(), kind, self.actor.clone(), text).with_data(data)
-        });
-        Ok(done(state, outcome, event))
+            (PageAction::Trigger, PageState::Skipped) => {
+                format!("Page to {}: {outcome}", page.target)
+            }
+            (PageAction::Trigger, _) => format!("Page to {} failed: {outcome}", page.target),
+            (action, _) => format!(
+                "Telling {} that the incident was {}d failed: {outcome}",
+                page.target,
+                action.as_str()
+            ),
+        };
+        let mut data = page_data(page, state.as_str());
+        if let Ok(delivery) = delivery {
+            data["delivery"] = serde_json::to_value(delivery).unwrap_or_default();
+        }
+        Some(NewEvent::new(self.now(), kind, self.actor.clone(), text).with_data(data))
     }
 
     async fn deliver(&self, notifier: &dyn Notifier, page: &Page, incident: &Incident) -> Delivery {
@@ -276,6 +273,38 @@ impl Engine {
             drill: incident.drill,
             opened_at: incident.opened_at,
             message: page.message.clone(),
+        }
+    }
+}
+
+/// What a delivery (or the reason there was none) means: the page's state, its outcome
+/// text and the kind of its event; counted in the metrics.
+fn judge(page: &Page, delivery: &Result<Delivery, String>) -> (PageState, String, EventKind) {
+    let channel = recipient_name(&page.recipient);
+    match delivery {
+        Ok(delivery) if delivery.is_delivered() => {
+            crate::metrics::page_sent(&channel);
+            (PageState::Sent, delivery.describe(), EventKind::PageSent)
+        }
+        Ok(delivery) if !delivery.is_failure() => {
+            // Unsupported (a Slack webhook cannot acknowledge): nothing to send.
+            (PageState::Skipped, delivery.describe(), EventKind::PageSent)
+        }
+        Ok(delivery) => {
+            crate::metrics::page_failed(&channel);
+            (
+                PageState::Failed,
+                delivery.describe(),
+                EventKind::PageFailed,
+            )
+        }
+        Err(reason) => {
+            crate::metrics::page_failed(&channel);
+            (
+                PageState::Failed,
+                format!("{} could not be paged: {reason}", page.target),
+                EventKind::PageFailed,
+            )
         }
     }
 }
