@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::alerts::{Running, free_port, wait_ready};
-use super::percentile;
+use super::{Usage, percentile};
 use crate::config::{Config, Environment};
 use crate::domain::{Clock, ManualClock, Source, SystemClock, Timestamp};
 use crate::ops::{OpenRequest, Ops, Principal};
@@ -165,63 +165,45 @@ async fn wait_for(seen: &Seen, count: usize, limit: Duration) -> anyhow::Result<
     Ok(())
 }
 
-pub async fn run(options: Options) -> anyhow::Result<()> {
-    let backend = |url: &str| {
-        if url.starts_with("postgres") {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        }
-    };
-
-    // Part 1: every incident's first level due at one instant, the engine waiting for it.
-    let dir = tempfile::tempdir()?;
-    let seen = Seen::default();
-    let receiver = start_receiver(seen.clone()).await?;
-    let url = options
-        .database_url
-        .clone()
-        .unwrap_or_else(|| "sqlite://bench.db".to_owned());
-    let config_path = write_config(dir.path(), &url, &receiver)?;
-    let config = Config::load(&config_path, &Environment::default())?;
-    let due = SystemClock.now().plus(options.due_in);
-    println!(
-        "B3: {} incidents over {SERVICES} services (one webhook notifier each) whose first page is due at one instant ({}), database {}",
-        options.incidents,
-        due,
-        backend(&url)
-    );
-    let seeding = seed(&config, options.incidents, due.plus(Duration::ZERO)).await?;
-    println!("seeded in {:.1} s", seeding.as_secs_f64());
-    let (mut child, ready) = spawn_run(&config_path)?;
-    wait_ready(&ready, &mut child).await?;
-    let warroom = Running(child);
-    if SystemClock.now() >= due {
-        bail!(
-            "seeding took longer than --due-in; raise it so the engine is idle when the pages come due"
-        );
+fn backend(url: &str) -> &'static str {
+    if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
     }
-    wait_for(&seen, options.incidents, Duration::from_secs(600)).await?;
-    drop(warroom);
-    let arrivals = seen.snapshot();
-    let mut lateness: Vec<i64> = arrivals
-        .values()
-        .map(|times| times[0] - due.as_millis())
-        .collect();
-    lateness.sort_unstable();
-    let repeats: usize = arrivals.values().map(|times| times.len() - 1).sum();
-    println!(
-        "lateness of {} pages against their due time: p50 {} ms, p99 {} ms, max {} ms; pages received twice: {repeats}",
-        lateness.len(),
-        percentile(&lateness, 0.50).unwrap_or(0),
-        percentile(&lateness, 0.99).unwrap_or(0),
-        percentile(&lateness, 1.0).unwrap_or(0),
-    );
+}
 
-    // Part 2: overdue pages, a kill -9 while sending, a restart.
+/// A fresh receiver and the configuration of a `warroom run` paging it, on `url`.
+struct Setup {
+    _dir: tempfile::TempDir,
+    seen: Seen,
+    config_path: std::path::PathBuf,
+    config: Config,
+}
+
+async fn setup(url: &str) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
     let seen = Seen::default();
     let receiver = start_receiver(seen.clone()).await?;
+    let config_path = write_config(dir.path(), url, &receiver)?;
+    let config = Config::load(&config_path, &Environment::default())?;
+    Ok(Setup {
+        _dir: dir,
+        seen,
+        config_path,
+        config,
+    })
+}
+
+/// Starts `warroom run` and waits until it is ready.
+async fn start(config_path: &Path) -> anyhow::Result<Running> {
+    let (mut child, ready) = spawn_run(config_path)?;
+    wait_ready(&ready, &mut child).await?;
+    Ok(Running(child))
+}
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    precision(&options).await?;
     let url = match (&options.database_url, &options.restart_database_url) {
         (_, Some(url)) => url.clone(),
         (None, None) => "sqlite://bench.db".to_owned(),
@@ -232,22 +214,72 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let config_path = write_config(dir.path(), &url, &receiver)?;
-    let config = Config::load(&config_path, &Environment::default())?;
-    let overdue_since = SystemClock.now();
-    seed(&config, options.incidents, overdue_since).await?;
-    let (mut child, ready) = spawn_run(&config_path)?;
-    wait_ready(&ready, &mut child).await?;
-    let killed_after = options.incidents / 5;
-    wait_for(&seen, killed_after, Duration::from_secs(600)).await?;
-    child.kill()?; // SIGKILL
-    child.wait()?;
+    restart(&options, &url).await
+}
+
+/// Part 1: every incident's first level due at one instant, the engine waiting for it.
+async fn precision(options: &Options) -> anyhow::Result<()> {
+    let url = options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| "sqlite://bench.db".to_owned());
+    let setup = setup(&url).await?;
+    let due = SystemClock.now().plus(options.due_in);
+    println!(
+        "B3: {} incidents over {SERVICES} services (one webhook notifier each) whose first page is due at one instant ({}), database {}",
+        options.incidents,
+        due,
+        backend(&url)
+    );
+    let seeding = seed(&setup.config, options.incidents, due).await?;
+    println!("seeded in {:.1} s", seeding.as_secs_f64());
+    let warroom = start(&setup.config_path).await?;
+    if SystemClock.now() >= due {
+        bail!(
+            "seeding took longer than --due-in; raise it so the engine is idle when the pages come due"
+        );
+    }
+    wait_for(&setup.seen, options.incidents, Duration::from_secs(600)).await?;
+    let usage = Usage::of(warroom.0.id())?;
+    drop(warroom);
+    let arrivals = setup.seen.snapshot();
+    let mut lateness: Vec<i64> = arrivals
+        .values()
+        .map(|times| times[0] - due.as_millis())
+        .collect();
+    lateness.sort_unstable();
+    println!(
+        "warroom run, from start to the last page: {}",
+        usage.describe()
+    );
+    println!(
+        "lateness of {} pages against their due time: p50 {} ms, p99 {} ms, max {} ms; pages received twice: {}",
+        lateness.len(),
+        percentile(&lateness, 0.50).unwrap_or(0),
+        percentile(&lateness, 0.99).unwrap_or(0),
+        percentile(&lateness, 1.0).unwrap_or(0),
+        repeats(&arrivals),
+    );
+    Ok(())
+}
+
+fn repeats(arrivals: &BTreeMap<String, Vec<i64>>) -> usize {
+    arrivals.values().map(|times| times.len() - 1).sum()
+}
+
+/// Part 2: overdue pages, a kill -9 while sending, a restart; on the fresh database `url`.
+async fn restart(options: &Options, url: &str) -> anyhow::Result<()> {
+    let setup = setup(url).await?;
+    let seen = &setup.seen;
+    seed(&setup.config, options.incidents, SystemClock.now()).await?;
+    let mut killed = start(&setup.config_path).await?;
+    wait_for(seen, options.incidents / 5, Duration::from_secs(600)).await?;
+    killed.0.kill()?; // SIGKILL
+    killed.0.wait()?;
     let before_restart = seen.distinct();
-    let (mut child, ready) = spawn_run(&config_path)?;
-    wait_ready(&ready, &mut child).await?;
+    let warroom = start(&setup.config_path).await?;
     let ready_at = SystemClock.now();
-    let warroom = Running(child);
-    wait_for(&seen, options.incidents, Duration::from_secs(600)).await?;
+    wait_for(seen, options.incidents, Duration::from_secs(600)).await?;
     let last = seen
         .snapshot()
         .values()
@@ -257,13 +289,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // Any page still to be sent again would arrive now: the restarted process ended the
     // killed one's claims at start (page_lease is 5 minutes here, so nothing waits for it).
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let usage = Usage::of(warroom.0.id())?;
     drop(warroom);
-    let arrivals = seen.snapshot();
-    let repeats: usize = arrivals.values().map(|times| times.len() - 1).sum();
     println!(
-        "restart: killed with SIGKILL after {before_restart} of {} overdue pages; after the restart, the last overdue page arrived {} ms after ready; pages received twice (in flight at the kill): {repeats}",
+        "restarted warroom run, from start to 2 s after the last page: {}",
+        usage.describe()
+    );
+    println!(
+        "restart: killed with SIGKILL after {before_restart} of {} overdue pages; after the restart, the last overdue page arrived {} ms after ready; pages received twice (in flight at the kill): {}",
         options.incidents,
-        last - ready_at.as_millis()
+        last - ready_at.as_millis(),
+        repeats(&seen.snapshot()),
     );
     Ok(())
 }

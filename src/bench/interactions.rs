@@ -1,7 +1,7 @@
 //! B1 interaction latency (SPEC §9): `/incident open` interactions at a fixed rate through the
 //! Discord emulator, timing each from the INTERACTION_CREATE dispatch to warroom's callback
 //! (the incident is stored before the callback is sent). warroom runs in this process, on a
-//! fresh SQLite file or the database given.
+//! fresh SQLite file or the database given (`--database-url`, SQLite or PostgreSQL).
 
 use std::time::{Duration, Instant};
 
@@ -58,9 +58,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .count();
     println!(
         "B1 /incident open on {}: {total} interactions at {rate}/s over {:.1} s (achieved {:.0}/s); answered {}, deferred {deferred}, failed {failures}, callbacks refused by the emulator {late}",
-        database_url
-            .as_deref()
-            .map_or("SQLite", |_| "the given database"),
+        match database_url.as_deref() {
+            Some(url) if url.starts_with("postgres") => "PostgreSQL",
+            _ => "SQLite",
+        },
         sending.as_secs_f64(),
         total as f64 / sending.as_secs_f64(),
         latencies.len()
@@ -122,7 +123,10 @@ impl Setting {
     }
 }
 
-type Answer = (Duration, Result<discord_emulator::CallbackKind, discord_emulator::Error>);
+type Answer = (
+    Duration,
+    Result<discord_emulator::CallbackKind, discord_emulator::Error>,
+);
 
 /// Sends `total` interactions at `rate` per second: how long sending took, and a wait for
 /// each answer.

@@ -1,11 +1,12 @@
 //! `warroom bench`: reproducible measurements of SPEC §9's targets (figures go in
 //! BENCHMARKS.md), the one home of every measurement, one file each: `interactions` (B1),
-//! `alerts` (B2), `escalation` (B3), `export` (B4), `startup` (B5), `roles` (B5 for the
-//! gateway holder and a standby), `failover` (B7), `propagation` (B8) — the last three on
-//! `cluster`, several `warroom run` processes on one database — and `burst`, the writer
+//! `alerts` (B2), `escalation` (B3), `export` (B4), `startup` (B5), `alert_to_page` (B6),
+//! `roles` (B5 for the gateway holder and a standby), `failover` (B7), `propagation` (B8) —
+//! the last three on `cluster`, several `warroom run` processes on one database — and `burst`, the writer
 //! the kill -9 test kills; `discord_env` points warroom at the Discord emulator. `cli::bench`
 //! says which to run with what; `cargo bench --bench interactions` is B1 by another name.
 
+pub mod alert_to_page;
 pub mod alerts;
 mod burst;
 mod cluster;
@@ -63,6 +64,47 @@ pub(crate) fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// What a child process used so far, read from `/proc` while it still runs: its peak
+/// resident memory and its CPU time (user + system). CPU time barely moves when other work
+/// shares the machine, so it is the steadier figure of the two.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Usage {
+    pub peak_rss_kib: u64,
+    pub cpu_ms: u64,
+}
+
+impl Usage {
+    pub(crate) fn of(pid: u32) -> anyhow::Result<Usage> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // The fields after the command (which may hold spaces) in parentheses; utime and
+        // stime are the 14th and 15th fields, in USER_HZ ticks (100 per second on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .with_context(|| format!("/proc/{pid}/stat is not what Linux writes"))?;
+        let ticks = |index: usize| -> anyhow::Result<u64> {
+            fields
+                .get(index)
+                .and_then(|field| field.parse().ok())
+                .with_context(|| format!("no CPU time in /proc/{pid}/stat"))
+        };
+        // fields[0] is the state (field 3), so field n is fields[n - 3].
+        let cpu_ticks = ticks(14 - 3)? + ticks(15 - 3)?;
+        Ok(Usage {
+            peak_rss_kib: proc_status_kib(pid, "VmHWM:")?,
+            cpu_ms: cpu_ticks * 10,
+        })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "peak RSS {:.1} MiB, CPU {} ms",
+            self.peak_rss_kib as f64 / 1024.0,
+            self.cpu_ms
+        )
+    }
 }
 
 /// Runs `command` as this process's only child and prints its wall time, CPU time and peak

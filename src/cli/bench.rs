@@ -129,6 +129,19 @@ pub enum BenchCommand {
         #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
         idle: Duration,
     },
+    /// B6: new alert groups posted at a fixed rate to `warroom run`'s
+    /// /v1/alerts/alertmanager, each paging a webhook receiver in this process at once: time
+    /// from each POST to its page, p50, p99 and max
+    AlertToPage {
+        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...)
+        #[arg(long)]
+        database_url: Option<String>,
+        /// New alert groups per second
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Run a command as this process's only child; print its wall time and peak RSS
     #[command(hide = true)]
     Measure {
@@ -217,6 +230,18 @@ pub async fn execute(
             channels,
             idle,
         } => bench::roles::run(database_url, members, channels, idle).await,
+        BenchCommand::AlertToPage {
+            database_url,
+            rate,
+            seconds,
+        } => {
+            bench::alert_to_page::run(bench::alert_to_page::Options {
+                database_url,
+                rate: rate.max(1),
+                seconds: seconds.max(1),
+            })
+            .await
+        }
         BenchCommand::Measure { command } => bench::measure(&command),
     }
 }

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use sqlx::{Row, Transaction};
 
 use super::StoreError;
-use super::sql::{APPEND_CHUNK, corrupt, db_id, param_list, sql, sql_store_impl, value_rows};
+use super::sql::{
+    APPEND_CHUNK, corrupt, db_id, param, param_list, sql, sql_store_impl, value_rows,
+};
 use crate::domain::{Event, Incident, IncidentId, NewEvent, Status, Timestamp};
 
 pub use types::*;
@@ -545,7 +547,7 @@ impl EscalationStore {
 
     async fn fire_steps(
         &self,
-        steps: Vec<FireStep>,
+        mut steps: Vec<FireStep>,
         claim: &PageClaim,
     ) -> Result<Vec<Option<Fired>>, StoreError> {
         // Incidents are locked in id order, first, as every incident write does: two engines'
@@ -572,7 +574,12 @@ impl EscalationStore {
             &mut tx,
             taken
                 .iter()
-                .map(|&index| (steps[index].incident, steps[index].events.clone()))
+                .map(|&index| {
+                    (
+                        steps[index].incident,
+                        std::mem::take(&mut steps[index].events),
+                    )
+                })
                 .collect(),
         )
         .await?;
@@ -605,7 +612,7 @@ impl EscalationStore {
         let recorded = Self::finish_many(&mut tx, &done).await?;
         let events = recorded
             .into_iter()
-            .map(|index| (done[index].incident, done[index].event.clone().into_iter().collect()))
+            .map(|index| (done[index].incident, done[index].event.take().into_iter().collect()))
             .collect();
         let appended = Self::append_many(&mut tx, events).await?;
         tx.commit().await?;
@@ -663,54 +670,58 @@ impl EscalationStore {
         by: &str,
     ) -> Result<Vec<Page>, StoreError> {
         // Two index range scans (pending by send_after, claims by lease_until) rather than
-        // one OR that would read the whole outbox.
+        // one OR that would read the whole outbox; in one read.
         let mut candidates = sqlx::query(
-            "SELECT id, attempts FROM pages WHERE state = 'pending' AND send_after <= $1 \
-             ORDER BY send_after, id LIMIT $2",
+            "SELECT id, attempts FROM (SELECT id, attempts FROM pages \
+                 WHERE state = 'pending' AND send_after <= $1 \
+                 ORDER BY send_after, id LIMIT $2) AS pending \
+             UNION ALL \
+             SELECT id, attempts FROM (SELECT id, attempts FROM pages \
+                 WHERE state = 'sending' AND lease_until <= $1 \
+                 ORDER BY lease_until, id LIMIT $2) AS expired",
         )
         .bind(now.as_millis())
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        if candidates.len() < limit as usize {
-            candidates.extend(
-                sqlx::query(
-                    "SELECT id, attempts FROM pages WHERE state = 'sending' AND lease_until <= $1 \
-                     ORDER BY lease_until, id LIMIT $2",
-                )
-                .bind(now.as_millis())
-                .bind(i64::from(limit) - i64::try_from(candidates.len()).unwrap_or(0))
-                .fetch_all(&self.reader)
-                .await?,
-            );
-        }
+        candidates.truncate(limit as usize);
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
         let mut claimed = Vec::with_capacity(candidates.len());
-        // One transaction for the batch: on SQLite one write lock instead of one per page.
+        // One transaction and one conditional multi-row UPDATE per chunk: on SQLite one write
+        // lock, on PostgreSQL one round trip, for many pages.
         let mut tx = self.begin_write().await?;
-        for candidate in &candidates {
-            let id: i64 = candidate.try_get("id")?;
-            let attempts: i64 = candidate.try_get("attempts")?;
-            let row = sqlx::query(sql(format!(
-                "UPDATE pages SET state = 'sending', attempts = attempts + 1, lease_until = $2, \
-                 claimed_by = $5 WHERE id = $1 AND attempts = $3 \
-                 AND (state = 'pending' OR (state = 'sending' AND lease_until <= $4)) \
-                 RETURNING {PAGE_COLUMNS}"
+        for chunk in candidates.chunks(APPEND_CHUNK) {
+            let returning: Vec<String> = PAGE_COLUMNS
+                .split(", ")
+                .map(|column| format!("pages.{}", column.trim()))
+                .collect();
+            let mut query = sqlx::query(sql(format!(
+                "UPDATE pages SET state = 'sending', attempts = pages.attempts + 1, \
+                 lease_until = {}, claimed_by = {} FROM (VALUES {}) AS v \
+                 WHERE pages.id = v.column1 AND pages.attempts = v.column2 \
+                 AND (pages.state = 'pending' OR (pages.state = 'sending' AND pages.lease_until <= {})) \
+                 RETURNING {}",
+                param::<DB>(1),
+                param::<DB>(2),
+                value_rows::<DB>(3, chunk.len(), 2),
+                param::<DB>(3 + 2 * chunk.len()),
+                returning.join(", ")
             )))
-            .bind(id)
             .bind(lease_until.as_millis())
-            .bind(attempts)
-            .bind(now.as_millis())
-            .bind(by.to_owned())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = row {
+            .bind(by.to_owned());
+            for candidate in chunk {
+                query = query
+                    .bind(candidate.try_get::<i64, _>("id")?)
+                    .bind(candidate.try_get::<i64, _>("attempts")?);
+            }
+            for row in query.bind(now.as_millis()).fetch_all(&mut *tx).await? {
                 claimed.push(Self::page_from_row(&row)?);
             }
         }
         tx.commit().await?;
+        claimed.sort_by_key(|page| page.id);
         Ok(claimed)
     }
 

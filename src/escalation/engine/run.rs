@@ -1,0 +1,323 @@
+//! [`Engine::run`]: the engine inside `warroom run`, turn after turn. Each turn claims the
+//! outbox's ready pages, fires the steps now due (one write, which also claims their
+//! pages), hands claimed pages to senders and, once a second, audits; then it sleeps until
+//! the next deadline, a commit (of this process, or of another through the store's change
+//! feed) or a freed sender. Outcomes are not written by the turn: each sender hands its
+//! outcome to a writer task, which records whatever has gathered meanwhile in one
+//! transaction, so deliveries, steps and outcome writes overlap.
+//!
+//! A page stays *in flight*, holding one of `[escalation] max_in_flight` slots, from the
+//! moment it is handed to a sender until its outcome is committed: a kill -9 can cut off at
+//! most that many pages, and the writer's queue is bounded by the same slots (a full queue
+//! makes senders wait; nothing is dropped).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{BACKSTOP, Claimed, Engine, Ready, STEPS_PER_WRITE};
+use crate::domain::Timestamp;
+use crate::store::PageDone;
+
+/// A delivered page's outcome on its way to the writer, with the slot it holds until the
+/// outcome is committed.
+type Outcome = (PageDone, OwnedSemaphorePermit);
+
+/// How often the stopped processes' claims are looked for and the audit runs.
+const AUDIT_EVERY_MS: i64 = 1_000;
+
+/// What [`Engine::run`] keeps between turns.
+struct Turn {
+    engine: Arc<Engine>,
+    /// One permit per page in flight (see the module's documentation).
+    slots: Arc<Semaphore>,
+    senders: JoinSet<()>,
+    outcomes: mpsc::Sender<Outcome>,
+    writer: JoinHandle<()>,
+    /// Pages claimed and not yet handed to a sender: about one write's worth at most, and
+    /// not many more than the senders take at once.
+    ready: Ready,
+    queue: usize,
+    lease: Duration,
+    last_audit: Option<Timestamp>,
+}
+
+impl Engine {
+    /// Runs turns until `shutdown` (see the module's documentation). At shutdown, deliveries
+    /// in flight finish and their outcomes are written (their claims would otherwise resend
+    /// them later); pages claimed but not started are handed back at once, for the next
+    /// engine to send.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut commits = self.ops.commits();
+        let mut feed = self.ops.store().change_feed();
+        let mut turn = Turn::start(self.clone());
+        loop {
+            let failed = turn.work().await;
+            let sleep = turn.pause(failed).await;
+            if sleep.is_zero() {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(sleep) => {}
+                // The writer freed slots, or the Discord pager connected.
+                () = self.wake.notified() => {}
+                // One turn covers every commit meanwhile (many are this engine's own).
+                _ = commits.changed() => {}
+                _ = feed.changed() => {}
+            }
+        }
+        turn.finish().await;
+    }
+}
+
+impl Turn {
+    fn start(engine: Arc<Engine>) -> Turn {
+        let config = engine.ops.config();
+        let max_in_flight = usize::try_from(config.escalation.max_in_flight)
+            .unwrap_or(64)
+            .max(1);
+        let lease = config.escalation.page_lease;
+        let (outcomes, received) = mpsc::channel(max_in_flight);
+        let writer = tokio::spawn(write_outcomes(engine.clone(), received));
+        Turn {
+            engine,
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+            senders: JoinSet::new(),
+            outcomes,
+            writer,
+            ready: Ready::new(),
+            queue: STEPS_PER_WRITE.min(2 * max_in_flight).max(1),
+            lease,
+            last_audit: None,
+        }
+    }
+
+    /// One turn's work; true when part of it failed (the database, most likely), so the
+    /// loop waits before the next rather than spin.
+    async fn work(&mut self) -> bool {
+        let now = self.engine.now();
+        self.reap_senders();
+        let mut failed = false;
+        // Few pages wait for a sender: first the outbox's ready pages (pages by hand,
+        // acknowledgements to forward, pages of a stopped process), then new steps' pages,
+        // so neither starves the other and pages go out as their steps are written.
+        failed |= !self.claim_ready(now).await;
+        failed |= !self.fire_due(now).await;
+        failed |= !self.start_sending().await;
+        self.audit_now_and_then(now).await;
+        failed
+    }
+
+    fn reap_senders(&mut self) {
+        while let Some(done) = self.senders.try_join_next() {
+            if let Err(panic) = done {
+                tracing::error!(%panic, "a page sender panicked");
+            }
+        }
+    }
+
+    /// Tops `ready` up with pages of the outbox that are ready to send.
+    async fn claim_ready(&mut self, now: Timestamp) -> bool {
+        let wanted = self.queue.saturating_sub(self.ready.len());
+        if wanted == 0 {
+            return true;
+        }
+        match self.engine.claim_up_to(now, wanted).await {
+            Ok(pages) => {
+                let lease_until = now.plus(self.lease);
+                self.ready.extend(
+                    pages
+                        .into_iter()
+                        .map(|page| Claimed::later(page, lease_until)),
+                );
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "claiming pages failed; retrying");
+                false
+            }
+        }
+    }
+
+    /// Fires the steps due now, while `ready` has room; their pages join it.
+    async fn fire_due(&mut self, now: Timestamp) -> bool {
+        if self.ready.len() >= self.queue {
+            return true;
+        }
+        let batch = u32::try_from(self.queue).unwrap_or(super::BATCH);
+        match self
+            .engine
+            .fire_due_up_to(now, 1, batch, &mut self.ready)
+            .await
+        {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(%error, "firing due escalation steps failed; retrying");
+                false
+            }
+        }
+    }
+
+    /// Hands ready pages to senders, one per free slot. Pages left waiting forget the
+    /// incident their claim returned: when their turn comes it is read again, so an
+    /// acknowledgement meanwhile is seen.
+    async fn start_sending(&mut self) -> bool {
+        let mut batch = Vec::new();
+        let mut slots = Vec::new();
+        while let Some(slot) = self.free_slot() {
+            let Some(claimed) = self.ready.pop_front() else {
+                break;
+            };
+            // A claim with less than half its lease left may run out while the page is in
+            // flight, and another sender take it: leave it to whoever claims it next.
+            let left = claimed.lease_until.as_millis() - self.engine.now().as_millis();
+            if left < i64::try_from(self.lease.as_millis() / 2).unwrap_or(i64::MAX) {
+                tracing::debug!(
+                    page = claimed.page.id,
+                    "claim too old to send; left to the next claim"
+                );
+                continue;
+            }
+            batch.push(claimed);
+            slots.push(slot);
+        }
+        for claimed in &mut self.ready {
+            claimed.incident = None;
+        }
+        if batch.is_empty() {
+            return true;
+        }
+        let read = match self.engine.read_incidents(&batch).await {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::warn!(%error, "reading the incidents of pages to send failed; retrying");
+                for mut claimed in batch.into_iter().rev() {
+                    claimed.incident = None;
+                    self.ready.push_front(claimed);
+                }
+                return false;
+            }
+        };
+        let pages = match super::pair(batch, &read) {
+            Ok(pages) => pages,
+            Err(error) => {
+                tracing::warn!(%error, "a page to send has no incident; it is left to its claim");
+                return false;
+            }
+        };
+        for ((page, incident), slot) in pages.into_iter().zip(slots) {
+            let engine = self.engine.clone();
+            let outcomes = self.outcomes.clone();
+            self.senders
+                .spawn(send_one(engine, page, incident, slot, outcomes));
+        }
+        true
+    }
+
+    fn free_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Once a second: ends the claims of stopped processes on this host, and audits.
+    async fn audit_now_and_then(&mut self, now: Timestamp) {
+        if self
+            .last_audit
+            .is_some_and(|last| now.as_millis() - last.as_millis() < AUDIT_EVERY_MS)
+        {
+            return;
+        }
+        self.last_audit = Some(now);
+        if let Err(error) = self.engine.release_dead_claims(now).await {
+            tracing::warn!(%error, "reading the claims of stopped processes failed");
+        }
+        if let Err(error) = self.engine.audit(now).await {
+            tracing::warn!(%error, "the escalation audit failed; retrying");
+        }
+    }
+
+    /// How long to sleep before the next turn (a commit or a freed slot wakes it sooner).
+    async fn pause(&self, failed: bool) -> Duration {
+        if failed || self.slots.available_permits() == 0 {
+            // While every slot is taken, more pages wait for the writer to free one.
+            return BACKSTOP;
+        }
+        let now = self.engine.now();
+        match self.engine.ops.store().next_deadline().await {
+            Ok(Some(due)) => {
+                Duration::from_millis(u64::try_from(due.as_millis() - now.as_millis()).unwrap_or(0))
+                    .min(BACKSTOP)
+            }
+            Ok(None) => BACKSTOP,
+            Err(error) => {
+                tracing::warn!(%error, "reading the next escalation deadline failed");
+                BACKSTOP
+            }
+        }
+    }
+
+    async fn finish(mut self) {
+        while let Some(done) = self.senders.join_next().await {
+            if let Err(panic) = done {
+                tracing::error!(%panic, "a page sender panicked");
+            }
+        }
+        // The senders are done: closing the queue lets the writer record the rest and stop.
+        drop(self.outcomes);
+        if let Err(panic) = self.writer.await {
+            tracing::error!(%panic, "the writer of page outcomes panicked");
+        }
+        if !self.ready.is_empty()
+            && let Err(error) = self
+                .engine
+                .ops
+                .store()
+                .release_claims(&self.engine.instance, self.engine.now())
+                .await
+        {
+            tracing::warn!(%error, "handing back claimed pages at shutdown failed; they are sent when their claims run out");
+        }
+    }
+}
+
+/// Delivers one page and hands its outcome, with its slot, to the writer.
+async fn send_one(
+    engine: Arc<Engine>,
+    page: crate::store::Page,
+    incident: crate::domain::Incident,
+    slot: OwnedSemaphorePermit,
+    outcomes: mpsc::Sender<Outcome>,
+) {
+    match engine.send(page, incident).await {
+        // The queue has room for every slot, so this waits only if the writer is gone.
+        Ok(done) => {
+            if outcomes.send((done, slot)).await.is_err() {
+                tracing::warn!(
+                    "the writer of page outcomes stopped; the page is sent again when its claim runs out"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "a page could not be sent; it is tried again when its claim runs out");
+        }
+    }
+}
+
+/// The writer: records the outcomes gathered while the previous write ran, up to
+/// [`STEPS_PER_WRITE`] per transaction, then frees their slots and wakes the turn loop.
+/// Stops when every sender and the turn loop have dropped their ends of the queue.
+async fn write_outcomes(engine: Arc<Engine>, mut received: mpsc::Receiver<Outcome>) {
+    let mut batch = Vec::with_capacity(STEPS_PER_WRITE);
+    while received.recv_many(&mut batch, STEPS_PER_WRITE).await > 0 {
+        let (done, slots): (Vec<PageDone>, Vec<OwnedSemaphorePermit>) = batch.drain(..).unzip();
+        if let Err(error) = engine.record(done).await {
+            tracing::warn!(%error, "recording pages' outcomes failed; they are sent again when their claims run out");
+        }
+        drop(slots);
+        engine.wake();
+    }
+}
