@@ -155,28 +155,34 @@ impl Timers {
         }
     }
 
-    /// Fires timers as they come due until `shutdown` completes.
+    /// Fires timers as they come due until `shutdown` completes. Between them it only reads
+    /// when the next one is due (a write, the claim, only once one is), so the commits that
+    /// wake it cost one read each.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut commits = self.ops.commits();
         let mut feed = self.ops.store().change_feed();
         loop {
             let now = self.ops.clock().now();
-            if let Err(error) = self.tick(now).await {
-                tracing::warn!(%error, "firing due timers failed; trying again shortly");
-            }
             let sleep = match self.ops.store().next_timer_due().await {
+                Ok(Some(due)) if due <= now => {
+                    if let Err(error) = self.tick(now).await {
+                        tracing::warn!(%error, "firing due timers failed; trying again shortly");
+                        TIMER_BACKSTOP
+                    } else {
+                        continue;
+                    }
+                }
                 Ok(Some(due)) => Duration::from_millis(
-                    u64::try_from(due.as_millis() - self.ops.clock().now().as_millis())
-                        .unwrap_or(0),
+                    u64::try_from(due.as_millis() - now.as_millis()).unwrap_or(0),
                 )
                 .min(TIMER_BACKSTOP),
-                Ok(None) | Err(_) => TIMER_BACKSTOP,
+                Ok(None) => TIMER_BACKSTOP,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot read when the next timer is due; looking again shortly");
+                    TIMER_BACKSTOP
+                }
             };
-            if sleep.is_zero() {
-                tokio::task::yield_now().await;
-                continue;
-            }
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep(sleep) => {}

@@ -57,7 +57,8 @@ pub trait TimerStore: Send + Sync {
     /// Gives a claimed timer back, to be tried again at `at` (its handler failed).
     async fn retry_timer(&self, id: i64, holder: &str, at: Timestamp) -> Result<(), StoreError>;
 
-    /// The earliest due time of a pending timer.
+    /// When the next pending timer can be claimed: its due time, or the end of the claim that
+    /// holds it.
     async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Queues a direct message under `key`; false when one was queued under it already.
@@ -234,7 +235,12 @@ impl TimerStore {
     }
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        let row = sqlx::query("SELECT MIN(due_at) AS due FROM timers WHERE state = 'pending'")
+        // A timer another process holds becomes claimable when its claim runs out, not before:
+        // waking for it at its due time would only find it held.
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN claimed_by IS NOT NULL AND claim_until > due_at \
+             THEN claim_until ELSE due_at END) AS due FROM timers WHERE state = 'pending'",
+        )
             .fetch_one(&self.reader)
             .await?;
         let due: Option<i64> = row.try_get("due")?;

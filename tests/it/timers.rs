@@ -225,6 +225,12 @@ async fn the_claim_of_a_dead_process_is_taken_over_when_it_runs_out(db: TestDb) 
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        store.next_timer_due().await.unwrap(),
+        Some(START.plus(TIMER_CLAIM)),
+        "a held timer is next claimable when its claim runs out (an engine waking for it \
+         sooner would find it held, and look again at once)"
+    );
     let engine = engine(&setup.db, &setup.clock).await;
     setup.clock.set(Timestamp::from_millis(
         START.plus(TIMER_CLAIM).as_millis() - 1,
