@@ -49,6 +49,10 @@ event_kinds! {
     AlertResolved => "alert_resolved",
     ChecklistChecked => "checklist_checked",
     Exported => "exported",
+    AckDeadlineMissed => "ack_deadline_missed",
+    Reminder => "reminder",
+    ChecklistUnchecked => "checklist_unchecked",
+    RpoRecorded => "rpo_recorded",
 }
 
 impl fmt::Display for EventKind {

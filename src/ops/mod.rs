@@ -3,6 +3,8 @@
 
 mod alerts;
 mod authz;
+pub mod deadlines;
+mod during;
 mod escalation;
 mod export;
 mod feeds;
@@ -24,6 +26,7 @@ pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
+pub use during::{RpoRequest, rpo_at};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,

@@ -7,6 +7,7 @@
 mod alerts;
 mod config;
 mod duties;
+mod during;
 mod escalation;
 mod postgres;
 mod reach;
@@ -30,6 +31,7 @@ pub use alerts::{
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
 pub use duties::{DutyStore, LeaseHolder, Unshown};
+pub use during::DuringStore;
 pub use escalation::{
     Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
@@ -115,6 +117,7 @@ pub trait Store:
     + DutyStore
     + ReachStore
     + TimerStore
+    + DuringStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -130,6 +133,7 @@ impl<
         + DutyStore
         + ReachStore
         + TimerStore
+        + DuringStore
         + Send
         + Sync
         + std::fmt::Debug
