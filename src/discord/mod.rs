@@ -21,6 +21,7 @@
 mod commands;
 mod components;
 mod context;
+mod during;
 mod duty;
 mod gateway;
 mod interactions;

@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod contract;
 mod crash;
+mod deadlines;
 mod discord;
 mod discord_paging;
 mod duties;
