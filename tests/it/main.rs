@@ -8,6 +8,7 @@ mod crash;
 mod deadlines;
 mod discord;
 mod discord_paging;
+mod during;
 mod duties;
 mod escalation;
 mod escalation_crash;
