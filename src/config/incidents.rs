@@ -180,8 +180,8 @@ impl Loader {
             self.problem(
                 &path,
                 format!(
-                    "{} could never fire: no incident stays open that long; use a shorter time, or \"0\" for no reminder",
-                    humantime::format_duration(every)
+                    "`{}` could never fire: no incident stays open that long (the most is 366 days); use a shorter time, or \"0\" for no reminder",
+                    text.trim()
                 ),
             );
         }

@@ -257,3 +257,41 @@ async fn the_missed_deadline_is_said_in_the_channel_and_the_announce_channel(db:
         .await;
     world.stop().await;
 }
+
+/// Reminder settings that could never fire, and malformed ones, are refused by `warroom
+/// check` with their file and line; "0" turns a reminder off.
+#[test]
+fn reminder_settings_that_could_never_fire_are_named_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reminders.toml");
+    std::fs::write(
+        &path,
+        r#"[database]
+url = "sqlite://warroom.db"
+
+[severities.SEV1]
+description = "Critical"
+ack_within = "15m"
+update_every = "400days"
+commander_within = "0"
+
+[severities.SEV2]
+description = "Major"
+ack_within = "1h"
+commander_within = "whenever"
+"#,
+    )
+    .unwrap();
+    let output = crate::support::run(&path, &["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = crate::support::stderr(&output);
+    assert!(
+        message.contains("reminders.toml:7: severities.SEV1.update_every: `400days` could never fire"),
+        "{message}"
+    );
+    assert!(
+        message.contains("reminders.toml:13: severities.SEV2.commander_within: `whenever` is not a duration"),
+        "{message}"
+    );
+    assert!(!message.contains("SEV1.commander_within"), "{message}");
+}
