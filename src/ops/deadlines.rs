@@ -75,6 +75,49 @@ pub(crate) fn starting(config: &Config, incident: &Incident, now: Timestamp) -> 
     timers
 }
 
+/// The severity changed at `now`: the deadlines and reminders of the new one apply — the ack
+/// deadline counted from the opening (so one already passed fires at once), reminders from
+/// now; those the new severity does not have end.
+pub(crate) fn reseveritied(config: &Config, incident: &Incident, now: Timestamp) -> Vec<TimerOp> {
+    let Some(severity) = config.severity(&incident.severity) else {
+        return Vec::new();
+    };
+    if !incident.status.is_active() {
+        return Vec::new();
+    }
+    let id = subject(incident.id);
+    let set_or_end = |kind: &str, every: Duration, due_at: Timestamp, wanted: bool| {
+        if wanted && !every.is_zero() {
+            TimerOp::set(kind, id.clone(), due_at, json!({}))
+        } else {
+            TimerOp::cancel(kind, id.clone())
+        }
+    };
+    let mut timers = vec![
+        set_or_end(
+            UPDATE_REMINDER,
+            severity.update_every,
+            now.plus(severity.update_every),
+            true,
+        ),
+        set_or_end(
+            COMMANDER_REMINDER,
+            severity.commander_within,
+            now.plus(severity.commander_within),
+            incident.commander().is_none(),
+        ),
+    ];
+    if incident.status == Status::Open && incident.acknowledged_at.is_none() {
+        timers.push(set_or_end(
+            ACK_DEADLINE,
+            severity.ack_within,
+            incident.opened_at.plus(severity.ack_within),
+            true,
+        ));
+    }
+    timers
+}
+
 /// Someone took the incident (acknowledged or mitigated it): no ack deadline any more.
 pub(crate) fn taken(id: IncidentId) -> Vec<TimerOp> {
     vec![TimerOp::cancel(ACK_DEADLINE, subject(id))]

@@ -274,6 +274,7 @@ impl Ops {
             }
             let mut next = current.clone();
             next.severity = severity.clone();
+            let next_for_timers = next.clone();
             let mut text = format!("Severity {} → {}", current.severity, severity);
             // An unacknowledged incident escalates by its new severity's policy, from level 1
             // now; once someone has acknowledged it nothing pages, and a reopening starts the
@@ -310,7 +311,7 @@ impl Ops {
                 } else {
                     EscalationEffect::None
                 },
-                timers: Vec::new(),
+                timers: super::deadlines::reseveritied(&self.config, &next_for_timers, now),
             })
         };
         let written = self.store.update_incident(id, &decide).await?;

@@ -22,6 +22,7 @@ on_both_backends!(
     an_acknowledged_incident_never_misses_its_deadline,
     overdue_deadlines_and_reminders_fire_once_at_once_after_a_restart,
     reminders_nudge_until_satisfied_and_never_more_often_than_configured,
+    a_graver_severity_brings_its_deadline_counted_from_the_opening,
     the_missed_deadline_is_said_in_the_channel_and_the_announce_channel,
 );
 
@@ -218,6 +219,30 @@ async fn reminders_nudge_until_satisfied_and_never_more_often_than_configured(db
     assert_eq!(at(updates.clone()), [30, 70, 100]);
     assert_eq!(updates[0].data["to"]["id"], "discord:42", "the commander is nudged");
     assert!(updates[1].text.contains("No status update on INC-1 for 30m"));
+}
+
+async fn a_graver_severity_brings_its_deadline_counted_from_the_opening(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(START));
+    let ops = ops(&db, &clock).await;
+    let engine = engine(&db, &clock).await;
+    // SEV4: 24h to acknowledge, no reminders. Raised to SEV1 after 20 minutes: SEV1's 15
+    // minutes have passed, so the deadline is missed at once, and SEV1's reminders start.
+    let id = open(&ops, "SEV4", false).await;
+    clock.set(START.plus(minutes(20)));
+    engine.tick(clock.now()).await.unwrap();
+    assert!(of_kind(&ops, id, EventKind::AckDeadlineMissed).await.is_empty());
+    ops.change_severity(&operator("bob"), id, "SEV1").await.unwrap();
+    engine.tick(clock.now()).await.unwrap();
+    let missed = of_kind(&ops, id, EventKind::AckDeadlineMissed).await;
+    assert_eq!(missed.len(), 1);
+    assert!(missed[0].text.contains("SEV1 INC-1 was not acknowledged within 15m"));
+    clock.set(START.plus(minutes(35)));
+    engine.tick(clock.now()).await.unwrap();
+    assert_eq!(reminders(&ops, id, "commander_within").await.len(), 1);
+    assert!(reminders(&ops, id, "update_every").await.is_empty());
+    clock.set(START.plus(minutes(50)));
+    engine.tick(clock.now()).await.unwrap();
+    assert_eq!(reminders(&ops, id, "update_every").await.len(), 1);
 }
 
 async fn the_missed_deadline_is_said_in_the_channel_and_the_announce_channel(db: TestDb) {
