@@ -124,7 +124,11 @@ pub enum IncidentCommand {
     Rpo {
         id: IncidentId,
         /// When the restored backup was taken: RFC 3339 or "2026-12-06 14:05" (UTC)
-        #[arg(long, required_unless_present = "no_data_lost", conflicts_with = "no_data_lost")]
+        #[arg(
+            long,
+            required_unless_present = "no_data_lost",
+            conflicts_with = "no_data_lost"
+        )]
         restored_from: Option<String>,
         /// Nothing was lost (no restore from a backup)
         #[arg(long)]

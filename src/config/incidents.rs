@@ -192,16 +192,15 @@ impl Loader {
 fn default_severities() -> Vec<SeverityConfig> {
     // The runbooks' P1..P4: answered within 15 minutes .. 24 hours; the gravest incidents
     // say where they stand every 30 minutes and get a commander within 15.
-    let severity = |name: &str, description: &str, [ack, update, commander]: [u64; 3]| {
-        SeverityConfig {
+    let severity =
+        |name: &str, description: &str, [ack, update, commander]: [u64; 3]| SeverityConfig {
             name: name.to_owned(),
             description: description.to_owned(),
             ack_within: Duration::from_secs(ack * 60),
             policy: None,
             update_every: Duration::from_secs(update * 60),
             commander_within: Duration::from_secs(commander * 60),
-        }
-    };
+        };
     vec![
         severity(
             "SEV1",

@@ -200,8 +200,12 @@ impl Bot {
                 self.say(incident, event.seq, &text).await?;
             }
             EventKind::AckDeadlineMissed => {
-                self.say(incident, event.seq, &render::during::deadline_missed_line(event))
-                    .await?;
+                self.say(
+                    incident,
+                    event.seq,
+                    &render::during::deadline_missed_line(event),
+                )
+                .await?;
                 let text = render::during::deadline_missed_announcement(incident, event);
                 self.announce(text, incident.channel_id, nonce('a', id, event.seq, 0))
                     .await?;

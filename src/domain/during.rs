@@ -114,7 +114,12 @@ pub fn parse_time(text: &str) -> Result<Timestamp, String> {
     if let Ok(at) = Timestamp::parse_rfc3339(text) {
         return Ok(at);
     }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
             return Ok(Timestamp::from_millis(
                 Utc.from_utc_datetime(&naive).timestamp_millis(),
@@ -135,7 +140,11 @@ mod tests {
         let at = parse_time("2026-12-06T14:05:00Z").unwrap();
         assert_eq!(parse_time("2026-12-06 14:05").unwrap(), at);
         assert_eq!(parse_time("2026-12-06T15:05:00+01:00").unwrap(), at);
-        assert!(parse_time("yesterday").unwrap_err().contains("is not a time"));
+        assert!(
+            parse_time("yesterday")
+                .unwrap_err()
+                .contains("is not a time")
+        );
         assert!(parse_time("").is_err());
     }
 

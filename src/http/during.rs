@@ -21,10 +21,7 @@ use crate::ops::RpoRequest;
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/incidents/{id}/resolve", post(resolve))
-        .route(
-            "/v1/incidents/{id}/checklist",
-            post(check).get(checklist),
-        )
+        .route("/v1/incidents/{id}/checklist", post(check).get(checklist))
         .route("/v1/incidents/{id}/rpo", post(rpo))
 }
 

@@ -100,10 +100,7 @@ impl Ops {
         if ticked != undo {
             return Err(OpsError::Refused(Refusal::Unchanged {
                 id,
-                what: format!(
-                    "“{item}” {}",
-                    if undo { "unticked" } else { "ticked" }
-                ),
+                what: format!("“{item}” {}", if undo { "unticked" } else { "ticked" }),
             }));
         }
         let (kind, verb) = if undo {
@@ -199,7 +196,10 @@ impl Ops {
                     .map(|entry| entry.item)
                     .collect();
                 if !unticked.is_empty() {
-                    return Err(OpsError::Refused(Refusal::ChecklistUnticked { id, unticked }));
+                    return Err(OpsError::Refused(Refusal::ChecklistUnticked {
+                        id,
+                        unticked,
+                    }));
                 }
             }
         }

@@ -24,9 +24,9 @@ use crate::store::{Store, StoreError};
 pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use authz::{Permission, Principal, authorize};
+pub use during::{RpoRequest, rpo_at};
 pub use escalation::{PageRequest, Paged};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
-pub use during::{RpoRequest, rpo_at};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,

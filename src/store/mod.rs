@@ -6,8 +6,8 @@
 
 mod alerts;
 mod config;
-mod duties;
 mod during;
+mod duties;
 mod escalation;
 mod postgres;
 mod reach;
@@ -30,8 +30,8 @@ pub use alerts::{
 };
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
-pub use duties::{DutyStore, LeaseHolder, Unshown};
 pub use during::DuringStore;
+pub use duties::{DutyStore, LeaseHolder, Unshown};
 pub use escalation::{
     Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,

@@ -76,9 +76,7 @@ async fn reminders(ops: &Ops, id: IncidentId, setting: &str) -> Vec<Event> {
         .collect()
 }
 
-async fn the_ack_deadline_is_missed_at_ack_within_once_whatever_the_number_of_engines(
-    db: TestDb,
-) {
+async fn the_ack_deadline_is_missed_at_ack_within_once_whatever_the_number_of_engines(db: TestDb) {
     let clock = Arc::new(ManualClock::new(START));
     let ops = ops(&db, &clock).await;
     let id = open(&ops, "SEV1", false).await;
@@ -100,7 +98,9 @@ async fn the_ack_deadline_is_missed_at_ack_within_once_whatever_the_number_of_en
     assert_eq!(missed.len(), 1, "once across both engines: {missed:?}");
     assert_eq!(missed[0].at, START.plus(minutes(15)));
     assert!(
-        missed[0].text.contains("SEV1 INC-1 was not acknowledged within 15m"),
+        missed[0]
+            .text
+            .contains("SEV1 INC-1 was not acknowledged within 15m"),
         "{}",
         missed[0].text
     );
@@ -112,7 +112,10 @@ async fn the_ack_deadline_is_missed_at_ack_within_once_whatever_the_number_of_en
             engine.tick(clock.now()).await.unwrap();
         }
     }
-    assert_eq!(of_kind(&ops, id, EventKind::AckDeadlineMissed).await.len(), 1);
+    assert_eq!(
+        of_kind(&ops, id, EventKind::AckDeadlineMissed).await.len(),
+        1
+    );
 }
 
 async fn an_acknowledged_incident_never_misses_its_deadline(db: TestDb) {
@@ -124,7 +127,9 @@ async fn an_acknowledged_incident_never_misses_its_deadline(db: TestDb) {
     clock.set(START.plus(minutes(14)));
     engine.tick(clock.now()).await.unwrap();
     ops.acknowledge(&operator("bob"), acked).await.unwrap();
-    ops.mitigate(&operator("bob"), mitigated, None).await.unwrap();
+    ops.mitigate(&operator("bob"), mitigated, None)
+        .await
+        .unwrap();
     for id in [acked, mitigated] {
         assert!(
             ops.store()
@@ -212,13 +217,24 @@ async fn reminders_nudge_until_satisfied_and_never_more_often_than_configured(db
     // Nobody led it at 15m; carol took it at 20m: no more.
     let commander = reminders(&ops, id, "commander_within").await;
     assert_eq!(at(commander.clone()), [15]);
-    assert!(commander[0].text.contains("DRILL: INC-1 has had no commander for 15m"));
+    assert!(
+        commander[0]
+            .text
+            .contains("DRILL: INC-1 has had no commander for 15m")
+    );
     assert!(commander[0].data["to"].is_null(), "the channel is nudged");
     // No update by 30m; one at 40m moves the next to 70m, then 100m; resolved at 110m.
     let updates = reminders(&ops, id, "update_every").await;
     assert_eq!(at(updates.clone()), [30, 70, 100]);
-    assert_eq!(updates[0].data["to"]["id"], "discord:42", "the commander is nudged");
-    assert!(updates[1].text.contains("No status update on INC-1 for 30m"));
+    assert_eq!(
+        updates[0].data["to"]["id"], "discord:42",
+        "the commander is nudged"
+    );
+    assert!(
+        updates[1]
+            .text
+            .contains("No status update on INC-1 for 30m")
+    );
 }
 
 async fn a_graver_severity_brings_its_deadline_counted_from_the_opening(db: TestDb) {
@@ -230,12 +246,22 @@ async fn a_graver_severity_brings_its_deadline_counted_from_the_opening(db: Test
     let id = open(&ops, "SEV4", false).await;
     clock.set(START.plus(minutes(20)));
     engine.tick(clock.now()).await.unwrap();
-    assert!(of_kind(&ops, id, EventKind::AckDeadlineMissed).await.is_empty());
-    ops.change_severity(&operator("bob"), id, "SEV1").await.unwrap();
+    assert!(
+        of_kind(&ops, id, EventKind::AckDeadlineMissed)
+            .await
+            .is_empty()
+    );
+    ops.change_severity(&operator("bob"), id, "SEV1")
+        .await
+        .unwrap();
     engine.tick(clock.now()).await.unwrap();
     let missed = of_kind(&ops, id, EventKind::AckDeadlineMissed).await;
     assert_eq!(missed.len(), 1);
-    assert!(missed[0].text.contains("SEV1 INC-1 was not acknowledged within 15m"));
+    assert!(
+        missed[0]
+            .text
+            .contains("SEV1 INC-1 was not acknowledged within 15m")
+    );
     clock.set(START.plus(minutes(35)));
     engine.tick(clock.now()).await.unwrap();
     assert_eq!(reminders(&ops, id, "commander_within").await.len(), 1);
@@ -257,7 +283,10 @@ async fn the_missed_deadline_is_said_in_the_channel_and_the_announce_channel(db:
     .await;
     let alice = world.emu.member("alice", &[world.responders]);
     alice
-        .runs(world.general, r#"/incident open title:"Payments down" severity:SEV1"#)
+        .runs(
+            world.general,
+            r#"/incident open title:"Payments down" severity:SEV1"#,
+        )
         .await
         .says("Opened **INC-1** (SEV1)");
     let channel = world.channel("inc-1-payments-down").await;
@@ -311,11 +340,14 @@ commander_within = "whenever"
     assert_eq!(output.status.code(), Some(1));
     let message = crate::support::stderr(&output);
     assert!(
-        message.contains("reminders.toml:7: severities.SEV1.update_every: `400days` could never fire"),
+        message
+            .contains("reminders.toml:7: severities.SEV1.update_every: `400days` could never fire"),
         "{message}"
     );
     assert!(
-        message.contains("reminders.toml:13: severities.SEV2.commander_within: `whenever` is not a duration"),
+        message.contains(
+            "reminders.toml:13: severities.SEV2.commander_within: `whenever` is not a duration"
+        ),
         "{message}"
     );
     assert!(!message.contains("SEV1.commander_within"), "{message}");

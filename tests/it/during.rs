@@ -42,7 +42,8 @@ async fn checklists_are_ticked_by_command_and_card_menu_and_resolving_asks_once(
         .bot_message(here, |m| m.text().contains("Checklist · 0/4 checked"))
         .await;
     assert!(
-        card.custom_ids().contains(&"incident:checklist:1".to_owned()),
+        card.custom_ids()
+            .contains(&"incident:checklist:1".to_owned()),
         "the card has the checklist menu: {:?}",
         card.custom_ids()
     );
@@ -61,7 +62,9 @@ async fn checklists_are_ticked_by_command_and_card_menu_and_resolving_asks_once(
         .says("“logins work” ticked by alice")
         .says("1/4 checked");
     world
-        .message(here, |m| m.id == card.id && m.text().contains("1/4 checked"))
+        .message(here, |m| {
+            m.id == card.id && m.text().contains("1/4 checked")
+        })
         .await;
     // The card's menu: option 0 is "health endpoint returns 200".
     let picked = alice
@@ -73,9 +76,15 @@ async fn checklists_are_ticked_by_command_and_card_menu_and_resolving_asks_once(
     assert!(picked.ephemeral(), "{}", picked.text());
     assert!(picked.text().contains("2/4 checked"), "{}", picked.text());
     let card_now = world
-        .message(here, |m| m.id == card.id && m.text().contains("2/4 checked"))
+        .message(here, |m| {
+            m.id == card.id && m.text().contains("2/4 checked")
+        })
         .await;
-    assert!(card_now.text().contains("✅ health endpoint returns 200 — alice"));
+    assert!(
+        card_now
+            .text()
+            .contains("✅ health endpoint returns 200 — alice")
+    );
 
     // Bad input: an item not on the checklist, one already ticked; nothing changes.
     let before = world.db.snapshot().await;
@@ -98,7 +107,9 @@ async fn checklists_are_ticked_by_command_and_card_menu_and_resolving_asks_once(
         .unwrap();
     assert!(unpicked.text().contains("unticked"), "{}", unpicked.text());
     world
-        .message(here, |m| m.id == card.id && m.text().contains("1/4 checked"))
+        .message(here, |m| {
+            m.id == card.id && m.text().contains("1/4 checked")
+        })
         .await;
 
     // Resolving with unticked items warns, only to the person, once; "Resolve anyway" does.
@@ -107,27 +118,45 @@ async fn checklists_are_ticked_by_command_and_card_menu_and_resolving_asks_once(
         .await
         .replied_privately("has 3 of its checklist unticked");
     assert!(warned.text().contains("orders can be placed"));
-    assert_ne!(world.incident(IncidentId(1)).await.status.as_str(), "resolved");
+    assert_ne!(
+        world.incident(IncidentId(1)).await.status.as_str(),
+        "resolved"
+    );
     let warning = warned.message.expect("the warning is a message");
-    assert!(warning.custom_ids().contains(&"incident:resolve-anyway:1".to_owned()));
+    assert!(
+        warning
+            .custom_ids()
+            .contains(&"incident:resolve-anyway:1".to_owned())
+    );
     carol
         .clicks(warning.id, "incident:resolve-anyway:1")
         .await
         .says_privately("resolved");
-    assert_eq!(world.incident(IncidentId(1)).await.status.as_str(), "resolved");
+    assert_eq!(
+        world.incident(IncidentId(1)).await.status.as_str(),
+        "resolved"
+    );
 
     // The export lists who ticked what, when; the unticked one as unticked.
     let ops = world.db.ops().await;
     let mut markdown = Vec::new();
-    ops.export(&operator("x"), IncidentId(1), Format::Markdown, &mut markdown)
-        .await
-        .unwrap();
+    ops.export(
+        &operator("x"),
+        IncidentId(1),
+        Format::Markdown,
+        &mut markdown,
+    )
+    .await
+    .unwrap();
     let markdown = String::from_utf8(markdown).unwrap();
     assert!(
         markdown.contains("- [x] logins work (checked by alice at "),
         "{markdown}"
     );
-    assert!(markdown.contains("- [ ] health endpoint returns 200"), "{markdown}");
+    assert!(
+        markdown.contains("- [ ] health endpoint returns 200"),
+        "{markdown}"
+    );
     let ticks: Vec<EventKind> = world
         .timeline(IncidentId(1))
         .await
@@ -151,7 +180,10 @@ async fn checklists_are_ticked_by_command_and_card_menu_and_resolving_asks_once(
 
     // An incident without a service has no checklist to tick.
     alice
-        .runs(world.general, r#"/incident open title:"Odd noise" severity:SEV4"#)
+        .runs(
+            world.general,
+            r#"/incident open title:"Odd noise" severity:SEV4"#,
+        )
         .await
         .says("Opened **INC-2**");
     let other = world.channel("inc-2-odd-noise").await.id;
@@ -172,19 +204,39 @@ async fn checklists_are_ticked_by_command_and_card_menu_and_resolving_asks_once(
 async fn the_command_line_ticks_records_the_recovery_point_and_refuses_bad_input(db: TestDb) {
     let config = db.write_config("");
     let open = |args: &[&str]| {
-        let mut all = vec!["incident", "open", "--title", "Checkout is down", "--severity", "SEV2"];
+        let mut all = vec![
+            "incident",
+            "open",
+            "--title",
+            "Checkout is down",
+            "--severity",
+            "SEV2",
+        ];
         all.extend_from_slice(args);
         succeed(&config, &all);
     };
     open(&["--service", "postgres"]);
     open(&[]);
     let ticked = succeed(&config, &["incident", "check", "1", "pg_isready answers"]);
-    assert!(ticked.contains("“pg_isready answers” ticked by alice"), "{ticked}");
+    assert!(
+        ticked.contains("“pg_isready answers” ticked by alice"),
+        "{ticked}"
+    );
     let recorded = succeed(
         &config,
-        &["incident", "rpo", "INC-1", "--no-data-lost", "--note", "replica promoted"],
+        &[
+            "incident",
+            "rpo",
+            "INC-1",
+            "--no-data-lost",
+            "--note",
+            "replica promoted",
+        ],
     );
-    assert!(recorded.contains("Recovery point: no data lost: replica promoted"), "{recorded}");
+    assert!(
+        recorded.contains("Recovery point: no data lost: replica promoted"),
+        "{recorded}"
+    );
 
     let before = db.snapshot().await;
     for (args, says) in [
@@ -197,7 +249,13 @@ async fn the_command_line_ticks_records_the_recovery_point_and_refuses_bad_input
             "INC-2 has no service",
         ),
         (
-            vec!["incident", "rpo", "1", "--restored-from", "2999-01-01 00:00"],
+            vec![
+                "incident",
+                "rpo",
+                "1",
+                "--restored-from",
+                "2999-01-01 00:00",
+            ],
             "is in the future",
         ),
         (
@@ -210,8 +268,17 @@ async fn the_command_line_ticks_records_the_recovery_point_and_refuses_bad_input
         ),
     ] {
         let output = run(&config, &args);
-        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", stderr(&output));
-        assert!(stderr(&output).contains(says), "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
     }
     assert_eq!(db.snapshot().await, before, "bad input changed nothing");
     let resolved = succeed(&config, &["incident", "resolve", "1", "--force"]);
@@ -240,26 +307,58 @@ async fn the_api_ticks_records_the_recovery_point_and_refuses_bad_input(db: Test
     assert_eq!(ticked.status, 201, "{}", ticked.text);
     assert_eq!(ticked.json()["events"][0]["kind"], "checklist_checked");
     assert_eq!(ticked.json()["events"][0]["data"]["item"], "logins work");
-    let state = server.get("/v1/incidents/1/checklist", RESPONDER).await.json();
+    let state = server
+        .get("/v1/incidents/1/checklist", RESPONDER)
+        .await
+        .json();
     assert_eq!(state["progress"], "1/4 checked");
     assert_eq!(state["items"][1]["ticked"]["by"]["id"], "api:responder");
 
     let now = server.clock.now();
     let before = server.snapshot().await;
     for (path, body, status, says) in [
-        ("/v1/incidents/1/checklist", json!({"item": "coffee"}), 422, "is not on the checklist of api"),
-        ("/v1/incidents/2/checklist", json!({"item": "logins work"}), 422, "INC-2 has no service"),
-        ("/v1/incidents/1/rpo", json!({"restored_from": "tomorrow"}), 422, "is not a time"),
+        (
+            "/v1/incidents/1/checklist",
+            json!({"item": "coffee"}),
+            422,
+            "is not on the checklist of api",
+        ),
+        (
+            "/v1/incidents/2/checklist",
+            json!({"item": "logins work"}),
+            422,
+            "INC-2 has no service",
+        ),
+        (
+            "/v1/incidents/1/rpo",
+            json!({"restored_from": "tomorrow"}),
+            422,
+            "is not a time",
+        ),
         (
             "/v1/incidents/1/rpo",
             json!({"restored_from": now.plus(Duration::from_secs(60)).to_rfc3339()}),
             422,
             "is in the future",
         ),
-        ("/v1/incidents/1/rpo", json!({}), 422, "say what was restored"),
-        ("/v1/incidents/1/resolve", json!({"summary": "x"}), 409, "has 3 of its checklist unticked"),
+        (
+            "/v1/incidents/1/rpo",
+            json!({}),
+            422,
+            "say what was restored",
+        ),
+        (
+            "/v1/incidents/1/resolve",
+            json!({"summary": "x"}),
+            409,
+            "has 3 of its checklist unticked",
+        ),
     ] {
-        let token = if path.ends_with("resolve") { COMMANDER } else { RESPONDER };
+        let token = if path.ends_with("resolve") {
+            COMMANDER
+        } else {
+            RESPONDER
+        };
         let reply = server.post(path, token, &body).await;
         assert_eq!(reply.status, status, "{path} {body}: {}", reply.text);
         assert!(reply.error().contains(says), "{path}: {}", reply.error());
@@ -276,7 +375,11 @@ async fn the_api_ticks_records_the_recovery_point_and_refuses_bad_input(db: Test
     assert_eq!(restored.status, 201, "{}", restored.text);
     assert_eq!(restored.json()["events"][0]["kind"], "rpo_recorded");
     let resolved = server
-        .post("/v1/incidents/1/resolve", COMMANDER, &json!({"force": true}))
+        .post(
+            "/v1/incidents/1/resolve",
+            COMMANDER,
+            &json!({"force": true}),
+        )
         .await;
     assert_eq!(resolved.status, 200, "{}", resolved.text);
     assert_eq!(resolved.json()["incident"]["status"], "resolved");
@@ -287,7 +390,11 @@ const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
 /// An incident of `postgres` (RTO 30m, RPO 1h) opened at START, resolved `after`, restored
 /// from `lost` before it started; its exports in the three formats.
-async fn exported(db: &TestDb, lost: Duration, after: Duration) -> (String, serde_json::Value, String) {
+async fn exported(
+    db: &TestDb,
+    lost: Duration,
+    after: Duration,
+) -> (String, serde_json::Value, String) {
     let clock = Arc::new(ManualClock::new(START));
     let ops = Ops::new(db.store().await, Arc::new(db.config()), clock.clone());
     let who = operator("alice");
@@ -307,7 +414,9 @@ async fn exported(db: &TestDb, lost: Duration, after: Duration) -> (String, serd
         .incident
         .id;
     clock.set(START.plus(Duration::from_secs(300)));
-    ops.record_rpo(&who, id, rpo_at(START.minus(lost))).await.unwrap();
+    ops.record_rpo(&who, id, rpo_at(START.minus(lost)))
+        .await
+        .unwrap();
     clock.set(START.plus(after));
     ops.resolve(&who, id, None).await.unwrap();
     let mut out = Vec::new();
@@ -321,10 +430,15 @@ async fn exported(db: &TestDb, lost: Duration, after: Duration) -> (String, serd
 }
 
 async fn exports_judge_the_recovery_point_met(db: TestDb) {
-    let (markdown, json, html) =
-        exported(&db, Duration::from_secs(45 * 60), Duration::from_secs(20 * 60)).await;
+    let (markdown, json, html) = exported(
+        &db,
+        Duration::from_secs(45 * 60),
+        Duration::from_secs(20 * 60),
+    )
+    .await;
     assert!(
-        markdown.contains("| Recovery point (RPO) | 1h 00m 00s | 45m 00s of data lost (restored from ")
+        markdown
+            .contains("| Recovery point (RPO) | 1h 00m 00s | 45m 00s of data lost (restored from ")
             && markdown.contains("recorded by alice) | **met** |"),
         "{markdown}"
     );
@@ -333,7 +447,10 @@ async fn exports_judge_the_recovery_point_met(db: TestDb) {
     assert_eq!(rpo["result"], "met");
     assert_eq!(rpo["actual_ms"], 45 * 60 * 1000);
     assert_eq!(rpo["target_ms"], 3_600_000);
-    assert_eq!(rpo["recovery_point"]["restored_from"], json!(START.minus(Duration::from_secs(2_700))));
+    assert_eq!(
+        rpo["recovery_point"]["restored_from"],
+        json!(START.minus(Duration::from_secs(2_700)))
+    );
     assert_eq!(json["objectives"]["rto"]["result"], "met");
     assert!(
         html.contains("<td>Recovery point (RPO)</td><td>1h 00m 00s</td><td>45m 00s of data lost")
@@ -343,11 +460,16 @@ async fn exports_judge_the_recovery_point_met(db: TestDb) {
 }
 
 async fn exports_judge_the_recovery_point_and_recovery_time_missed(db: TestDb) {
-    let (markdown, json, html) =
-        exported(&db, Duration::from_secs(2 * 3600), Duration::from_secs(45 * 60)).await;
+    let (markdown, json, html) = exported(
+        &db,
+        Duration::from_secs(2 * 3600),
+        Duration::from_secs(45 * 60),
+    )
+    .await;
     assert!(
-        markdown.contains("| Recovery point (RPO) | 1h 00m 00s | 2h 00m 00s of data lost (restored from ")
-            && markdown.contains("| **missed** |"),
+        markdown.contains(
+            "| Recovery point (RPO) | 1h 00m 00s | 2h 00m 00s of data lost (restored from "
+        ) && markdown.contains("| **missed** |"),
         "{markdown}"
     );
     assert!(
@@ -358,7 +480,8 @@ async fn exports_judge_the_recovery_point_and_recovery_time_missed(db: TestDb) {
     assert_eq!(json["objectives"]["rpo"]["actual_ms"], 2 * 3600 * 1000);
     assert_eq!(json["objectives"]["rto"]["result"], "missed");
     assert!(
-        html.contains("2h 00m 00s of data lost") && html.contains("<td class=missed>missed</td></tr></table>"),
+        html.contains("2h 00m 00s of data lost")
+            && html.contains("<td class=missed>missed</td></tr></table>"),
         "{html}"
     );
     assert!(html.contains("<td>Recovery time (RTO)</td><td>30m 00s</td><td>45m 00s to resolve</td><td class=missed>missed</td>"));

@@ -279,30 +279,36 @@ impl SlashCommand for IncidentCommand {
                     ),
             )
             .add_option(
-                sub("check", "Tick an item of the service's validation checklist")
-                    .add_sub_option(
-                        text("item", "The checklist item")
-                            .required(true)
-                            .set_autocomplete(true),
-                    )
-                    .add_sub_option(CreateCommandOption::new(
-                        CommandOptionType::Boolean,
-                        "undo",
-                        "Untick it instead",
-                    )),
+                sub(
+                    "check",
+                    "Tick an item of the service's validation checklist",
+                )
+                .add_sub_option(
+                    text("item", "The checklist item")
+                        .required(true)
+                        .set_autocomplete(true),
+                )
+                .add_sub_option(CreateCommandOption::new(
+                    CommandOptionType::Boolean,
+                    "undo",
+                    "Untick it instead",
+                )),
             )
             .add_option(
-                sub("rpo", "Record the recovery point: what the data was restored from")
-                    .add_sub_option(text(
-                        "restored_from",
-                        "Time of the backup restored, e.g. 2026-12-06 14:05 (UTC)",
-                    ))
-                    .add_sub_option(CreateCommandOption::new(
-                        CommandOptionType::Boolean,
-                        "no_data_lost",
-                        "Nothing was lost (no restore from a backup)",
-                    ))
-                    .add_sub_option(long_text("note", "What was restored, from where")),
+                sub(
+                    "rpo",
+                    "Record the recovery point: what the data was restored from",
+                )
+                .add_sub_option(text(
+                    "restored_from",
+                    "Time of the backup restored, e.g. 2026-12-06 14:05 (UTC)",
+                ))
+                .add_sub_option(CreateCommandOption::new(
+                    CommandOptionType::Boolean,
+                    "no_data_lost",
+                    "Nothing was lost (no restore from a backup)",
+                ))
+                .add_sub_option(long_text("note", "What was restored, from where")),
             )
     }
 

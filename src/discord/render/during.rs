@@ -93,7 +93,11 @@ pub(crate) fn checklist_menu(id: IncidentId, items: &[ChecklistItem]) -> Option<
             let (mark, description) = match &entry.ticked {
                 Some(tick) => (
                     "✅",
-                    format!("ticked by {} {} · pick to untick", tick.by.name, short_when(tick.at)),
+                    format!(
+                        "ticked by {} {} · pick to untick",
+                        tick.by.name,
+                        short_when(tick.at)
+                    ),
                 ),
                 None => ("⬜", "pick to tick".to_owned()),
             };
