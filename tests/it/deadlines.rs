@@ -309,6 +309,21 @@ async fn the_missed_deadline_is_said_in_the_channel_and_the_announce_channel(db:
                 && message.content.contains("not acknowledged within 15m")
         })
         .await;
+    // Counted in the metrics of the process that fired it (the only one here).
+    let metrics = world
+        .app
+        .client
+        .get(world.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warroom_ack_deadlines_missed_total{severity=\"SEV1\"} 1"),
+        "{metrics}"
+    );
     world.stop().await;
 }
 
