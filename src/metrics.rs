@@ -39,6 +39,8 @@ struct Metrics {
     interaction_latency: Histogram,
     command_runs: IntCounterVec,
     http_requests: HistogramVec,
+    ack_deadlines_missed: IntCounterVec,
+    reminders: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -116,6 +118,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["result"],
         ),
         http_requests,
+        ack_deadlines_missed: counter(
+            &registry,
+            "warroom_ack_deadlines_missed_total",
+            "Incidents nobody acknowledged within their severity's ack_within, by severity",
+            &["severity"],
+        ),
+        reminders: counter(
+            &registry,
+            "warroom_reminders_total",
+            "Reminders given, by kind (update_every, commander_within)",
+            &["reminder"],
+        ),
         registry,
     };
     for source in crate::alerts::AlertSource::ALL {
@@ -175,6 +189,19 @@ pub fn http_request(route: &str, code: u16, elapsed: Duration) {
         .http_requests
         .with_label_values(&[route, &code.to_string()])
         .observe(elapsed.as_secs_f64());
+}
+
+/// An incident of `severity` passed its ack deadline unacknowledged.
+pub fn ack_deadline_missed(severity: &str) {
+    METRICS
+        .ack_deadlines_missed
+        .with_label_values(&[severity])
+        .inc();
+}
+
+/// A reminder (`update_every`, `commander_within`) was given.
+pub fn reminder(kind: &str) {
+    METRICS.reminders.with_label_values(&[kind]).inc();
 }
 
 /// Names notifiers up front, so their counters show 0 before the first page.

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::domain::{Actor, Event, Incident, IncidentId, Source, Status};
-use crate::ops::{OpenRequest, Ops, Principal};
+use crate::ops::{OpenRequest, Ops, Principal, RpoRequest};
 use crate::store::{IncidentFilter, Written};
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +66,9 @@ pub enum IncidentCommand {
         id: IncidentId,
         #[arg(long)]
         summary: Option<String>,
+        /// Resolve even though items of the service's checklist are unticked
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         json: bool,
     },
@@ -107,6 +110,35 @@ pub enum IncidentCommand {
         /// Their display name, for the timeline
         #[arg(long)]
         name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tick an item of the service's validation checklist
+    Check {
+        id: IncidentId,
+        /// The item, as written in the service's checklist (case does not matter)
+        item: String,
+        /// Untick it instead
+        #[arg(long)]
+        undo: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the recovery point: the time of the backup restored, or that no data was lost
+    Rpo {
+        id: IncidentId,
+        /// When the restored backup was taken: RFC 3339 or "2026-12-06 14:05" (UTC)
+        #[arg(
+            long,
+            required_unless_present = "no_data_lost",
+            conflicts_with = "no_data_lost"
+        )]
+        restored_from: Option<String>,
+        /// Nothing was lost (no restore from a backup)
+        #[arg(long)]
+        no_data_lost: bool,
+        #[arg(long)]
+        note: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -218,11 +250,41 @@ async fn apply(
             json,
             "mitigated",
         ),
-        IncidentCommand::Resolve { id, summary, json } => (
-            ops.resolve(who, id, summary.as_deref()).await?,
+        IncidentCommand::Resolve {
+            id,
+            summary,
+            force,
+            json,
+        } => (
+            ops.resolve_checked(who, id, summary.as_deref(), force)
+                .await?,
             json,
             "resolved",
         ),
+        IncidentCommand::Check {
+            id,
+            item,
+            undo,
+            json,
+        } => (
+            ops.check_item(who, id, &item, undo).await?,
+            json,
+            if undo { "unticked" } else { "ticked" },
+        ),
+        IncidentCommand::Rpo {
+            id,
+            restored_from,
+            no_data_lost,
+            note,
+            json,
+        } => {
+            let request = RpoRequest {
+                restored_from,
+                no_data_lost,
+                note,
+            };
+            (ops.record_rpo(who, id, request).await?, json, "recorded")
+        }
         IncidentCommand::Reopen { id, reason, json } => (
             ops.reopen(who, id, reason.as_deref()).await?,
             json,

@@ -128,11 +128,16 @@ impl Loader {
                     "say in a few words when to use this severity",
                 );
             }
+            let update_every = self.reminder(&path, "update_every", raw.update_every.as_deref());
+            let commander_within =
+                self.reminder(&path, "commander_within", raw.commander_within.as_deref());
             severities.push(SeverityConfig {
                 name,
                 description: raw.description,
                 ack_within,
                 policy: raw.policy,
+                update_every,
+                commander_within,
             });
         }
         if severities.is_empty() {
@@ -194,33 +199,63 @@ impl Loader {
     }
 }
 
+/// The longest reminder accepted: no incident stays open for longer, so one set beyond it
+/// could never fire.
+pub const REMINDER_LIMIT: Duration = Duration::from_secs(366 * 24 * 3600);
+
+impl Loader {
+    /// A severity's reminder (`update_every`, `commander_within`): absent or "0" is none.
+    fn reminder(&mut self, severity: &[String], key: &str, text: Option<&str>) -> Duration {
+        let Some(text) = text else {
+            return Duration::ZERO;
+        };
+        let path = join_path(severity, key);
+        let every = self.duration(&path, text, true);
+        if every > REMINDER_LIMIT {
+            self.problem(
+                &path,
+                format!(
+                    "`{}` could never fire: no incident stays open that long (the most is 366 days); use a shorter time, or \"0\" for no reminder",
+                    text.trim()
+                ),
+            );
+        }
+        every
+    }
+}
+
 fn default_severities() -> Vec<SeverityConfig> {
-    let severity = |name: &str, description: &str, minutes: u64| SeverityConfig {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        ack_within: Duration::from_secs(minutes * 60),
-        policy: None,
-    };
+    // The runbooks' P1..P4: answered within 15 minutes .. 24 hours; the gravest incidents
+    // say where they stand every 30 minutes and get a commander within 15.
+    let severity =
+        |name: &str, description: &str, [ack, update, commander]: [u64; 3]| SeverityConfig {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            ack_within: Duration::from_secs(ack * 60),
+            policy: None,
+            update_every: Duration::from_secs(update * 60),
+            commander_within: Duration::from_secs(commander * 60),
+        };
     vec![
         severity(
             "SEV1",
             "Critical: the service is down or data is being lost for many users",
-            15,
+            [15, 30, 15],
         ),
         severity(
             "SEV2",
             "Major: a core feature is broken or badly degraded",
-            60,
+            [60, 60, 30],
         ),
         severity(
             "SEV3",
             "Minor: degraded for some users, a workaround exists",
-            240,
+            [240, 240, 0],
         ),
         severity(
             "SEV4",
             "Low: cosmetic or internal, no user impact yet",
-            1_440,
+            [1_440, 0, 0],
         ),
     ]
 }
@@ -251,6 +286,10 @@ struct RawSeverity {
     ack_within: String,
     #[serde(default)]
     policy: Option<String>,
+    #[serde(default)]
+    update_every: Option<String>,
+    #[serde(default)]
+    commander_within: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,10 @@ pub(crate) enum Action {
     Resolve(IncidentId),
     ApproveRun(RunId),
     DenyRun(RunId),
+    /// The card's checklist select menu (the item picked is in the interaction's values).
+    Checklist(IncidentId),
+    /// Resolve although checklist items are unticked (asked once before).
+    ResolveAnyway(IncidentId),
 }
 
 impl Action {
@@ -19,6 +23,8 @@ impl Action {
             Action::Resolve(id) => format!("incident:resolve:{}", id.0),
             Action::ApproveRun(id) => format!("run:approve:{}", id.0),
             Action::DenyRun(id) => format!("run:deny:{}", id.0),
+            Action::Checklist(id) => format!("incident:checklist:{}", id.0),
+            Action::ResolveAnyway(id) => format!("incident:resolve-anyway:{}", id.0),
         }
     }
 
@@ -35,6 +41,8 @@ impl Action {
             ("incident", "resolve") => Some(Action::Resolve(IncidentId(id))),
             ("run", "approve") => Some(Action::ApproveRun(RunId(id))),
             ("run", "deny") => Some(Action::DenyRun(RunId(id))),
+            ("incident", "checklist") => Some(Action::Checklist(IncidentId(id))),
+            ("incident", "resolve-anyway") => Some(Action::ResolveAnyway(IncidentId(id))),
             _ => None,
         }
     }

@@ -207,8 +207,8 @@ impl Bot {
                 tracing::info!(custom_id = %component.data.custom_id, "a button warroom does not know");
                 return Reply::error(replies::UNKNOWN_BUTTON);
             };
-            match self.act(&who, action).await {
-                Ok(text) => Reply::private(text),
+            match self.act(&who, action, &component.data.kind).await {
+                Ok(reply) => reply,
                 Err(error) => self.error_reply(error),
             }
         };
@@ -231,16 +231,19 @@ impl Bot {
         self: &Arc<Self>,
         who: &crate::ops::Principal,
         action: Action,
-    ) -> Result<String, OpsError> {
-        Ok(match action {
+        kind: &serenity::all::ComponentInteractionDataKind,
+    ) -> Result<Reply, OpsError> {
+        Ok(Reply::private(match action {
             Action::Acknowledge(id) => {
                 self.ops().acknowledge(who, id).await?;
                 replies::acknowledged(id, None)
             }
-            Action::Resolve(id) => {
-                self.ops().resolve(who, id, None).await?;
-                replies::resolved_by_you(id)
+            Action::Resolve(id) | Action::ResolveAnyway(id) => {
+                let force = matches!(action, Action::ResolveAnyway(_));
+                let done = |_: &str| Reply::private(replies::resolved_by_you(id));
+                return self.resolve_asking(who, id, None, force, done).await;
             }
+            Action::Checklist(id) => return self.pick_checklist_item(who, id, kind).await,
             Action::ApproveRun(id) => {
                 let run = self.ops().approve_run(who, id).await?;
                 if run.state == RunState::Approved {
@@ -254,6 +257,6 @@ impl Bot {
                 let run = self.ops().deny_run(who, id, None).await?;
                 replies::run_is(id, run.state)
             }
-        })
+        }))
     }
 }

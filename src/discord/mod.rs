@@ -24,6 +24,7 @@
 mod commands;
 mod components;
 mod context;
+mod during;
 mod duty;
 mod gateway;
 mod interactions;

@@ -211,6 +211,18 @@ impl Bot {
                 let text = render::all_alerts_resolved(id, &event.text);
                 self.say(incident, event.seq, &text).await?;
             }
+            EventKind::AckDeadlineMissed => {
+                self.say(
+                    incident,
+                    event.seq,
+                    &render::during::deadline_missed_line(event),
+                )
+                .await?;
+                let text = render::during::deadline_missed_announcement(incident, event);
+                self.announce(text, incident.channel_id, nonce('a', id, event.seq, 0))
+                    .await?;
+            }
+            EventKind::Reminder => self.nudge(incident, event).await?,
             EventKind::CommandRequested
             | EventKind::CommandApproved
             | EventKind::CommandDenied
@@ -235,6 +247,8 @@ impl Bot {
                 | EventKind::StatusChanged
                 | EventKind::SeverityChanged
                 | EventKind::RoleAssigned
+                | EventKind::ChecklistChecked
+                | EventKind::ChecklistUnchecked
         ))
     }
 

@@ -188,7 +188,13 @@ impl Bot {
     /// Posts the summary card; where it is, or `None` when Discord refused it (the next card
     /// change posts it again).
     async fn post_card(&self, incident: &Incident, channel_id: u64) -> Option<Post> {
-        let (embed, rows) = render::card(incident, self.config());
+        let (embed, rows) = match self.card(incident).await {
+            Ok(card) => card,
+            Err(error) => {
+                tracing::warn!(%error, incident = %incident.id, "cannot read the checklist for the card; posting it without");
+                render::card(incident, self.config())
+            }
+        };
         let card = CreateMessage::new()
             .embed(embed)
             .components(rows)
@@ -229,7 +235,7 @@ impl Bot {
             }
             return Ok(());
         };
-        let (embed, rows) = render::card(incident, self.config());
+        let (embed, rows) = self.card(incident).await.map_err(Failed::database)?;
         let edit = EditMessage::new().embed(embed).components(rows);
         ChannelId::new(post.channel_id)
             .edit_message(self.http(), MessageId::new(post.message_id), edit)

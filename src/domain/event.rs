@@ -50,6 +50,10 @@ event_kinds! {
     ChecklistChecked => "checklist_checked",
     Exported => "exported",
     Archived => "archived",
+    AckDeadlineMissed => "ack_deadline_missed",
+    Reminder => "reminder",
+    ChecklistUnchecked => "checklist_unchecked",
+    RpoRecorded => "rpo_recorded",
 }
 
 impl fmt::Display for EventKind {

@@ -150,6 +150,11 @@ pub enum Refusal {
     },
     #[error("{id} already has {what}; nothing to change")]
     Unchanged { id: IncidentId, what: String },
+    #[error("{id} has {} of its checklist unticked: {}. Tick them with `/incident check` first, or resolve anyway (CLI `--force`, API `\"force\": true`)", unticked.len(), unticked.join("; "))]
+    ChecklistUnticked {
+        id: IncidentId,
+        unticked: Vec<String>,
+    },
 }
 
 fn transition_hint(current: Status, action: Action) -> &'static str {

@@ -4,6 +4,7 @@
 
 mod actor;
 mod alert;
+mod during;
 mod event;
 mod gateway;
 mod ids;
@@ -16,6 +17,9 @@ mod timer;
 
 pub use actor::Actor;
 pub use alert::{AlertReport, AlertState};
+pub use during::{
+    CHECKLIST_KINDS, ChecklistItem, RecoveryPoint, Tick, checklist, checklist_progress, parse_time,
+};
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
 pub use gateway::{GATEWAY_LEASE, GatewayState};
 pub(crate) use ids::discord_ids;

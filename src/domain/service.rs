@@ -13,6 +13,12 @@ pub struct SeverityConfig {
     pub ack_within: Duration,
     /// The escalation policy incidents of this severity use, unless their service names one.
     pub policy: Option<String>,
+    /// How often a status update is due while the incident is unresolved; the commander (or
+    /// the channel) is nudged when none was posted for this long. Zero: no reminder.
+    pub update_every: Duration,
+    /// How long the incident may go without a commander before the channel is nudged. Zero:
+    /// no reminder.
+    pub commander_within: Duration,
 }
 
 /// One `[services.NAME]` entry.

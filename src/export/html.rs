@@ -161,11 +161,21 @@ impl Renderer for Html {
                     format_duration(rto.target),
                     rto.verdict.as_str()
                 )?;
-                writeln!(
-                    out,
-                    "<tr><td>Recovery point (RPO)</td><td>{}</td><td class=todo>data loss is not measured by warroom: fill in</td><td class=todo>to assess</td></tr></table>",
-                    format_duration(service.rpo)
-                )?;
+                match (report.rpo(), report.rpo_actual()) {
+                    (Some(rpo), Some(actual)) => writeln!(
+                        out,
+                        "<tr><td>Recovery point (RPO)</td><td>{}</td><td>{}</td><td class={}>{}</td></tr></table>",
+                        format_duration(service.rpo),
+                        Escaped(&actual),
+                        rpo.verdict.as_str(),
+                        rpo.verdict.as_str()
+                    )?,
+                    _ => writeln!(
+                        out,
+                        "<tr><td>Recovery point (RPO)</td><td>{}</td><td class=todo>not recorded: <code>/incident rpo</code> says what was restored from</td><td class=todo>to assess</td></tr></table>",
+                        format_duration(service.rpo)
+                    )?,
+                }
             }
             _ => writeln!(
                 out,

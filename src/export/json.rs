@@ -48,10 +48,20 @@ impl Renderer for Json {
                     "actual_ms": millis(rto.actual),
                     "result": rto.verdict.as_str(),
                 })),
-                "rpo": report.service.map(|service| json!({
-                    "target_ms": service.rpo.as_millis() as u64,
-                    "actual_ms": null,
-                    "result": "not_measured",
+                "rpo": report.rpo().map(|rpo| json!({
+                    "target_ms": rpo.target.as_millis() as u64,
+                    "actual_ms": millis(rpo.actual),
+                    "result": match &report.recovery_point {
+                        Some(_) => rpo.verdict.as_str(),
+                        None => "not_measured",
+                    },
+                    "recovery_point": report.recovery_point.as_ref().map(|point| json!({
+                        "restored_from": point.restored_from,
+                        "no_data_lost": point.restored_from.is_none(),
+                        "note": point.note,
+                        "recorded_by": point.by,
+                        "recorded_at": point.at,
+                    })),
                 })),
             },
             "key_times": {

@@ -95,11 +95,20 @@ impl Renderer for Markdown {
                         format_duration(rto.target)
                     )?;
                 }
-                writeln!(
-                    out,
-                    "| Recovery point (RPO) | {} | data loss is not measured by warroom: fill in | to assess |",
-                    format_duration(service.rpo)
-                )?;
+                match (report.rpo(), report.rpo_actual()) {
+                    (Some(rpo), Some(actual)) => writeln!(
+                        out,
+                        "| Recovery point (RPO) | {} | {} | **{}** |",
+                        format_duration(service.rpo),
+                        inline(&actual),
+                        rpo.verdict.as_str()
+                    )?,
+                    _ => writeln!(
+                        out,
+                        "| Recovery point (RPO) | {} | not recorded: `/incident rpo` says what was restored from | to assess |",
+                        format_duration(service.rpo)
+                    )?,
+                }
             }
         }
         writeln!(out)?;

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::config::{Config, ServiceConfig, SeverityConfig};
-use crate::domain::{Actor, Event, EventKind, Incident, Timestamp};
+use crate::domain::{Actor, Event, EventKind, Incident, RecoveryPoint, Timestamp};
 use crate::store::{Store, StoreError};
 
 /// Events fetched per page. Large enough to keep round trips few, small enough that a page
@@ -79,6 +79,8 @@ pub struct Report<'a> {
     pub severity: Option<&'a SeverityConfig>,
     pub service: Option<&'a ServiceConfig>,
     pub generated_at: Timestamp,
+    /// The latest recovery point recorded (`/incident rpo`), judged against the service's RPO.
+    pub recovery_point: Option<RecoveryPoint>,
 }
 
 impl<'a> Report<'a> {
@@ -91,7 +93,52 @@ impl<'a> Report<'a> {
                 .as_deref()
                 .and_then(|name| config.service(name)),
             generated_at,
+            recovery_point: None,
         }
+    }
+
+    pub fn with_recovery_point(mut self, point: Option<RecoveryPoint>) -> Report<'a> {
+        self.recovery_point = point;
+        self
+    }
+
+    /// The recovery point objective against the data lost (incident start − the time the
+    /// data was restored from); `Open` while no recovery point is recorded.
+    pub fn rpo(&self) -> Option<Objective> {
+        let target = self.service?.rpo;
+        Some(match &self.recovery_point {
+            Some(point) => {
+                let lost = point.data_loss(self.incident.opened_at);
+                Objective {
+                    target,
+                    actual: Some(lost),
+                    verdict: if lost <= target {
+                        Verdict::Met
+                    } else {
+                        Verdict::Missed
+                    },
+                }
+            }
+            None => Objective {
+                target,
+                actual: None,
+                verdict: Verdict::Open,
+            },
+        })
+    }
+
+    /// The "Actual" of the RPO row in words: the data lost and what it was restored from.
+    pub fn rpo_actual(&self) -> Option<String> {
+        let point = self.recovery_point.as_ref()?;
+        Some(match point.restored_from {
+            Some(from) => format!(
+                "{} of data lost (restored from {}, recorded by {})",
+                crate::domain::format_duration(point.data_loss(self.incident.opened_at)),
+                from.human(),
+                point.by.name
+            ),
+            None => format!("no data lost (recorded by {})", point.by.name),
+        })
     }
 
     /// The recovery time objective against the actual time to resolve.
@@ -301,11 +348,12 @@ impl Gathered {
             }
             _ => {}
         }
-        if event.kind == EventKind::ChecklistChecked
+        if let EventKind::ChecklistChecked | EventKind::ChecklistUnchecked = event.kind
             && let Some(item) = event.data.get("item").and_then(|item| item.as_str())
             && let Some(entry) = self.checklist.iter_mut().find(|entry| entry.item == item)
         {
-            entry.checked = Some((event.actor.clone(), event.at));
+            entry.checked = (event.kind == EventKind::ChecklistChecked)
+                .then(|| (event.actor.clone(), event.at));
         }
     }
 }

@@ -34,7 +34,6 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/incidents/{id}", get(show))
         .route("/v1/incidents/{id}/ack", change(Change::Acknowledge))
         .route("/v1/incidents/{id}/mitigate", change(Change::Mitigate))
-        .route("/v1/incidents/{id}/resolve", change(Change::Resolve))
         .route("/v1/incidents/{id}/reopen", change(Change::Reopen))
         .route("/v1/incidents/{id}/notes", change(Change::Note))
         .route("/v1/incidents/{id}/updates", change(Change::Update))
@@ -48,9 +47,9 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/v1/runs/{id}/deny", post(deny_run))
 }
 
-type Body = Result<Bytes, BytesRejection>;
+pub(super) type Body = Result<Bytes, BytesRejection>;
 
-fn incident_id(text: &str) -> Result<IncidentId, ApiError> {
+pub(super) fn incident_id(text: &str) -> Result<IncidentId, ApiError> {
     text.parse::<IncidentId>()
         .map_err(|error| ApiError::bad_request(error.to_string()))
 }
@@ -63,7 +62,7 @@ fn number(name: &str, value: &str) -> Result<i64, ApiError> {
     })
 }
 
-fn changed(status: StatusCode, written: Written) -> Response {
+pub(super) fn changed(status: StatusCode, written: Written) -> Response {
     (
         status,
         Json(json!({"incident": written.incident, "events": written.events})),
@@ -210,7 +209,6 @@ fn text_field(headers: &HeaderMap, body: Body, field: &str) -> Result<Option<Str
 enum Change {
     Acknowledge,
     Mitigate,
-    Resolve,
     Reopen,
     Note,
     Update,
@@ -222,7 +220,6 @@ impl Change {
         match self {
             Change::Acknowledge => None,
             Change::Mitigate => Some(("note", false)),
-            Change::Resolve => Some(("summary", false)),
             Change::Reopen => Some(("reason", false)),
             Change::Note | Change::Update => Some(("text", true)),
         }
@@ -273,7 +270,6 @@ async fn apply_change(
     let written = match change {
         Change::Acknowledge => ops.acknowledge(&who, id).await?,
         Change::Mitigate => ops.mitigate(&who, id, text).await?,
-        Change::Resolve => ops.resolve(&who, id, text).await?,
         Change::Reopen => ops.reopen(&who, id, text).await?,
         Change::Note => ops.add_note(&who, id, text.unwrap_or_default()).await?,
         Change::Update => {

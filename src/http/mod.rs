@@ -5,6 +5,7 @@
 mod ack;
 mod alerts;
 mod api;
+mod during;
 mod error;
 mod feeds;
 mod paging;
@@ -111,6 +112,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/alerts/generic", post(alerts::generic))
         .route("/v1/enqueue", post(alerts::enqueue))
         .merge(api::routes())
+        .merge(during::routes())
         .merge(ack::routes())
         .merge(webhooks::routes())
         .merge(paging::routes())

@@ -19,7 +19,8 @@ impl Ops {
         let incident = self.incident_for(who, id).await?;
         authorize(who, Permission::Export, Some(&incident))?;
         let now = self.clock.now();
-        let report = Report::new(&self.config, &incident, now);
+        let report = Report::new(&self.config, &incident, now)
+            .with_recovery_point(self.recovery_point(id).await?);
         let gathered = export::write(self.store.as_ref(), &report, format, out)
             .await
             .map_err(|error| match error {

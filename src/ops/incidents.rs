@@ -113,17 +113,19 @@ impl Ops {
             opened_at: now,
             opened_by: who.actor.clone(),
         };
+        let config = self.config.clone();
+        let timers = move |incident: &Incident| super::deadlines::starting(&config, incident, now);
         let mut events = vec![opened];
         events.extend(seeds);
         let written = match claim {
             Some(claim) => {
                 self.store
-                    .open_for_claim(claim, incident, events, escalation)
+                    .open_for_claim(claim, incident, events, escalation, &timers)
                     .await?
             }
             None => {
                 self.store
-                    .create_incident(incident, events, escalation, &|_| Vec::new())
+                    .create_incident(incident, events, escalation, &timers)
                     .await?
             }
         };
@@ -202,6 +204,7 @@ impl Ops {
         let actor = who.actor.clone();
         let restart = self.escalation_start(&incident.severity, incident.service.as_deref(), now);
         let archive = self.archive_timers(action, id, now);
+        let config = self.config.clone();
         let decide = move |current: &Incident| -> Result<Change, Refusal> {
             if action == Action::Acknowledge
                 && current.status != Status::Resolved
@@ -264,11 +267,16 @@ impl Ops {
                 }),
                 Action::Reopen => restart.clone(),
             };
+            let timers = match action {
+                Action::Acknowledge | Action::Mitigate => super::deadlines::taken(current.id),
+                Action::Resolve => super::deadlines::ended(current.id),
+                Action::Reopen => super::deadlines::starting(&config, &next, now),
+            };
             Ok(Change {
                 incident: next,
                 events: vec![event],
                 escalation,
-                timers: archive.clone(),
+                timers: timers.into_iter().chain(archive.iter().cloned()).collect(),
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -296,6 +304,7 @@ impl Ops {
             }
             let mut next = current.clone();
             next.severity = severity.clone();
+            let next_for_timers = next.clone();
             let mut text = format!("Severity {} → {}", current.severity, severity);
             // An unacknowledged incident escalates by its new severity's policy, from level 1
             // now; once someone has acknowledged it nothing pages, and a reopening starts the
@@ -332,7 +341,7 @@ impl Ops {
                 } else {
                     EscalationEffect::None
                 },
-                timers: Vec::new(),
+                timers: super::deadlines::reseveritied(&self.config, &next_for_timers, now),
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -379,11 +388,16 @@ impl Ops {
                 format!("{} is now {role}", assignee.name),
             )
             .with_data(json!({"role": role, "assignee": assignee, "previous": previous}));
+            let timers = if role == crate::domain::COMMANDER_ROLE {
+                super::deadlines::commanded(current.id)
+            } else {
+                Vec::new()
+            };
             Ok(Change {
                 incident: next,
                 events: vec![event],
                 escalation: EscalationEffect::None,
-                timers: Vec::new(),
+                timers,
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
@@ -402,21 +416,31 @@ impl Ops {
     }
 
     /// A status update for stakeholders; the Discord adapter also posts it to the announce
-    /// channel when it sees the event.
+    /// channel when it sees the event. The next one is due `update_every` later (re-armed in
+    /// the same write).
     pub async fn post_status_update(
         &self,
         who: &Principal,
         id: IncidentId,
         text: &str,
     ) -> Result<Written, OpsError> {
-        self.append_text(
-            who,
-            id,
-            Permission::PostUpdate,
-            EventKind::StatusUpdate,
-            text,
-        )
-        .await
+        let incident = self.incident(id).await?;
+        authorize(who, Permission::PostUpdate, Some(&incident))?;
+        let text = required_text("text", text, TEXT_LIMIT)?;
+        let now = self.clock.now();
+        let event = NewEvent::new(now, EventKind::StatusUpdate, who.actor.clone(), text);
+        let config = self.config.clone();
+        let decide = move |current: &Incident| -> Result<Change, Refusal> {
+            Ok(Change {
+                incident: current.clone(),
+                events: vec![event.clone()],
+                escalation: EscalationEffect::None,
+                timers: super::deadlines::updated(&config, current, now),
+            })
+        };
+        let written = self.store.update_incident(id, &decide).await?;
+        self.announce(&written.incident, &written.events);
+        Ok(written)
     }
 
     async fn append_text(

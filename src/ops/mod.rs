@@ -4,6 +4,8 @@
 mod alerts;
 mod archive;
 mod authz;
+pub mod deadlines;
+mod during;
 mod escalation;
 mod export;
 mod feeds;
@@ -25,6 +27,7 @@ pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use archive::{ARCHIVE_TIMER, ArchiveHandler};
 pub use authz::{Permission, Principal, authorize};
+pub use during::{RpoRequest, rpo_at};
 pub use escalation::{PageRequest, Paged};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};

@@ -153,6 +153,7 @@ pub trait AlertStore: Send + Sync {
         incident: NewIncident,
         events: Vec<NewEvent>,
         escalation: super::EscalationEffect,
+        timers: super::TimerPlan<'_>,
     ) -> Result<Written, StoreError>;
 
     /// The incident a group feeds, if it has one.
@@ -555,9 +556,11 @@ impl AlertStore {
         incident: NewIncident,
         events: Vec<NewEvent>,
         escalation: super::EscalationEffect,
+        timers: super::TimerPlan<'_>,
     ) -> Result<Written, StoreError> {
         let mut tx = self.begin_write().await?;
         let written = Self::insert_incident(&mut tx, incident, events, &escalation).await?;
+        Self::apply_timers_in_tx(&mut tx, &timers(&written.incident)).await?;
         Self::link_claim(&mut tx, claim, written.incident.id).await?;
         tx.commit().await?;
         Ok(written)

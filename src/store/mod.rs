@@ -6,6 +6,7 @@
 
 mod alerts;
 mod config;
+mod during;
 mod duties;
 mod escalation;
 mod postgres;
@@ -29,6 +30,7 @@ pub use alerts::{
 };
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
+pub use during::DuringStore;
 pub use duties::{DutyStore, LeaseHolder, Unshown};
 pub use escalation::{
     Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
@@ -117,6 +119,7 @@ pub trait Store:
     + DutyStore
     + ReachStore
     + TimerStore
+    + DuringStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -132,6 +135,7 @@ impl<
         + DutyStore
         + ReachStore
         + TimerStore
+        + DuringStore
         + Send
         + Sync
         + std::fmt::Debug

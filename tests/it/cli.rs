@@ -45,7 +45,14 @@ async fn a_whole_incident_from_the_command_line(db: TestDb) {
     );
     succeed(
         &config,
-        &["incident", "resolve", "1", "--summary", "bad deploy"],
+        &[
+            "incident",
+            "resolve",
+            "1",
+            "--summary",
+            "bad deploy",
+            "--force",
+        ],
     );
 
     let listed: serde_json::Value = serde_json::from_str(&succeed(

@@ -640,6 +640,7 @@ async fn an_alert_group_is_opened_and_linked_in_one_transaction(db: TestDb) {
             new("stalled"),
             opened("stalled"),
             EscalationEffect::None,
+            &|_| Vec::new(),
         )
         .await
         .unwrap_err();
@@ -650,6 +651,7 @@ async fn an_alert_group_is_opened_and_linked_in_one_transaction(db: TestDb) {
             new("second"),
             opened("second"),
             EscalationEffect::None,
+            &|_| Vec::new(),
         )
         .await
         .unwrap();

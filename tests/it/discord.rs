@@ -124,6 +124,18 @@ async fn a_whole_incident_in_discord(db: TestDb) {
         .runs(here, r#"/incident mitigate note:"rolled back""#)
         .await
         .replied("acknowledged → mitigated: rolled back");
+    // The service's checklist is ticked before resolving (resolving asks otherwise).
+    for item in [
+        "health endpoint returns 200",
+        "logins work",
+        "orders can be placed",
+        "background jobs run",
+    ] {
+        alice
+            .runs(here, &format!(r#"/incident check item:"{item}""#))
+            .await
+            .says("ticked");
+    }
     carol
         .runs(here, r#"/incident resolve summary:"bad deploy""#)
         .await
@@ -234,7 +246,7 @@ async fn commands_are_registered_with_options_and_autocomplete_stays_within_25(d
         subcommands,
         [
             "open", "ack", "status", "update", "severity", "assign", "mitigate", "resolve",
-            "reopen", "note", "timeline", "export"
+            "reopen", "note", "timeline", "export", "check", "rpo"
         ]
     );
     let option = |sub: &str, name: &str| {

@@ -15,7 +15,7 @@ use crate::discord::render::{self, replies};
 use crate::discord::reply::{Reply, Visibility};
 use crate::domain::{Actor, IncidentId, Source};
 use crate::export::Format;
-use crate::ops::{OpenRequest, OpsError, TEXT_LIMIT, TITLE_LIMIT};
+use crate::ops::{OpenRequest, OpsError, RpoRequest, TEXT_LIMIT, TITLE_LIMIT};
 
 /// Events `/incident timeline` shows when `last` is not given.
 const TIMELINE_DEFAULT: i64 = 10;
@@ -73,6 +73,11 @@ enum Request {
         incident: Option<String>,
         format: Format,
     },
+    Check {
+        item: String,
+        undo: bool,
+    },
+    Rpo(RpoRequest),
 }
 
 fn parse(call: &Call<'_>) -> Result<Request, String> {
@@ -135,6 +140,15 @@ fn parse(call: &Call<'_>) -> Result<Request, String> {
                 .parse()
                 .map_err(|error: String| error)?,
         },
+        Some("check") => Request::Check {
+            item: required("item")?,
+            undo: call.flag("undo").unwrap_or(false),
+        },
+        Some("rpo") => Request::Rpo(RpoRequest {
+            restored_from: optional("restored_from"),
+            no_data_lost: call.flag("no_data_lost").unwrap_or(false),
+            note: optional("note"),
+        }),
         other => {
             return Err(format!(
                 "`/incident {}` is not a command warroom knows",
@@ -280,6 +294,38 @@ impl SlashCommand for IncidentCommand {
                             .add_string_choice("HTML page with a timeline chart", "html"),
                     ),
             )
+            .add_option(
+                sub(
+                    "check",
+                    "Tick an item of the service's validation checklist",
+                )
+                .add_sub_option(
+                    text("item", "The checklist item")
+                        .required(true)
+                        .set_autocomplete(true),
+                )
+                .add_sub_option(CreateCommandOption::new(
+                    CommandOptionType::Boolean,
+                    "undo",
+                    "Untick it instead",
+                )),
+            )
+            .add_option(
+                sub(
+                    "rpo",
+                    "Record the recovery point: what the data was restored from",
+                )
+                .add_sub_option(text(
+                    "restored_from",
+                    "Time of the backup restored, e.g. 2026-12-06 14:05 (UTC)",
+                ))
+                .add_sub_option(CreateCommandOption::new(
+                    CommandOptionType::Boolean,
+                    "no_data_lost",
+                    "Nothing was lost (no restore from a backup)",
+                ))
+                .add_sub_option(long_text("note", "What was restored, from where")),
+            )
     }
 
     fn visibility(&self, call: &Call<'_>) -> Visibility {
@@ -343,6 +389,7 @@ impl SlashCommand for IncidentCommand {
                     .map(|role| (role.as_str(), "")),
                 typed,
             ),
+            "item" => checklist_choices(bot, &call, typed).await,
             _ => Vec::new(),
         }
     }
@@ -412,8 +459,21 @@ async fn handle(bot: &Arc<Bot>, call: &Call<'_>, request: Request) -> Result<Rep
         }
         Request::Resolve { summary } => {
             let id = bot.incident_here(call).await?;
-            let written = ops.resolve(who, id, summary.as_deref()).await?;
-            Reply::public(replies::resolved(id, &written.events[0].text))
+            let done = |text: &str| Reply::public(replies::resolved(id, text));
+            return bot
+                .resolve_asking(who, id, summary.as_deref(), false, done)
+                .await;
+        }
+        Request::Check { item, undo } => {
+            let id = bot.incident_here(call).await?;
+            let written = ops.check_item(who, id, &item, undo).await?;
+            let (_, items) = ops.checklist(who, id).await?;
+            Reply::public(render::during::ticked(id, &written.events[0].text, &items))
+        }
+        Request::Rpo(request) => {
+            let id = bot.incident_here(call).await?;
+            let written = ops.record_rpo(who, id, request).await?;
+            Reply::public(replies::changed("💾", id, &written.events[0].text))
         }
         Request::Reopen { reason, incident } => {
             let id = bot.incident_ref(call, incident.as_deref()).await?;
@@ -477,6 +537,30 @@ pub(crate) fn opened_reply(bot: &Arc<Bot>, opened: &crate::store::Written) -> Re
             None => say(replies::opened_without_channel(id, &severity)),
         }
     })
+}
+
+/// The checklist of the incident of this channel, ticked items marked.
+async fn checklist_choices(bot: &Bot, call: &Call<'_>, typed: &str) -> Vec<Choice> {
+    let Ok(id) = bot.incident_here(call).await else {
+        return Vec::new();
+    };
+    let Ok((_, items)) = bot.ops().checklist(&call.who, id).await else {
+        return Vec::new();
+    };
+    let marked: Vec<(String, &str)> = items
+        .iter()
+        .map(|entry| {
+            let mark = if entry.ticked.is_some() { "✅" } else { "⬜" };
+            (format!("{mark} {}", entry.item), entry.item.as_str())
+        })
+        .collect();
+    let typed = typed.to_lowercase();
+    marked
+        .iter()
+        .filter(|(_, item)| typed.is_empty() || item.to_lowercase().contains(&typed))
+        .take(CHOICE_LIMIT)
+        .map(|(label, item)| Choice::new(label.clone(), *item))
+        .collect()
 }
 
 /// Incident ids in options come from autocomplete (`12`) or are typed (`INC-12`).

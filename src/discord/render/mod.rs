@@ -2,6 +2,7 @@
 //! the answers to commands and buttons are `replies.rs`. One renderer; handlers never format
 //! Discord text themselves.
 
+pub(crate) mod during;
 pub(crate) mod replies;
 
 use serenity::all::{ButtonStyle, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter};

@@ -312,7 +312,7 @@ async fn alerts_open_follow_and_mitigate_an_incident(db: TestDb) {
         .post(
             &format!("/v1/incidents/{id}/resolve"),
             COMMANDER,
-            &json!({}),
+            &json!({"force": true}),
         )
         .await;
     let mut again = am_alert("firing", "db1", "f1", None);

@@ -56,7 +56,7 @@ async fn a_token_runs_an_incident_from_open_to_export(db: TestDb) {
         .post(
             &format!("/v1/incidents/{id}/resolve"),
             COMMANDER,
-            &json!({"summary": "the rollback fixed it"}),
+            &json!({"summary": "the rollback fixed it", "force": true}),
         )
         .await;
     assert_eq!(resolved.status, 200, "{}", resolved.text);
