@@ -5,6 +5,7 @@
 mod alertmanager;
 mod alerts;
 mod api;
+mod edge;
 mod metrics;
 mod runs;
 
