@@ -54,23 +54,17 @@ pub async fn run_with(
     });
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");
-    // Answers go out at once, not after the client's delayed ACK (Nagle's algorithm).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
     let gate = workers.interaction_gate();
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // The moment the signal comes: no new Discord interaction is taken on.
-            if let Some(gate) = gate {
-                gate();
-            }
-        })
-        .await
-        .context("the HTTP server failed");
+    let limits = http::Limits::from_config(&state.ops.config().http);
+    let served = http::serve(listener, http::router(state), limits, async move {
+        shutdown.await;
+        // The moment the signal comes: no new Discord interaction is taken on.
+        if let Some(gate) = gate {
+            gate();
+        }
+    })
+    .await
+    .context("the HTTP server failed");
     workers.stop().await;
     served?;
     tracing::info!("stopped");

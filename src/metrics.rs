@@ -78,7 +78,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         alerts_received: counter(
             &registry,
             "warroom_alerts_received_total",
-            "Alerts received, by endpoint and result (fired: a new firing alert; resolved; duplicate: already known in that state; rejected: a refused request, counted once)",
+            "Alerts received, by endpoint and result (fired: a new firing alert; resolved; duplicate: already known in that state; unmatched: a resolved notice for an alert never seen firing; rejected: a refused request, counted once)",
             &["endpoint", "result"],
         ),
         alert_requests: counter(
@@ -133,7 +133,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         registry,
     };
     for source in crate::alerts::AlertSource::ALL {
-        for result in ["fired", "resolved", "duplicate", "rejected"] {
+        for result in ["fired", "resolved", "duplicate", "unmatched", "rejected"] {
             metrics
                 .alerts_received
                 .with_label_values(&[source.as_str(), result]);

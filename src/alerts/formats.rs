@@ -9,13 +9,18 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{AlertGroup, AlertSource, Delivery, InputError, MAX_ALERTS_PER_REQUEST, MAX_KEY_CHARS};
+use super::{
+    AlertGroup, AlertSource, Delivery, InputError, MAX_ALERTS_PER_REQUEST, MAX_ANNOTATION_BYTES,
+    MAX_ANNOTATIONS_BYTES, MAX_KEY_CHARS, MAX_LABEL_NAME_BYTES, MAX_LABEL_VALUE_BYTES,
+    MAX_LABELS_BYTES, MAX_NESTING,
+};
 use crate::domain::{AlertReport, AlertState, TEXT_LIMIT, TITLE_LIMIT, Timestamp};
 
 type Labels = BTreeMap<String, String>;
 
 /// Reads a JSON body as `T`, naming the field at fault.
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, InputError> {
+    check_nesting(body)?;
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -26,13 +31,58 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, InputError> {
             } else {
                 format!("{path}: {inner}")
             }),
-            _ => InputError::Syntax(inner.to_string()),
+            _ => syntax(&inner),
         }
     })?;
     deserializer
         .end()
         .map_err(|error| InputError::Syntax(error.to_string()))?;
     Ok(value)
+}
+
+/// A JSON error that is not about the shape: nesting beyond serde_json's limit is valid JSON
+/// and is said so, with the limit; anything else is a syntax error.
+fn syntax(error: &serde_json::Error) -> InputError {
+    if error.to_string().starts_with("recursion limit exceeded") {
+        return InputError::Shape(format!(
+            "the body nests arrays and objects deeper than {MAX_NESTING} levels (line {}, column {}); alert bodies are a few levels deep, so this is not an alert",
+            error.line(),
+            error.column()
+        ));
+    }
+    InputError::Syntax(error.to_string())
+}
+
+/// Refuses a body nested deeper than `MAX_NESTING` before it is decoded, wherever the
+/// nesting is (serde_json skips fields it ignores without a limit, and would name a
+/// misleading error for the others).
+fn check_nesting(body: &[u8]) -> Result<(), InputError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (offset, byte) in body.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(InputError::Shape(format!(
+                        "the body nests arrays and objects deeper than {MAX_NESTING} levels (at byte {offset}); alert bodies are a few levels deep, so this is not an alert"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn shape(message: impl Into<String>) -> InputError {
@@ -53,6 +103,63 @@ fn check_key(path: &str, key: &str) -> Result<(), InputError> {
     if key.chars().count() > MAX_KEY_CHARS {
         return Err(shape(format!(
             "{path}: longer than {MAX_KEY_CHARS} characters"
+        )));
+    }
+    // Refused, not stripped: two keys that differ only by a NUL would become one. (PostgreSQL
+    // cannot store a NUL in text at all; SQLite can, so both are made to refuse alike.)
+    if key.contains('\0') {
+        return Err(shape(format!(
+            "{path}: contains a NUL character (\\u0000); send the key without it"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses labels over their caps, naming the label.
+fn check_labels(path: &str, labels: &Labels) -> Result<(), InputError> {
+    let mut total = 0;
+    for (name, value) in labels {
+        if name.len() > MAX_LABEL_NAME_BYTES {
+            return Err(InputError::TooLarge(format!(
+                "{path}: a label name of {} bytes, more than the {MAX_LABEL_NAME_BYTES} warroom takes",
+                name.len()
+            )));
+        }
+        if value.len() > MAX_LABEL_VALUE_BYTES {
+            return Err(InputError::TooLarge(format!(
+                "{path}.{name}: {} bytes, more than the {MAX_LABEL_VALUE_BYTES} a label value may have; put long text in an annotation",
+                value.len()
+            )));
+        }
+        total += name.len() + value.len();
+    }
+    if total > MAX_LABELS_BYTES {
+        return Err(InputError::TooLarge(format!(
+            "{path}: {total} bytes of labels, more than the {MAX_LABELS_BYTES} one alert may have"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses annotations over their caps, naming the annotation.
+fn check_annotations(path: &str, annotations: &Labels) -> Result<(), InputError> {
+    let mut total = 0;
+    for (name, value) in annotations {
+        if value.len() > MAX_ANNOTATION_BYTES {
+            return Err(InputError::TooLarge(format!(
+                "{path}.{name}: {} bytes, more than the {MAX_ANNOTATION_BYTES} an annotation may have; link to long text instead",
+                value.len()
+            )));
+        }
+        total += name.len() + value.len();
+    }
+    check_details_size(path, total)
+}
+
+fn check_details_size(path: &str, total: usize) -> Result<(), InputError> {
+    if total > MAX_ANNOTATIONS_BYTES {
+        return Err(InputError::TooLarge(format!(
+            "{path}: {total} bytes, more than the {MAX_ANNOTATIONS_BYTES} of annotations or details one alert may have"
         )));
     }
     Ok(())
@@ -198,15 +305,24 @@ fn parse_grouped(source: AlertSource, body: &[u8]) -> Result<Delivery, InputErro
             return Err(shape("missing field `groupKey`"));
         }
         // Older Grafana versions leave it out; the group labels identify the group.
-        None => format!(
-            "{}:{}",
-            webhook.receiver,
-            labels_fingerprint(&webhook.group_labels)
-        ),
+        None => {
+            let key = format!(
+                "{}:{}",
+                webhook.receiver,
+                labels_fingerprint(&webhook.group_labels)
+            );
+            check_key("receiver", &key)?;
+            key
+        }
     };
+    check_labels("commonLabels", &webhook.common_labels)?;
+    check_labels("groupLabels", &webhook.group_labels)?;
+    check_annotations("commonAnnotations", &webhook.common_annotations)?;
     let mut alerts = Vec::with_capacity(webhook.alerts.len());
     for (index, alert) in webhook.alerts.iter().enumerate() {
         let path = |field: &str| format!("alerts[{index}].{field}");
+        check_labels(&path("labels"), &alert.labels)?;
+        check_annotations(&path("annotations"), &alert.annotations)?;
         let starts_at = time(&path("startsAt"), Some(&alert.starts_at))?;
         let ends_at = time(&path("endsAt"), alert.ends_at.as_deref())?;
         let fingerprint = match &alert.fingerprint {
@@ -287,6 +403,7 @@ fn parse_grouped(source: AlertSource, body: &[u8]) -> Result<Delivery, InputErro
             description: cut(description.trim(), TEXT_LIMIT),
             alerts,
             acknowledge: false,
+            truncated: webhook.truncated_alerts,
         }],
     })
 }
@@ -342,6 +459,16 @@ fn parse_generic(body: &[u8]) -> Result<Delivery, InputError> {
         }
         let group_key = alert.group.clone().unwrap_or_else(|| alert.id.clone());
         check_key(&path("group"), &group_key)?;
+        check_labels(&path("labels"), &alert.labels)?;
+        if let Some(description) = &alert.description
+            && description.len() > MAX_ANNOTATION_BYTES
+        {
+            return Err(InputError::TooLarge(format!(
+                "{}: {} bytes, more than the {MAX_ANNOTATION_BYTES} a description may have; link to long text instead",
+                path("description"),
+                description.len()
+            )));
+        }
         let report = AlertReport {
             fingerprint: alert.id.clone(),
             starts_at: time(&path("starts_at"), alert.starts_at.as_deref())?,
@@ -363,6 +490,7 @@ fn parse_generic(body: &[u8]) -> Result<Delivery, InputError> {
                 ),
                 alerts: vec![report],
                 acknowledge: false,
+                truncated: 0,
             }),
         }
     }
@@ -492,6 +620,7 @@ pub fn parse_pagerduty(body: &[u8]) -> Result<(Delivery, Option<String>), InputE
         description: String::new(),
         alerts: Vec::new(),
         acknowledge: false,
+        truncated: 0,
     };
     match event.event_action {
         PagerDutyAction::Trigger => {
@@ -507,6 +636,10 @@ pub fn parse_pagerduty(body: &[u8]) -> Result<(Delivery, Option<String>), InputE
                 return Err(shape(format!(
                     "payload.summary: longer than {PAGERDUTY_SUMMARY_LIMIT} characters"
                 )));
+            }
+            if let Some(details) = &payload.custom_details {
+                let size = serde_json::to_string(details).map_or(0, |text| text.len());
+                check_details_size("payload.custom_details", size)?;
             }
             labels.insert("severity".to_owned(), payload.severity.as_str().to_owned());
             labels.insert("source".to_owned(), payload.source.clone());
@@ -554,6 +687,7 @@ pub fn parse_pagerduty(body: &[u8]) -> Result<(Delivery, Option<String>), InputE
         }),
         PagerDutyAction::Acknowledge => group.acknowledge = true,
     }
+    check_labels("payload", &labels)?;
     group.route_labels = labels;
     Ok((
         Delivery {

@@ -24,6 +24,26 @@ pub const MAX_ALERTS_PER_REQUEST: usize = 1_000;
 /// a dedup key; Alertmanager's group keys are label sets and can be longer.
 pub const MAX_KEY_CHARS: usize = 1_024;
 
+/// Longest label name, in bytes: Prometheus names are short identifiers.
+pub const MAX_LABEL_NAME_BYTES: usize = 256;
+
+/// Longest label value, in bytes. Labels identify an alert and are stored with each alert
+/// and each of its timeline events; a value longer than this is data in the wrong place.
+pub const MAX_LABEL_VALUE_BYTES: usize = 4 * 1024;
+
+/// Most bytes of one alert's labels together (names and values).
+pub const MAX_LABELS_BYTES: usize = 16 * 1024;
+
+/// Most bytes of one annotation (a description, a runbook text) and of one alert's
+/// annotations (or PagerDuty `custom_details`) together: enough for a long description,
+/// small enough that a thousand-alert group stays far below the body limit once stored.
+pub const MAX_ANNOTATION_BYTES: usize = 16 * 1024;
+pub const MAX_ANNOTATIONS_BYTES: usize = 64 * 1024;
+
+/// serde_json refuses bodies nested deeper than this (its recursion limit); no sender's
+/// format nests more than a few levels.
+pub const MAX_NESTING: usize = 128;
+
 /// Where an alert came from; also the endpoint that took it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AlertSource {
@@ -78,6 +98,9 @@ pub struct AlertGroup {
     pub alerts: Vec<AlertReport>,
     /// A PagerDuty `acknowledge`: acknowledge the group's incident (no alerts).
     pub acknowledge: bool,
+    /// Alerts of the group the sender left out of this delivery (Alertmanager's
+    /// `truncatedAlerts`, when `max_alerts` cut the group).
+    pub truncated: u64,
 }
 
 /// Why a body was refused; each says what is wrong, for the `{"error": ...}` answer.
@@ -91,4 +114,7 @@ pub enum InputError {
         "the body holds {0} alerts, more than the {MAX_ALERTS_PER_REQUEST} one request may carry; send fewer per request (Alertmanager: set max_alerts on the webhook receiver)"
     )]
     TooMany(usize),
+    /// A label, an annotation or details over their size cap.
+    #[error("{0}")]
+    TooLarge(String),
 }

@@ -244,26 +244,20 @@ fn print(name: &str, measured: &Measured, requests: usize) {
     );
 }
 
+/// Runs B2: warroom first, then, where installed, Alertmanager's own API as the reference.
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = options
         .database_url
         .clone()
         .unwrap_or_else(|| "sqlite://bench.db".to_owned());
-    let config = dir.path().join("warroom.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = {}\n\n[api_tokens.bench]\ntoken_env = \"WARROOM_BENCH_TOKEN\"\nroles = [\"alert_sender\"]\n\n[alerts]\n# Every group of the benchmark opens its incident; storm control is not what is measured.\nmax_new_incidents_per_minute = 100000\n",
-            toml::Value::String(url.clone())
-        ),
-    )?;
+    let config = write_bench_config(dir.path(), &url)?;
     let (warmup, timed, duplicates) = plan(&options, Timestamp::from_datetime(chrono::Utc::now()));
-    let alerts = options.deliveries * options.alerts_per_delivery;
     println!(
-        "B2: {} deliveries of {} alerts ({alerts} alerts, {:.1} % duplicates) over {} groups, {} concurrent clients, database {}",
+        "B2: {} deliveries of {} alerts ({} alerts, {:.1} % duplicates) over {} groups, {} concurrent clients, database {}",
         options.deliveries,
         options.alerts_per_delivery,
+        options.deliveries * options.alerts_per_delivery,
         duplicates * 100.0,
         options.groups,
         options.concurrency,
@@ -273,43 +267,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             "PostgreSQL"
         }
     );
-
-    let port = free_port()?;
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(&exe)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .env("WARROOM__HTTP__LISTEN", format!("127.0.0.1:{port}"))
-        .env("WARROOM_BENCH_TOKEN", TOKEN)
-        .env("WARROOM_LOG", "warn")
-        .env_remove("WARROOM_DISCORD_TOKEN")
-        .stdout(Stdio::null())
-        .spawn()?;
-    wait_ready(&format!("http://127.0.0.1:{port}/readyz"), &mut child).await?;
-    let warroom = Running(child);
-    let endpoint = format!("http://127.0.0.1:{port}/v1/alerts/alertmanager");
-    let warm = warmup.len();
-    drive(
-        &endpoint,
-        Some(TOKEN),
-        warmup.iter().map(webhook).collect(),
-        warm * options.alerts_per_delivery,
-        options.concurrency,
-    )
-    .await
-    .context("warm-up (each group's first delivery)")?;
-    let measured = drive(
-        &endpoint,
-        Some(TOKEN),
-        timed.iter().map(webhook).collect(),
-        alerts,
-        options.concurrency,
-    )
-    .await?;
-    print("warroom /v1/alerts/alertmanager", &measured, timed.len());
-    drop(warroom);
-
+    bench_warroom(&options, &config, &warmup, &timed).await?;
     let alertmanager = options.alertmanager.clone().or_else(|| {
         Path::new("/usr/bin/prometheus-alertmanager")
             .exists()
@@ -321,18 +279,87 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         );
         return Ok(());
     };
-    let am_config = dir.path().join("alertmanager.yml");
+    bench_alertmanager(&options, &alertmanager, dir.path(), &warmup, &timed).await
+}
+
+/// The config of the benchmarked warroom: the database, the sender's token, no storm cap.
+fn write_bench_config(dir: &Path, url: &str) -> anyhow::Result<std::path::PathBuf> {
+    let config = dir.join("warroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = {}\n\n[api_tokens.bench]\ntoken_env = \"WARROOM_BENCH_TOKEN\"\nroles = [\"alert_sender\"]\n\n[alerts]\n# Every group of the benchmark opens its incident; storm control is not what is measured.\nmax_new_incidents_per_minute = 100000\n",
+            toml::Value::String(url.to_owned())
+        ),
+    )?;
+    Ok(config)
+}
+
+/// Starts `warroom run`, warms it up, measures, and prints the result with the peak
+/// resident memory the process reached (the kernel's high-water mark, `VmHWM`).
+async fn bench_warroom(
+    options: &Options,
+    config: &Path,
+    warmup: &[Delivery],
+    timed: &[Delivery],
+) -> anyhow::Result<()> {
+    let port = free_port()?;
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(&exe)
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .env("WARROOM__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("WARROOM_BENCH_TOKEN", TOKEN)
+        .env("WARROOM_LOG", "warn")
+        .env_remove("WARROOM_DISCORD_TOKEN")
+        .stdout(Stdio::null())
+        .spawn()?;
+    wait_ready(&format!("http://127.0.0.1:{port}/readyz"), &mut child).await?;
+    let warroom = Running(child);
+    let endpoint = format!("http://127.0.0.1:{port}/v1/alerts/alertmanager");
+    drive(
+        &endpoint,
+        Some(TOKEN),
+        warmup.iter().map(webhook).collect(),
+        warmup.len() * options.alerts_per_delivery,
+        options.concurrency,
+    )
+    .await
+    .context("warm-up (each group's first delivery)")?;
+    let measured = drive(
+        &endpoint,
+        Some(TOKEN),
+        timed.iter().map(webhook).collect(),
+        options.deliveries * options.alerts_per_delivery,
+        options.concurrency,
+    )
+    .await?;
+    print("warroom /v1/alerts/alertmanager", &measured, timed.len());
+    let peak = super::proc_status_kib(warroom.0.id(), "VmHWM:")
+        .context("read the peak resident memory of warroom run")?;
+    println!("warroom run: peak RSS {:.1} MiB", peak as f64 / 1024.0);
+    drop(warroom);
+    Ok(())
+}
+
+/// The same alerts posted to a local Alertmanager's API, as the reference.
+async fn bench_alertmanager(
+    options: &Options,
+    alertmanager: &str,
+    dir: &Path,
+    warmup: &[Delivery],
+    timed: &[Delivery],
+) -> anyhow::Result<()> {
+    let am_config = dir.join("alertmanager.yml");
     std::fs::write(
         &am_config,
         "route:\n  receiver: 'null'\n  group_by: ['alertname']\nreceivers:\n  - name: 'null'\n",
     )?;
     let am_port = free_port()?;
-    let mut child = Command::new(&alertmanager)
+    let mut child = Command::new(alertmanager)
         .arg(format!("--config.file={}", am_config.display()))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("am").display()
-        ))
+        .arg(format!("--storage.path={}", dir.join("am").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
         .arg("--cluster.listen-address=")
         .arg("--log.level=warn")
@@ -348,7 +375,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         &api,
         None,
         warmup.iter().map(alertmanager_alerts).collect(),
-        warm * options.alerts_per_delivery,
+        warmup.len() * options.alerts_per_delivery,
         options.concurrency,
     )
     .await
@@ -357,7 +384,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         &api,
         None,
         timed.iter().map(alertmanager_alerts).collect(),
-        alerts,
+        options.deliveries * options.alerts_per_delivery,
         options.concurrency,
     )
     .await?;

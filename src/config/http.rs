@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -15,18 +16,47 @@ use crate::domain::bot_roles::{ADMIN, ALERT_SENDER, INCIDENT_COMMANDER, RESPONDE
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// From the moment a connection waits for a request (new, or kept alive after an answer)
+    /// until its headers are in; then the connection is closed. Bounds how long a slow or
+    /// idle client holds a connection slot.
+    pub header_read_timeout: Duration,
+    /// From the headers until the whole body is in; then 408.
+    pub body_read_timeout: Duration,
+    /// No byte moved either way for this long, while no request is being handled (a client
+    /// that stops reading its answer): the connection is closed.
+    pub idle_timeout: Duration,
+    /// Most connections served at once; `None`: half the open-files limit (see
+    /// `http::serve`). At the cap a new connection replaces the oldest one that is not in
+    /// the middle of a request.
+    pub max_connections: Option<u32>,
 }
+
+/// The bounds of `[http] max_connections`.
+pub const MAX_CONNECTIONS_RANGE: std::ops::RangeInclusive<u32> = 8..=100_000;
+/// The longest any of the timeouts may be: beyond this a slow client holds its slot longer
+/// than anyone waits for an answer.
+const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Deserialize)]
 #[serde(default)]
 struct RawHttp {
     listen: String,
+    header_read_timeout: String,
+    body_read_timeout: String,
+    idle_timeout: String,
+    max_connections: Option<i64>,
 }
 
 impl Default for RawHttp {
     fn default() -> RawHttp {
         RawHttp {
             listen: "127.0.0.1:8080".to_owned(),
+            // A real client sends its headers and body in milliseconds; ten seconds keeps a
+            // flood of slow clients from holding connection slots for long.
+            header_read_timeout: "10s".to_owned(),
+            body_read_timeout: "10s".to_owned(),
+            idle_timeout: "10s".to_owned(),
+            max_connections: None,
         }
     }
 }
@@ -44,7 +74,47 @@ impl Loader {
             );
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
-        HttpConfig { listen }
+        let header_read_timeout =
+            self.http_timeout("header_read_timeout", &raw.header_read_timeout);
+        let body_read_timeout = self.http_timeout("body_read_timeout", &raw.body_read_timeout);
+        let idle_timeout = self.http_timeout("idle_timeout", &raw.idle_timeout);
+        let max_connections = raw.max_connections.and_then(|value| {
+            let fits = u32::try_from(value)
+                .ok()
+                .filter(|value| MAX_CONNECTIONS_RANGE.contains(value));
+            if fits.is_none() {
+                self.problem(
+                    &["http".to_owned(), "max_connections".to_owned()],
+                    format!(
+                        "{value} is not a connection cap; write a number from {} to {}, or leave it out for half the open-files limit",
+                        MAX_CONNECTIONS_RANGE.start(),
+                        MAX_CONNECTIONS_RANGE.end()
+                    ),
+                );
+            }
+            fits
+        });
+        HttpConfig {
+            listen,
+            header_read_timeout,
+            body_read_timeout,
+            idle_timeout,
+            max_connections,
+        }
+    }
+
+    /// One of `[http]`'s timeouts: longer than zero, at most `MAX_HTTP_TIMEOUT`.
+    fn http_timeout(&mut self, key: &str, text: &str) -> Duration {
+        let path = ["http".to_owned(), key.to_owned()];
+        let timeout = self.duration(&path, text, false);
+        if timeout > MAX_HTTP_TIMEOUT {
+            self.problem(
+                &path,
+                "is at most 5m: longer lets a slow client hold a connection for longer than anyone waits for an answer",
+            );
+            return MAX_HTTP_TIMEOUT;
+        }
+        timeout
     }
 }
 

@@ -110,6 +110,7 @@ fn finish(
             metrics::alerts_received(endpoint, "fired", u64::from(outcome.fired()));
             metrics::alerts_received(endpoint, "resolved", u64::from(outcome.resolved()));
             metrics::alerts_received(endpoint, "duplicate", u64::from(outcome.duplicates()));
+            metrics::alerts_received(endpoint, "unmatched", u64::from(outcome.unmatched()));
             render(&delivery, &outcome)
         }
         Err(error) => {
@@ -131,6 +132,7 @@ fn summary(delivery: &Delivery, outcome: &IngestOutcome) -> serde_json::Value {
         "fired": outcome.fired(),
         "resolved": outcome.resolved(),
         "duplicates": outcome.duplicates(),
+        "unmatched": outcome.unmatched(),
         "groups": outcome.groups.iter().map(|group| json!({
             "group_key": group.group_key,
             "route": group.route,

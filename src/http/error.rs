@@ -86,7 +86,7 @@ impl From<IngestError> for ApiError {
 impl From<InputError> for ApiError {
     fn from(error: InputError) -> ApiError {
         let status = match error {
-            InputError::TooMany(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            InputError::TooMany(_) | InputError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, error.to_string())

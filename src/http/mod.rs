@@ -9,6 +9,7 @@ mod during;
 mod error;
 mod feeds;
 mod paging;
+mod serve;
 mod tokens;
 mod webhooks;
 
@@ -29,6 +30,7 @@ use crate::ops::{Ops, Principal};
 
 pub use crate::config::{ApiToken, MIN_TOKEN_CHARS};
 pub use error::ApiError;
+pub use serve::{Limits, serve};
 
 /// The largest request body accepted. An Alertmanager group of a thousand alerts with the
 /// usual labels and annotations is a few hundred KiB; more is a mistake or an attack.
@@ -120,6 +122,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.ops.config().http.body_read_timeout,
+            read_body,
+        ))
         .layer(middleware::from_fn(measure))
         .with_state(state)
 }
@@ -135,6 +141,94 @@ async fn measure(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     crate::metrics::http_request(&route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// Reads the whole body before the handler runs: refused at once (413) when its
+/// `Content-Length` is over the limit, before a byte of it is read; 408 when it does not
+/// arrive within `[http] body_read_timeout`, so a slow sender cannot hold a handler.
+async fn read_body(
+    State(timeout): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        let expects_continue = request.headers().contains_key(header::EXPECT);
+        let (_, body) = request.into_parts();
+        // A client that waits for `100 Continue` sends nothing more; one that already sends
+        // would get a reset (and lose this answer) if the connection closed on its unread
+        // bytes, so some of them are read and dropped while the answer goes out.
+        if !expects_continue {
+            tokio::spawn(discard_body(body, timeout));
+        }
+        let mut response = too_large().into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => {
+            // `to_bytes` fails for a body over the limit or one the client broke off.
+            if std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>())
+            {
+                return too_large().into_response();
+            }
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {error}"),
+            )
+            .into_response();
+        }
+        Err(_) => {
+            return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within {} ([http] body_read_timeout); send it at once",
+                        humantime::format_duration(timeout)
+                    ),
+                )
+                .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// Most bytes of a refused body read and dropped (see `read_body`): past this the client
+/// gets a reset, as it would from any server.
+const DISCARD_BYTES: usize = 8 * 1024 * 1024;
+
+async fn discard_body(body: axum::body::Body, timeout: std::time::Duration) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut read = 0;
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        read += chunk.len();
+        if read > DISCARD_BYTES {
+            break;
+        }
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the body is larger than {} KiB (1 MiB), the most one request may carry; send fewer alerts per request",
+            MAX_BODY_BYTES / 1024
+        ),
+    )
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

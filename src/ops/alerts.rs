@@ -49,6 +49,9 @@ impl IngestOutcome {
     pub fn duplicates(&self) -> u32 {
         self.groups.iter().map(|group| group.duplicates).sum()
     }
+    pub fn unmatched(&self) -> u32 {
+        self.groups.iter().map(|group| group.unmatched).sum()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +66,10 @@ pub struct GroupOutcome {
     pub overflow: bool,
     pub fired: u32,
     pub resolved: u32,
+    /// Alerts already stored in the state sent.
     pub duplicates: u32,
+    /// Resolved notices for alerts never seen firing.
+    pub unmatched: u32,
     /// The incident was acknowledged (PagerDuty `acknowledge`).
     pub acknowledged: bool,
 }
@@ -108,7 +114,7 @@ impl Ops {
     ) -> Result<GroupOutcome, IngestError> {
         let actor = Actor::alert(source.as_str());
         let system = Principal::system(actor.clone());
-        let route = self.config.alerts.route(&group.route_labels).clone();
+        let route = self.route_of(source, group).await?;
         let mut outcome = GroupOutcome {
             group_key: group.key.clone(),
             route: route.name.clone(),
@@ -118,6 +124,7 @@ impl Ops {
             fired: 0,
             resolved: 0,
             duplicates: 0,
+            unmatched: 0,
             acknowledged: false,
         };
         if group.acknowledge {
@@ -135,7 +142,8 @@ impl Ops {
             .map_err(OpsError::from)?;
         if let Some(id) = state.active_incident {
             outcome.incident = Some(id);
-            if state.unchanged {
+            // A truncated delivery may still owe the timeline its note.
+            if state.unchanged && group.truncated == 0 {
                 outcome.duplicates = u32::try_from(group.alerts.len()).unwrap_or(u32::MAX);
                 return Ok(outcome);
             }
@@ -165,8 +173,12 @@ impl Ops {
                 .await
                 .map_err(OpsError::from)?;
             match plan {
-                GroupPlan::Nothing => {
-                    outcome.duplicates = u32::try_from(group.alerts.len()).unwrap_or(u32::MAX);
+                GroupPlan::Nothing {
+                    duplicates,
+                    unmatched,
+                } => {
+                    outcome.duplicates = duplicates;
+                    outcome.unmatched = unmatched;
                     return Ok(outcome);
                 }
                 GroupPlan::Attach { incident, overflow } => {
@@ -222,6 +234,28 @@ impl Ops {
         Ok(outcome)
     }
 
+    /// The route of a group: picked by its labels; a delivery without labels (a PagerDuty
+    /// `resolve` carries only the `dedup_key`) takes the route its group was opened through,
+    /// so e.g. `mitigate_when_resolved` applies to it.
+    async fn route_of(
+        &self,
+        source: AlertSource,
+        group: &AlertGroup,
+    ) -> Result<Route, IngestError> {
+        if group.route_labels.is_empty() {
+            let stored = self
+                .store
+                .group_incident(source.as_str(), &group.key)
+                .await
+                .map_err(OpsError::from)?;
+            if let Some(route) = stored.and_then(|(_, name)| self.config.alerts.route_named(&name))
+            {
+                return Ok(route.clone());
+            }
+        }
+        Ok(self.config.alerts.route(&group.route_labels).clone())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn record_group(
         &self,
@@ -238,6 +272,7 @@ impl Ops {
         let now = self.clock.now();
         let group_key = group.key.clone();
         let route_name = route.name.clone();
+        let note = truncation_note(&actor, source, group, now);
         let render = move |alert: &AlertReport, change: AlertChange| -> NewEvent {
             render_event(&actor, source, &group_key, &route_name, alert, change, now)
         };
@@ -252,6 +287,7 @@ impl Ops {
                 now,
                 render: &render,
                 require_active,
+                note,
             })
             .await
             .map_err(|error| match claim {
@@ -268,6 +304,7 @@ impl Ops {
         outcome.fired = recorded.fired;
         outcome.resolved = recorded.resolved;
         outcome.duplicates = recorded.unchanged;
+        outcome.unmatched = recorded.unmatched;
         if !recorded.written.events.is_empty() {
             self.announce(&recorded.written.incident, &recorded.written.events);
         }
@@ -354,6 +391,38 @@ fn overflow_request(route: &Route, ops: &Ops) -> OpenRequest {
 
 fn cut_chars(text: &str, limit: usize) -> String {
     text.chars().take(limit).collect()
+}
+
+/// The timeline note for alerts the sender left out of a group (`truncatedAlerts`): said
+/// once per count, so the note follows the count but repeats of a delivery add nothing.
+fn truncation_note(
+    actor: &Actor,
+    source: AlertSource,
+    group: &AlertGroup,
+    now: crate::domain::Timestamp,
+) -> Option<NewEvent> {
+    if group.truncated == 0 {
+        return None;
+    }
+    let text = format!(
+        "{} left {} alerts of this group out of its notification (its max_alerts); they are not on this timeline",
+        source.as_str(),
+        group.truncated
+    );
+    Some(
+        NewEvent::new(now, EventKind::Note, actor.clone(), text)
+            .with_data(json!({
+                "source": source.as_str(),
+                "group_key": group.key,
+                "truncated_alerts": group.truncated,
+            }))
+            .with_key(format!(
+                "alerts-truncated:{}:{}:{}",
+                source.as_str(),
+                group.key,
+                group.truncated
+            )),
+    )
 }
 
 fn render_event(

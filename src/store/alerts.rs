@@ -12,7 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::{Row, Transaction};
 
-use super::sql::{INCIDENT_COLUMNS, corrupt, param, param_list, sql, sql_store_impl};
+use super::alert_record::is_new_firing;
+use super::sql::{corrupt, param, param_list, sql, sql_store_impl};
 use super::{StoreError, Written};
 use crate::domain::{
     AlertReport, AlertState, IncidentId, NewEvent, NewIncident, Status, Timestamp,
@@ -23,6 +24,14 @@ pub const OVERFLOW_SOURCE: &str = "warroom";
 
 /// The group key of a route's overflow group is this prefix and the route's name.
 pub const OVERFLOW_PREFIX: &str = "overflow:";
+
+impl GroupPlan {
+    /// `Nothing`, before its counts are known (`plan_group` fills them in).
+    const NOTHING: GroupPlan = GroupPlan::Nothing {
+        duplicates: 0,
+        unmatched: 0,
+    };
+}
 
 /// A group that a delivery claimed: it opens the incident, then records with this claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +52,10 @@ impl Claim {
 /// What a group needs, decided under its lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupPlan {
-    /// Nothing to store: no new firing alert and no incident to record on.
-    Nothing,
+    /// Nothing to store: no new firing alert and no incident to record on. Of the alerts,
+    /// `duplicates` are stored in the state sent; `unmatched` are resolved notices for alerts
+    /// never seen firing (those with a start are remembered, see `EARLY_RESOLVE_MEMORY`).
+    Nothing { duplicates: u32, unmatched: u32 },
     /// Record on this incident (the group's own, or its route's overflow incident).
     Attach {
         incident: IncidentId,
@@ -97,6 +108,9 @@ pub struct RecordRequest<'a> {
     /// Record only if the incident is still active (it was read as active without a lock);
     /// otherwise write nothing and answer `replan`.
     pub require_active: bool,
+    /// A keyed note to append too, unless its key is already on the timeline (the sender's
+    /// truncation of the group).
+    pub note: Option<NewEvent>,
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +120,8 @@ pub struct Recorded {
     pub fired: u32,
     pub resolved: u32,
     pub unchanged: u32,
+    /// Resolved notices for alerts never seen firing.
+    pub unmatched: u32,
     /// This delivery resolved the incident's last firing alert.
     pub all_resolved: bool,
     /// `require_active` was asked and the incident is resolved: nothing was written; plan
@@ -177,25 +193,73 @@ pub trait AlertStore: Send + Sync {
 }
 
 /// The stored instance of an alert, as found for a report.
-struct Instance {
+pub(super) struct Instance {
+    pub(super) instance: String,
+    pub(super) status: String,
+    /// The number after the greatest `seq:N` instance of the fingerprint, for a firing report
+    /// without a start that begins a new occurrence.
+    pub(super) next_seq: u64,
+}
+
+/// A row as read by `find_instances`: of `alerts`, or a remembered early resolve.
+struct StoredInstance {
     instance: String,
     status: String,
+    received_at: i64,
+    early: bool,
 }
+
+/// How long a resolved notice for an alert never seen firing is remembered: longer than any
+/// sender delays or reorders notices (Alertmanager resends every few minutes).
+pub const EARLY_RESOLVE_MEMORY: Duration = Duration::from_secs(24 * 60 * 60);
 
 fn millis_key(at: Timestamp) -> String {
     at.as_millis().to_string()
 }
 
-/// The event key of a change: one per instance and state, so a replay appends nothing.
-fn event_key(source: &str, fingerprint: &str, instance: &str, state: AlertState) -> String {
-    format!("alert:{source}:{fingerprint}:{instance}:{}", state.as_str())
+/// The instance of `stored` (all of the report's fingerprint) the report refers to.
+fn pick_instance(alert: &AlertReport, stored: &[StoredInstance]) -> Option<Instance> {
+    let next_seq = stored
+        .iter()
+        .filter_map(|found| found.instance.strip_prefix("seq:")?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let found = match alert.starts_at {
+        Some(start) => {
+            let key = millis_key(start);
+            stored
+                .iter()
+                .filter(|found| found.instance == key)
+                // A stored alert wins over a remembered early resolve of it.
+                .min_by_key(|found| found.early)
+        }
+        None => stored.iter().filter(|found| !found.early).max_by(|a, b| {
+            let rank = |found: &StoredInstance| {
+                (
+                    found.status == AlertState::Firing.as_str(),
+                    found.received_at,
+                    found.instance.len(),
+                    found.instance.clone(),
+                )
+            };
+            rank(a).cmp(&rank(b))
+        }),
+    }?;
+    Some(Instance {
+        instance: found.instance.clone(),
+        status: found.status.clone(),
+        next_seq,
+    })
 }
 
 sql_store_impl! {
 impl {
-    /// The stored instance each report refers to (with a start, exactly that one; without,
-    /// the latest), read in one query for the whole delivery.
-    async fn find_instances<'e, E>(
+    /// The stored instance each report refers to, read in one query for the whole delivery:
+    /// with a start, exactly that one (or a remembered early resolve of it, as resolved);
+    /// without, the firing one if there is one, else the latest, whatever its key (a
+    /// PagerDuty `resolve` has no start but its trigger may have had one).
+    pub(super) async fn find_instances<'e, E>(
         executor: E,
         source: &str,
         alerts: &[AlertReport],
@@ -208,60 +272,38 @@ impl {
         }
         let fingerprints: BTreeSet<&str> =
             alerts.iter().map(|alert| alert.fingerprint.as_str()).collect();
+        let count = fingerprints.len();
         let mut query = sqlx::query(sql(format!(
-            "SELECT fingerprint, instance, status FROM alerts \
-             WHERE source = {} AND fingerprint IN ({})",
+            "SELECT fingerprint, instance, status, received_at, FALSE AS early FROM alerts \
+             WHERE source = {} AND fingerprint IN ({}) \
+             UNION ALL SELECT fingerprint, instance, 'resolved', received_at, TRUE \
+             FROM alert_early_resolves WHERE source = {} AND fingerprint IN ({})",
             param::<DB>(1),
-            param_list::<DB>(2, fingerprints.len())
-        )))
-        .bind(source.to_owned());
-        for fingerprint in &fingerprints {
-            query = query.bind((*fingerprint).to_owned());
+            param_list::<DB>(2, count),
+            param::<DB>(count + 2),
+            param_list::<DB>(count + 3, count)
+        )));
+        for _ in 0..2 {
+            query = query.bind(source.to_owned());
+            for fingerprint in &fingerprints {
+                query = query.bind((*fingerprint).to_owned());
+            }
         }
         let rows = query.fetch_all(executor).await?;
-        let mut stored: BTreeMap<String, Vec<Instance>> = BTreeMap::new();
+        let mut stored: BTreeMap<String, Vec<StoredInstance>> = BTreeMap::new();
         for row in rows {
             let fingerprint: String = row.try_get("fingerprint")?;
-            stored.entry(fingerprint).or_default().push(Instance {
+            stored.entry(fingerprint).or_default().push(StoredInstance {
                 instance: row.try_get("instance")?,
                 status: row.try_get("status")?,
+                received_at: row.try_get("received_at")?,
+                early: row.try_get("early")?,
             });
         }
         Ok(alerts
             .iter()
-            .map(|alert| {
-                let instances = stored.get(&alert.fingerprint)?;
-                match alert.starts_at {
-                    Some(start) => {
-                        let key = millis_key(start);
-                        instances.iter().find(|found| found.instance == key)
-                    }
-                    // `seq:N`: the longest, then greatest text is the latest number.
-                    None => instances
-                        .iter()
-                        .filter(|found| found.instance.starts_with("seq:"))
-                        .max_by(|a, b| {
-                            (a.instance.len(), &a.instance).cmp(&(b.instance.len(), &b.instance))
-                        }),
-                }
-                .map(|found| Instance {
-                    instance: found.instance.clone(),
-                    status: found.status.clone(),
-                })
-            })
+            .map(|alert| pick_instance(alert, stored.get(&alert.fingerprint)?))
             .collect())
-    }
-
-    /// Whether the report is a firing alert that no stored instance covers yet.
-    fn is_new_firing(alert: &AlertReport, found: Option<&Instance>) -> bool {
-        if alert.state != AlertState::Firing {
-            return false;
-        }
-        match (alert.starts_at, found) {
-            (_, None) => true,
-            (Some(_), Some(_)) => false,
-            (None, Some(instance)) => instance.status != AlertState::Firing.as_str(),
-        }
     }
 
     async fn incident_status(
@@ -320,7 +362,7 @@ impl {
 
     /// Links a claimed group (and the group that overflowed into it) to incident `id`; fails
     /// when the claim was taken over.
-    async fn link_claim(
+    pub(super) async fn link_claim(
         tx: &mut Transaction<'static, DB>,
         claim: &Claim,
         id: IncidentId,
@@ -479,7 +521,7 @@ impl {
             .alerts
             .iter()
             .zip(&found)
-            .any(|(alert, found)| Self::is_new_firing(alert, found.as_ref()));
+            .any(|(alert, found)| is_new_firing(alert, found.as_ref()));
         if let Some(id) = group.incident_id {
             if !any_new {
                 return Ok(GroupPlan::Attach {
@@ -507,11 +549,11 @@ impl {
             return if any_new {
                 Self::plan_overflow(tx, request).await
             } else {
-                Ok(GroupPlan::Nothing)
+                Ok(GroupPlan::NOTHING)
             };
         }
         if !any_new {
-            return Ok(GroupPlan::Nothing);
+            return Ok(GroupPlan::NOTHING);
         }
         if !Self::take_route_slot(tx, request).await? {
             return Self::plan_overflow(tx, request).await;
@@ -539,7 +581,19 @@ sql_store_impl! {
 impl AlertStore {
     async fn plan_group(&self, request: PlanRequest<'_>) -> Result<GroupPlan, StoreError> {
         let mut tx = self.begin_write().await?;
-        let plan = Self::plan_locked(&mut tx, &request).await?;
+        let mut plan = Self::plan_locked(&mut tx, &request).await?;
+        if let GroupPlan::Nothing { .. } = plan {
+            let (duplicates, unmatched, remembered) =
+                Self::remember_early_resolves(&mut tx, &request).await?;
+            plan = GroupPlan::Nothing {
+                duplicates,
+                unmatched,
+            };
+            if remembered {
+                tx.commit().await?;
+                return Ok(plan);
+            }
+        }
         match plan {
             GroupPlan::Open(_) => tx.commit().await?,
             // Overflow attachments link the group; everything else wrote nothing worth keeping
@@ -568,192 +622,13 @@ impl AlertStore {
 
     async fn record_alerts(&self, request: RecordRequest<'_>) -> Result<Recorded, StoreError> {
         let mut tx = self.begin_write().await?;
-        let id = request.incident;
-        if let Some(claim) = request.claim {
-            Self::link_claim(&mut tx, claim, id).await?;
-        }
-        let current = Self::load_for_update(&mut tx, id).await?;
-        if request.require_active && !current.status.is_active() {
+        let recorded = Self::record_in_tx(&mut tx, &request).await?;
+        if recorded.written.duplicate {
             tx.rollback().await?;
-            return Ok(Recorded {
-                written: Written {
-                    incident: current,
-                    events: Vec::new(),
-                    duplicate: true,
-                },
-                fired: 0,
-                resolved: 0,
-                unchanged: 0,
-                all_resolved: false,
-                replan: true,
-            });
+        } else {
+            tx.commit().await?;
         }
-        let mut changes: Vec<(usize, String, AlertChange)> = Vec::new();
-        let mut seen = BTreeSet::new();
-        let (mut fired, mut resolved, mut unchanged) = (0, 0, 0);
-        let instances = Self::find_instances(&mut *tx, request.source, request.alerts).await?;
-        for (index, (alert, found)) in request.alerts.iter().zip(instances).enumerate() {
-            let instance = match (alert.starts_at, &found) {
-                (Some(start), _) => millis_key(start),
-                (None, Some(found)) if !Self::is_new_firing(alert, Some(found)) => {
-                    found.instance.clone()
-                }
-                (None, found) => {
-                    let next = found
-                        .as_ref()
-                        .and_then(|found| found.instance.strip_prefix("seq:"))
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .unwrap_or(0)
-                        + 1;
-                    format!("seq:{next}")
-                }
-            };
-            // The same alert twice in one delivery counts once.
-            if !seen.insert((alert.fingerprint.clone(), instance.clone())) {
-                unchanged += 1;
-                continue;
-            }
-            let labels = serde_json::to_string(&alert.labels).map_err(corrupt)?;
-            match (alert.state, found.as_ref().map(|found| found.status.as_str())) {
-                (AlertState::Firing, None) | (AlertState::Firing, Some("resolved"))
-                    if Self::is_new_firing(alert, found.as_ref()) =>
-                {
-                    sqlx::query(
-                        "INSERT INTO alerts (source, fingerprint, instance, group_key, incident_id, \
-                         status, summary, labels, starts_at, ends_at, received_at) \
-                         VALUES ($1, $2, $3, $4, $5, 'firing', $6, $7, $8, $9, $10)",
-                    )
-                    .bind(request.source.to_owned())
-                    .bind(alert.fingerprint.clone())
-                    .bind(instance.clone())
-                    .bind(request.group_key.to_owned())
-                    .bind(id.0)
-                    .bind(alert.summary.clone())
-                    .bind(labels)
-                    .bind(alert.starts_at.map(Timestamp::as_millis))
-                    .bind(alert.ends_at.map(Timestamp::as_millis))
-                    .bind(request.now.as_millis())
-                    .execute(&mut *tx)
-                    .await?;
-                    fired += 1;
-                    changes.push((index, instance, AlertChange::Fired));
-                }
-                (AlertState::Resolved, Some("firing")) => {
-                    sqlx::query(
-                        "UPDATE alerts SET status = 'resolved', ends_at = $4 \
-                         WHERE source = $1 AND fingerprint = $2 AND instance = $3",
-                    )
-                    .bind(request.source.to_owned())
-                    .bind(alert.fingerprint.clone())
-                    .bind(instance.clone())
-                    .bind(alert.ends_at.unwrap_or(request.now).as_millis())
-                    .execute(&mut *tx)
-                    .await?;
-                    resolved += 1;
-                    changes.push((index, instance, AlertChange::Resolved { all_resolved: false }));
-                }
-                (AlertState::Resolved, None) if alert.starts_at.is_some() => {
-                    // Resolved before warroom saw it fire (it was down, or the firing
-                    // notification was lost): kept, so the timeline says it happened.
-                    sqlx::query(
-                        "INSERT INTO alerts (source, fingerprint, instance, group_key, incident_id, \
-                         status, summary, labels, starts_at, ends_at, received_at) \
-                         VALUES ($1, $2, $3, $4, $5, 'resolved', $6, $7, $8, $9, $10)",
-                    )
-                    .bind(request.source.to_owned())
-                    .bind(alert.fingerprint.clone())
-                    .bind(instance.clone())
-                    .bind(request.group_key.to_owned())
-                    .bind(id.0)
-                    .bind(alert.summary.clone())
-                    .bind(labels)
-                    .bind(alert.starts_at.map(Timestamp::as_millis))
-                    .bind(alert.ends_at.unwrap_or(request.now).as_millis())
-                    .bind(request.now.as_millis())
-                    .execute(&mut *tx)
-                    .await?;
-                    resolved += 1;
-                    changes.push((index, instance, AlertChange::Resolved { all_resolved: false }));
-                }
-                _ => unchanged += 1,
-            }
-        }
-        let mut all_resolved = false;
-        if resolved > 0 {
-            let row = sqlx::query(
-                "SELECT COUNT(*) AS firing FROM alerts WHERE incident_id = $1 AND status = 'firing'",
-            )
-            .bind(id.0)
-            .fetch_one(&mut *tx)
-            .await?;
-            let firing: i64 = row.try_get("firing")?;
-            if firing == 0
-                && let Some(last) = changes
-                    .iter_mut()
-                    .rev()
-                    .find(|(_, _, change)| matches!(change, AlertChange::Resolved { .. }))
-            {
-                last.2 = AlertChange::Resolved { all_resolved: true };
-                all_resolved = true;
-            }
-        }
-        if changes.is_empty() {
-            tx.rollback().await?;
-            return Ok(Recorded {
-                written: Written {
-                    incident: current,
-                    events: Vec::new(),
-                    duplicate: true,
-                },
-                fired,
-                resolved,
-                unchanged,
-                all_resolved,
-                replan: false,
-            });
-        }
-        let events: Vec<NewEvent> = changes
-            .iter()
-            .map(|(index, instance, change)| {
-                let alert = &request.alerts[*index];
-                let state = match change {
-                    AlertChange::Fired => AlertState::Firing,
-                    AlertChange::Resolved { .. } => AlertState::Resolved,
-                };
-                (request.render)(alert, *change).with_key(event_key(
-                    request.source,
-                    &alert.fingerprint,
-                    instance,
-                    state,
-                ))
-            })
-            .collect();
-        // Every change is to an instance first stored (or resolved) in this transaction, so
-        // no key can exist yet: the rows and their events are always written together.
-        let count = i64::try_from(events.len()).map_err(corrupt)?;
-        let row = sqlx::query(sql(format!(
-            "UPDATE incidents SET last_seq = last_seq + $2 WHERE id = $1 RETURNING {INCIDENT_COLUMNS}"
-        )))
-        .bind(id.0)
-        .bind(count)
-        .fetch_one(&mut *tx)
-        .await?;
-        let incident = Self::incident_from_row(&row)?;
-        let events =
-            Self::insert_events(&mut tx, id, incident.last_seq - count + 1, events).await?;
-        tx.commit().await?;
-        Ok(Recorded {
-            written: Written {
-                incident,
-                events,
-                duplicate: false,
-            },
-            fired,
-            resolved,
-            unchanged,
-            all_resolved,
-            replan: false,
-        })
+        Ok(recorded)
     }
 
     async fn group_incident(

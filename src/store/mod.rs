@@ -4,6 +4,7 @@
 //! `postgres.rs` hold only what truly differs (connection setup, locking, migrations).
 //! Nothing outside this module writes SQL.
 
+mod alert_record;
 mod alerts;
 mod config;
 mod during;
@@ -25,8 +26,8 @@ use sqlx::pool::PoolOptions;
 
 pub use crate::domain::{AlertReport, AlertState};
 pub use alerts::{
-    AlertChange, AlertStore, Claim, GroupPlan, GroupState, IncidentCount, OVERFLOW_PREFIX,
-    OVERFLOW_SOURCE, PlanRequest, RecordRequest, Recorded, RenderAlert,
+    AlertChange, AlertStore, Claim, EARLY_RESOLVE_MEMORY, GroupPlan, GroupState, IncidentCount,
+    OVERFLOW_PREFIX, OVERFLOW_SOURCE, PlanRequest, RecordRequest, Recorded, RenderAlert,
 };
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};

@@ -2,9 +2,11 @@
 //! input), the REST API, `/metrics` checked by promtool, and a real Alertmanager delivering
 //! to warroom running against the Discord emulator.
 
+mod alert_edges;
 mod alertmanager;
 mod alerts;
 mod api;
+mod edge;
 mod metrics;
 mod runs;
 
@@ -154,6 +156,9 @@ impl Server {
              ORDER BY source, fingerprint, instance",
             "SELECT route, CAST(opened_at AS TEXT), group_key FROM alert_route_opens \
              ORDER BY route, opened_at, group_key",
+            "SELECT source, fingerprint, instance, group_key, COALESCE(CAST(ends_at AS TEXT), '-'), \
+             CAST(received_at AS TEXT) FROM alert_early_resolves \
+             ORDER BY source, fingerprint, instance",
         ] {
             for row in self.db.rows(query).await {
                 text.push('\n');
