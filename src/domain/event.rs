@@ -49,6 +49,8 @@ event_kinds! {
     AlertResolved => "alert_resolved",
     ChecklistChecked => "checklist_checked",
     Exported => "exported",
+    CheckFailed => "check_failed",
+    CheckRecovered => "check_recovered",
 }
 
 impl fmt::Display for EventKind {
