@@ -46,10 +46,7 @@ impl Recurrence {
             timezone,
         };
         // An expression that matches no date at all (`0 0 31 2 *`) never fires.
-        if recurrence
-            .next_after(Timestamp::from_millis(0))
-            .is_none()
-        {
+        if recurrence.next_after(Timestamp::from_millis(0)).is_none() {
             return Err(format!("`{text}` matches no date; it would never run"));
         }
         Ok(recurrence)
@@ -214,7 +211,12 @@ mod tests {
 
     #[test]
     fn bad_expressions_are_refused_with_what_to_write() {
-        for bad in ["* * * *", "61 * * * *", "0 0 * * * *", "every tuesday 1 2 3"] {
+        for bad in [
+            "* * * *",
+            "61 * * * *",
+            "0 0 * * * *",
+            "every tuesday 1 2 3",
+        ] {
             let error = Recurrence::cron(bad, Tz::UTC).unwrap_err();
             assert!(error.contains("five fields"), "{bad}: {error}");
         }

@@ -6,8 +6,8 @@
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::load::{Loader, join_path};
 use super::Config;
+use super::load::{Loader, join_path};
 use crate::checks::{CheckSpec, DrillCommand, DrillSpec, Recurrence};
 use crate::domain::{SeverityConfig, TITLE_LIMIT};
 use crate::runner::{Catalog, Risk, parse_args};
@@ -56,7 +56,11 @@ pub(super) struct Known<'a> {
 }
 
 impl Loader {
-    pub(super) fn build_checks(&mut self, raw: Option<toml::Value>, known: &Known) -> Vec<CheckSpec> {
+    pub(super) fn build_checks(
+        &mut self,
+        raw: Option<toml::Value>,
+        known: &Known,
+    ) -> Vec<CheckSpec> {
         let mut checks = Vec::new();
         for (name, value) in self.entries("checks", raw) {
             let path = vec!["checks".to_owned(), name.clone()];
@@ -116,7 +120,11 @@ impl Loader {
         checks
     }
 
-    pub(super) fn build_drills(&mut self, raw: Option<toml::Value>, known: &Known) -> Vec<DrillSpec> {
+    pub(super) fn build_drills(
+        &mut self,
+        raw: Option<toml::Value>,
+        known: &Known,
+    ) -> Vec<DrillSpec> {
         let mut drills = Vec::new();
         for (name, value) in self.entries("drills", raw) {
             let path = vec!["drills".to_owned(), name.clone()];
@@ -126,10 +134,15 @@ impl Loader {
             };
             let recurrence = self.recurrence(&path, &raw.cron, raw.timezone.as_deref());
             let title = raw.title.trim().to_owned();
-            if title.is_empty() || title.chars().count() > TITLE_LIMIT || title.contains(['\n', '\r']) {
+            if title.is_empty()
+                || title.chars().count() > TITLE_LIMIT
+                || title.contains(['\n', '\r'])
+            {
                 self.problem(
                     &join_path(&path, "title"),
-                    format!("is the drill incident's title: one line of 1 to {TITLE_LIMIT} characters"),
+                    format!(
+                        "is the drill incident's title: one line of 1 to {TITLE_LIMIT} characters"
+                    ),
                 );
             }
             let severity = self.schedule_severity(&path, raw.severity.as_deref(), known);
@@ -172,7 +185,12 @@ impl Loader {
     }
 
     /// A cron expression in its time zone (UTC when none is given).
-    fn recurrence(&mut self, path: &[String], cron: &str, timezone: Option<&str>) -> Option<Recurrence> {
+    fn recurrence(
+        &mut self,
+        path: &[String],
+        cron: &str,
+        timezone: Option<&str>,
+    ) -> Option<Recurrence> {
         let zone = match timezone.map(str::trim) {
             None => Some(Tz::UTC),
             Some(text) => match text.parse::<Tz>() {
@@ -196,7 +214,12 @@ impl Loader {
     }
 
     /// The severity named (or the least severe), which must be configured.
-    fn schedule_severity(&mut self, path: &[String], severity: Option<&str>, known: &Known) -> String {
+    fn schedule_severity(
+        &mut self,
+        path: &[String],
+        severity: Option<&str>,
+        known: &Known,
+    ) -> String {
         let least = known
             .severities
             .last()
@@ -215,15 +238,25 @@ impl Loader {
                 let names: Vec<&str> = known.severities.iter().map(|s| s.name.as_str()).collect();
                 self.problem(
                     &join_path(path, "severity"),
-                    format!("`{severity}` is not a configured severity; use one of {}", names.join(", ")),
+                    format!(
+                        "`{severity}` is not a configured severity; use one of {}",
+                        names.join(", ")
+                    ),
                 );
                 least
             }
         }
     }
 
-    fn schedule_service(&mut self, path: &[String], service: Option<&str>, known: &Known) -> Option<String> {
-        let service = service.map(str::trim).filter(|service| !service.is_empty())?;
+    fn schedule_service(
+        &mut self,
+        path: &[String],
+        service: Option<&str>,
+        known: &Known,
+    ) -> Option<String> {
+        let service = service
+            .map(str::trim)
+            .filter(|service| !service.is_empty())?;
         match known
             .services
             .iter()
@@ -256,7 +289,11 @@ pub fn schedule_problems(config: &Config, catalog: &Catalog) -> Vec<String> {
     for check in &config.checks {
         let key = format!("checks.{}.command", check.name);
         let Some(spec) = catalog.get(&check.command) else {
-            refuse(&check.command_at, key, unknown_command(&check.command, catalog));
+            refuse(
+                &check.command_at,
+                key,
+                unknown_command(&check.command, catalog),
+            );
             continue;
         };
         if spec.risk() != Risk::ReadOnly {
@@ -271,8 +308,23 @@ pub fn schedule_problems(config: &Config, catalog: &Catalog) -> Vec<String> {
             );
             continue;
         }
+        if spec.approval().is_some() {
+            refuse(
+                &check.command_at,
+                key,
+                format!(
+                    "`{}` needs approval; a scheduled check runs only commands nobody has to approve",
+                    check.command
+                ),
+            );
+            continue;
+        }
         if let Err(error) = parse_args(&check.args).and_then(|values| spec.bind(&values, false)) {
-            refuse(&check.args_at, format!("checks.{}.args", check.name), error.to_string());
+            refuse(
+                &check.args_at,
+                format!("checks.{}.args", check.name),
+                error.to_string(),
+            );
         }
     }
     for drill in &config.drills {
@@ -282,7 +334,9 @@ pub fn schedule_problems(config: &Config, catalog: &Catalog) -> Vec<String> {
                 refuse(at, key, unknown_command(&command.command, catalog));
                 continue;
             };
-            if let Err(error) = parse_args(&command.args).and_then(|values| spec.bind(&values, true)) {
+            if let Err(error) =
+                parse_args(&command.args).and_then(|values| spec.bind(&values, true))
+            {
                 refuse(at, key, format!("`{}`: {error}", command.command));
             }
         }

@@ -220,8 +220,8 @@ impl Source {
             Source::Cli,
             Source::Schedule,
         ]
-            .into_iter()
-            .find(|source| source.as_str() == text)
+        .into_iter()
+        .find(|source| source.as_str() == text)
     }
 }
 

@@ -42,6 +42,30 @@ impl Ops {
         request: OpenRequest,
         claim: Option<&crate::store::Claim>,
     ) -> Result<Written, OpsError> {
+        self.open_with(who, source, request, claim, Vec::new())
+            .await
+    }
+
+    /// Opens an incident and sets `timers` in its transaction (a scheduled drill marks its
+    /// slot opened, so a firing repeated after a crash opens nothing more).
+    pub(crate) async fn open_with_timers(
+        &self,
+        who: &Principal,
+        source: Source,
+        request: OpenRequest,
+        timers: Vec<crate::domain::TimerOp>,
+    ) -> Result<Written, OpsError> {
+        self.open_with(who, source, request, None, timers).await
+    }
+
+    async fn open_with(
+        &self,
+        who: &Principal,
+        source: Source,
+        request: OpenRequest,
+        claim: Option<&crate::store::Claim>,
+        timers: Vec<crate::domain::TimerOp>,
+    ) -> Result<Written, OpsError> {
         authorize(who, Permission::Open, None)?;
         let title = required_text("title", &request.title, TITLE_LIMIT)?;
         if title.contains(['\n', '\r']) {
@@ -94,7 +118,7 @@ impl Ops {
             }
             None => {
                 self.store
-                    .create_incident(incident, vec![opened], escalation, &|_| Vec::new())
+                    .create_incident(incident, vec![opened], escalation, &|_| timers.clone())
                     .await?
             }
         };

@@ -11,6 +11,7 @@ pub mod instance;
 pub mod lease;
 mod reach;
 mod runs;
+pub mod schedules;
 pub mod timers;
 
 use std::sync::Arc;

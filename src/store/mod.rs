@@ -5,6 +5,7 @@
 //! Nothing outside this module writes SQL.
 
 mod alerts;
+mod checks;
 mod config;
 mod duties;
 mod escalation;
@@ -27,6 +28,7 @@ pub use alerts::{
     AlertChange, AlertStore, Claim, GroupPlan, GroupState, IncidentCount, OVERFLOW_PREFIX,
     OVERFLOW_SOURCE, PlanRequest, RecordRequest, Recorded, RenderAlert,
 };
+pub use checks::{CheckState, CheckStore, DrillAnnouncement};
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
 pub use duties::{DutyStore, LeaseHolder, Unshown};
@@ -115,6 +117,7 @@ pub trait Store:
     + DutyStore
     + ReachStore
     + TimerStore
+    + CheckStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -130,6 +133,7 @@ impl<
         + DutyStore
         + ReachStore
         + TimerStore
+        + CheckStore
         + Send
         + Sync
         + std::fmt::Debug
