@@ -323,7 +323,7 @@ pub fn schedule_problems(config: &Config, catalog: &Catalog) -> Vec<String> {
             refuse(
                 &check.args_at,
                 format!("checks.{}.args", check.name),
-                error.to_string(),
+                one_line(&error.to_string()),
             );
         }
     }
@@ -337,7 +337,11 @@ pub fn schedule_problems(config: &Config, catalog: &Catalog) -> Vec<String> {
             if let Err(error) =
                 parse_args(&command.args).and_then(|values| spec.bind(&values, true))
             {
-                refuse(at, key, format!("`{}`: {error}", command.command));
+                refuse(
+                    at,
+                    key,
+                    one_line(&format!("`{}`: {error}", command.command)),
+                );
             }
         }
     }
@@ -349,4 +353,13 @@ fn unknown_command(name: &str, catalog: &Catalog) -> String {
         "`{name}` is not an approved command in {}; `warroom commands list` shows them",
         catalog.dir().display()
     )
+}
+
+/// A problem of several lines (each refused parameter on its own) on the line of its key.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

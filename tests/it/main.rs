@@ -1,6 +1,7 @@
 //! warroom's integration tests: one binary, flows through the real boundaries against real
 //! peers (SQLite files, the local PostgreSQL, the real `warroom` binary).
 
+mod checks;
 mod cli;
 mod config;
 mod contract;
