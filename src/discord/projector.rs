@@ -199,6 +199,11 @@ impl Bot {
                 let text = render::all_alerts_resolved(id, &event.text);
                 self.say(incident, event.seq, &text).await?;
             }
+            EventKind::CheckFailed | EventKind::CheckRecovered => {
+                if let Some(text) = render::schedules::check_line(id, event) {
+                    self.say(incident, event.seq, &text).await?;
+                }
+            }
             EventKind::CommandRequested
             | EventKind::CommandApproved
             | EventKind::CommandDenied

@@ -2,6 +2,7 @@
 //! is one file here and one line in `Registry::new`.
 
 mod catalog;
+mod checks;
 mod incident;
 mod oncall;
 mod page;
@@ -155,6 +156,7 @@ impl Registry {
                 Box::new(page::PageCommand),
                 Box::new(oncall::OncallCommand),
                 Box::new(catalog::CommandsCommand),
+                Box::new(checks::ChecksCommand),
             ],
         }
     }

@@ -3,6 +3,7 @@
 //! Discord text themselves.
 
 pub(crate) mod replies;
+pub(crate) mod schedules;
 
 use serenity::all::{ButtonStyle, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter};
 
