@@ -257,7 +257,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         holder,
     };
     let mut text = crate::metrics::render(&counts, &severities, &gateway);
-    text.push_str(&crate::metrics::render_checks(&check_successes(&state).await));
+    text.push_str(&crate::metrics::render_checks(
+        &check_successes(&state).await,
+    ));
     (
         [(
             header::CONTENT_TYPE,

@@ -2,6 +2,7 @@
 //! peers (SQLite files, the local PostgreSQL, the real `warroom` binary).
 
 mod checks;
+mod checks_discord;
 mod cli;
 mod config;
 mod contract;

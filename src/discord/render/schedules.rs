@@ -35,9 +35,9 @@ pub(crate) fn checks_reply(checks: &[CheckOverview]) -> String {
     }
     let mut text = String::from("**Scheduled checks**");
     for check in checks {
-        let next = check
-            .next_run
-            .map_or("not armed".to_owned(), |at| format!("<t:{}:R>", at.as_unix_seconds()));
+        let next = check.next_run.map_or("not armed".to_owned(), |at| {
+            format!("<t:{}:R>", at.as_unix_seconds())
+        });
         let last = match (&check.last_result, check.last_finished_at) {
             (Some(result), Some(at)) => format!("{result} <t:{}:R>", at.as_unix_seconds()),
             _ => "never ran".to_owned(),
