@@ -25,6 +25,7 @@ on_both_backends!(
     a_check_runs_at_each_of_its_times_once_across_engines_and_once_after_downtime,
     a_failing_check_opens_one_incident_adds_to_it_and_recovers_it,
     a_drill_opens_at_its_local_time_across_a_dst_change_once_with_two_engines,
+    the_real_binary_runs_a_shipped_check_every_two_seconds_and_a_failing_one_opens_its_incident,
 );
 
 /// A whole minute, so `every = "1m"` slots fall on START + n minutes.
@@ -554,4 +555,95 @@ fn warroom_checks_next_prints_the_expected_times() {
         said.contains("  2026-04-07T08:00:00.000Z  drill restore  (2026-04-07 10:00:00 CEST)"),
         "{said}"
     );
+}
+
+async fn the_real_binary_runs_a_shipped_check_every_two_seconds_and_a_failing_one_opens_its_incident(
+    db: TestDb,
+) {
+    // `disk-usage` (df) passes; `service-status` of a unit this host does not run (systemctl
+    // fails without systemd, or for a unit that is not there) fails.
+    let path = db.write_config(
+        "[checks.disk]\ncommand = \"disk-usage\"\nevery = \"2s\"\n\n[checks.redis]\ncommand = \"service-status\"\nargs = \"unit=redis-server.service\"\nevery = \"2s\"\nservice = \"cache\"\nseverity = \"SEV3\"\n",
+    );
+    // Kept apart: `db.store()` rewrites the test's default config file.
+    let path = {
+        let kept = db.dir.path().join("checks.toml");
+        std::fs::copy(&path, &kept).unwrap();
+        kept
+    };
+    let commands = crate::support::repo_root().join("commands");
+    let env = env(&commands);
+    let mut warroom = crate::support::process::Process::spawn("A", &path, &env);
+    warroom.wait_ready().await;
+    let store = db.store().await;
+    let disk = eventually("the disk check has run twice", WAIT, async || {
+        store
+            .check_states()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|state| {
+                state.name == "disk" && state.last_state == "succeeded" && state.last_run_id >= 2
+            })
+    })
+    .await;
+    let (run, audit) = db
+        .ops()
+        .await
+        .show_run(RunId(disk.last_run_id))
+        .await
+        .unwrap();
+    assert_eq!(run.requested_by.id, "schedule:disk");
+    assert_eq!(run.program, "/usr/bin/df");
+    assert!(!audit.is_empty());
+    let incident = eventually("the failing check opens its incident", WAIT, async || {
+        store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|incident| incident.source == Source::Schedule)
+    })
+    .await;
+    assert_eq!(incident.service.as_deref(), Some("cache"));
+    assert!(incident.title.contains("redis"), "{}", incident.title);
+    let listed = crate::support::warroom(&path)
+        .env("WARROOM__COMMANDS__DIR", &commands)
+        .args(["checks", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let redis = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "redis")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(redis["incident"], incident.id.0);
+    assert!(redis["next_run"].is_string());
+    let metrics = warroom
+        .client
+        .get(format!("{}/metrics", warroom.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let disk_success = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("warroom_check_last_success_timestamp_seconds{check=\"disk\"} ")
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(
+        disk_success.parse::<f64>().unwrap() > 1.0e9,
+        "{disk_success}"
+    );
+    assert!(
+        metrics.contains("warroom_check_last_success_timestamp_seconds{check=\"redis\"} 0"),
+        "{metrics}"
+    );
+    warroom.sigterm();
+    assert!(warroom.exited().await.success());
 }
