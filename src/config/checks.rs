@@ -334,8 +334,21 @@ pub fn schedule_problems(config: &Config, catalog: &Catalog) -> Vec<String> {
                 refuse(at, key, unknown_command(&command.command, catalog));
                 continue;
             };
+            let dry_run = spec.dry_run_args().is_some();
+            if !dry_run && spec.risk() != Risk::ReadOnly {
+                refuse(
+                    at,
+                    key,
+                    format!(
+                        "`{}` has no dry run and is {}; a drill runs only dry runs and read-only commands",
+                        command.command,
+                        spec.risk().as_str()
+                    ),
+                );
+                continue;
+            }
             if let Err(error) =
-                parse_args(&command.args).and_then(|values| spec.bind(&values, true))
+                parse_args(&command.args).and_then(|values| spec.bind(&values, dry_run))
             {
                 refuse(
                     at,

@@ -15,8 +15,8 @@
 //!
 //! A drill's handler opens a drill incident (source `schedule`), marking its slot opened in the
 //! same transaction so a firing repeated after a crash opens nothing more, then requests its
-//! `commands` in dry-run. An announcement is a row the gateway holder turns into a Discord
-//! Scheduled Event.
+//! `commands` in dry-run (a read-only command without a dry run, as it is). An announcement
+//! is a row the gateway holder turns into a Discord Scheduled Event.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -434,11 +434,17 @@ impl Ops {
             .open_with_timers(&who, Source::Schedule, request, vec![mark])
             .await?;
         let incident = written.incident;
+        let catalog = self.catalog();
         for command in &drill.commands {
+            // A dry run where the command has one; a read-only command without one only reads.
+            let dry_run = catalog
+                .as_ref()
+                .and_then(|catalog| catalog.get(&command.command).cloned())
+                .is_none_or(|spec| spec.dry_run_args().is_some());
             let request = RunRequest {
                 command: command.command.clone(),
                 args: command.args.clone(),
-                dry_run: true,
+                dry_run,
                 incident: Some(incident.id),
                 channel_id: incident.channel_id,
             };
