@@ -221,6 +221,20 @@ async fn a_check_runs_at_each_of_its_times_once_across_engines_and_once_after_do
     // A restart arms nothing new: the timer already waits for its slot.
     assert!(a.arm_schedules().await.unwrap().set.is_empty());
 
+    // `warroom checks run` makes it due now; it then keeps to its schedule.
+    b.run_check_now("probe").await.unwrap();
+    assert_eq!(tick(&engines, &clock, back).await, 1);
+    last = counted(&a, "probe", last + 1).await.last_run_id;
+    assert_eq!(runs(&setup), 5);
+    let timer = a
+        .store()
+        .pending_timer("check", "probe")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(timer.due_at, START.plus(minutes(10)));
+    assert!(b.run_check_now("nope").await.is_err());
+
     // Each run is a normal run, audited as the schedule.
     let (run, audit) = a.show_run(RunId(last)).await.unwrap();
     assert_eq!(run.requested_by.id, "schedule:probe");
