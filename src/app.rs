@@ -88,6 +88,13 @@ async fn build_ops(
     let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
     tracing::info!(backend = store.backend(), database = %config.database.url.redacted(), "database ready");
     let catalog = Arc::new(load_catalog(&config)?);
+    let schedule_problems = crate::config::schedule_problems(&config, &catalog.current());
+    if !schedule_problems.is_empty() {
+        anyhow::bail!(
+            "the scheduled checks and drills do not fit the command catalog:\n  {}",
+            schedule_problems.join("\n  ")
+        );
+    }
     let commands = Commands {
         catalog: catalog.clone(),
         runner: Arc::new(Runner::new(
@@ -155,6 +162,15 @@ impl Workers {
             let _ = engine_stopped.await;
         }));
         let (stop_timers, timers_stopped) = tokio::sync::oneshot::channel::<()>();
+        match ops.arm_schedules().await {
+            Ok(armed) if !armed.set.is_empty() || !armed.cancelled.is_empty() => {
+                tracing::info!(set = ?armed.set, cancelled = ?armed.cancelled, "scheduled checks and drills armed");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "arming the scheduled checks and drills failed; those not armed yet wait for the next start")
+            }
+        }
         let timers = crate::ops::timers::Timers::new(ops.clone(), crate::ops::timers::handlers());
         let timers = tokio::spawn(timers.run(async move {
             let _ = timers_stopped.await;

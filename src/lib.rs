@@ -39,6 +39,7 @@
 pub mod alerts;
 pub mod app;
 pub mod bench;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod discord;

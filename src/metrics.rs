@@ -288,5 +288,32 @@ fn gateway_families(gateway: &GatewayView) -> Vec<prometheus::proto::MetricFamil
     families
 }
 
+/// `warroom_check_last_success_timestamp_seconds{check}`, read from the database at each
+/// scrape: when each configured scheduled check last succeeded (Unix seconds; 0 when it never
+/// has), so an alert can fire on `time() - warroom_check_last_success_timestamp_seconds > X`.
+pub fn render_checks(last_success: &[(String, Option<crate::domain::Timestamp>)]) -> String {
+    if last_success.is_empty() {
+        return String::new();
+    }
+    let gauge = prometheus::GaugeVec::new(
+        Opts::new(
+            "warroom_check_last_success_timestamp_seconds",
+            "When each scheduled check last succeeded, in Unix seconds (0: never)",
+        ),
+        &["check"],
+    )
+    .expect("a valid metric");
+    for (check, at) in last_success {
+        gauge
+            .with_label_values(&[check])
+            .set(at.map_or(0.0, |at| at.as_millis() as f64 / 1000.0));
+    }
+    let mut text = Vec::new();
+    TextEncoder::new()
+        .encode(&prometheus::core::Collector::collect(&gauge), &mut text)
+        .expect("encoding into memory cannot fail");
+    String::from_utf8(text).expect("the exposition format is UTF-8")
+}
+
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -33,8 +33,10 @@ pub(super) fn check(config: &Config, out: &mut impl Write) -> anyhow::Result<()>
     }
     let catalog = Catalog::load(&config.commands.dir, &config.bot_role_names());
     let mut catalog_error = None;
+    let mut schedule_problems = Vec::new();
     match catalog {
         Ok(catalog) => {
+            schedule_problems = crate::config::schedule_problems(config, &catalog);
             writeln!(
                 out,
                 "{}: the command catalog is valid ({} approved commands)",
@@ -54,6 +56,8 @@ pub(super) fn check(config: &Config, out: &mut impl Write) -> anyhow::Result<()>
         }
         Err(error @ CatalogError::Missing { .. }) => {
             writeln!(out, "No approved commands: {error}")?;
+            schedule_problems =
+                crate::config::schedule_problems(config, &Catalog::empty(&config.commands.dir));
         }
         Err(error) => catalog_error = Some(error),
     }
@@ -69,8 +73,24 @@ pub(super) fn check(config: &Config, out: &mut impl Write) -> anyhow::Result<()>
             writeln!(out, "  - {gap}")?;
         }
     }
-    match catalog_error {
-        Some(error) => Err(error.into()),
-        None => Ok(()),
+    if let Some(error) = catalog_error {
+        return Err(error.into());
     }
+    if !schedule_problems.is_empty() {
+        let count = schedule_problems.len();
+        anyhow::bail!(
+            "the scheduled checks and drills have {count} problem{} with the command catalog:\n  {}",
+            if count == 1 { "" } else { "s" },
+            schedule_problems.join("\n  ")
+        );
+    }
+    if !config.checks.is_empty() || !config.drills.is_empty() {
+        writeln!(
+            out,
+            "Schedules: {} checks and {} drills, each running an approved command as configured (`warroom checks next` lists their times)",
+            config.checks.len(),
+            config.drills.len()
+        )?;
+    }
+    Ok(())
 }

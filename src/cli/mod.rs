@@ -6,6 +6,7 @@
 
 pub mod bench;
 mod check;
+pub mod checks;
 pub mod commands;
 pub mod export;
 pub mod feed;
@@ -63,6 +64,11 @@ pub enum Command {
     Commands {
         #[command(subcommand)]
         command: commands::CommandsCommand,
+    },
+    /// Scheduled checks and drills ([checks.NAME], [drills.NAME])
+    Checks {
+        #[command(subcommand)]
+        command: checks::ChecksCommand,
     },
     /// Export an incident's post-mortem
     Export {
@@ -178,6 +184,21 @@ pub async fn execute(command: Command, config: Config, env: &Environment) -> any
             let who = Principal::operator(Actor::cli(&login_name(env)));
             page::page(&ops, &who, args, &mut stdout).await
         }
+        Command::Checks { command } => match command {
+            checks::ChecksCommand::List { json } => {
+                checks::list(&open_ops(config).await?, json, &mut stdout).await
+            }
+            checks::ChecksCommand::Run { name } => {
+                checks::run(&open_ops(config).await?, &name, &mut stdout).await
+            }
+            checks::ChecksCommand::Next { days, at, json } => checks::next(
+                &config,
+                at.unwrap_or_else(|| SystemClock.now()),
+                days,
+                json,
+                &mut stdout,
+            ),
+        },
         Command::Feed { command } => feed::feed(&config, command, &mut stdout),
         Command::Oncall { schedule, at, json } => oncall::oncall(
             &config,

@@ -270,6 +270,11 @@ impl Loader {
         array.get(index)?.span().map(|span| span.start)
     }
 
+    /// Where `path` was set, for problems found later (against the command catalog).
+    pub(crate) fn location(&self, path: &[String]) -> Location {
+        self.locate(path)
+    }
+
     /// The environment variable or the file line that set `path` (or its nearest parent).
     fn locate(&self, path: &[String]) -> Location {
         for len in (1..=path.len()).rev() {

@@ -6,6 +6,7 @@
 //! from the environment and never show in `Debug`. Nothing this module reads from imports it.
 
 mod alerts;
+mod checks;
 mod commands;
 mod database;
 mod discord;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use crate::store::{DatabaseConfig, DatabaseUrl, SqliteSync};
+pub use checks::schedule_problems;
 pub use commands::{CommandsConfig, DEFAULT_REDACT_PATTERNS, MIN_OUTPUT_CAP_BYTES};
 pub use discord::{DiscordConfig, PrivateAnnouncement};
 pub use http::{ApiToken, HttpConfig, MIN_TOKEN_CHARS};
@@ -77,6 +79,10 @@ pub struct Config {
     pub warnings: Vec<Problem>,
     /// The approved command catalog and how its runs are confined (`[commands]`).
     pub commands: CommandsConfig,
+    /// Scheduled verification checks (`[checks.NAME]`), in file order.
+    pub checks: Vec<crate::checks::CheckSpec>,
+    /// Scheduled drills (`[drills.NAME]`), in file order.
+    pub drills: Vec<crate::checks::DrillSpec>,
 }
 
 impl Config {
@@ -146,6 +152,14 @@ impl Config {
         }
     }
 
+    pub fn check(&self, name: &str) -> Option<&crate::checks::CheckSpec> {
+        self.checks.iter().find(|check| check.name == name)
+    }
+
+    pub fn drill(&self, name: &str) -> Option<&crate::checks::DrillSpec> {
+        self.drills.iter().find(|drill| drill.name == name)
+    }
+
     pub fn schedule(&self, name: &str) -> Option<&Schedule> {
         self.schedules.iter().find(|schedule| schedule.name == name)
     }
@@ -209,6 +223,8 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let api_tokens_raw = take("api_tokens");
     let alerts_raw = take("alerts");
     let people_raw = take("people");
+    let checks_raw = take("checks");
+    let drills_raw = take("drills");
     for unknown in table.keys() {
         loader.problem(
             std::slice::from_ref(unknown),
@@ -242,6 +258,12 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let role_names: Vec<String> = roles.keys().cloned().collect();
     let api_tokens = loader.build_api_tokens(api_tokens_raw, env, &role_names);
     let alerts = loader.build_alerts(alerts_raw, &severities, &services);
+    let known = checks::Known {
+        severities: &severities,
+        services: &services,
+    };
+    let checks = loader.build_checks(checks_raw, &known);
+    let drills = loader.build_drills(drills_raw, &known);
     let mut config = Config {
         path: loader.path().to_owned(),
         database,
@@ -262,6 +284,8 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
         alerts,
         warnings: Vec::new(),
         commands,
+        checks,
+        drills,
     };
     loader.check_escalation(&config, &broken_policies);
     loader.check_email_reach(&config);

@@ -21,6 +21,7 @@
 //! - `render/`: how things look, and every answer's words; `components.rs`: button actions;
 //!   `principal.rs`: who asks.
 
+mod announce;
 mod commands;
 mod components;
 mod context;

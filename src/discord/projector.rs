@@ -94,6 +94,7 @@ impl Bot {
             all_done &= self.project_run_card(run, audit).await;
         }
         all_done &= self.send_outbox().await;
+        all_done &= self.send_drill_announcements().await;
         match (all_done, full) {
             (false, _) => Round::Retry,
             (true, true) => Round::More,
@@ -223,6 +224,11 @@ impl Bot {
                     .await?;
             }
             EventKind::Reminder => self.nudge(incident, event).await?,
+            EventKind::CheckFailed | EventKind::CheckRecovered => {
+                if let Some(text) = render::schedules::check_line(id, event) {
+                    self.say(incident, event.seq, &text).await?;
+                }
+            }
             EventKind::CommandRequested
             | EventKind::CommandApproved
             | EventKind::CommandDenied

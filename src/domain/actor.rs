@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The author of a timeline event or a change.
 ///
 /// `id` is a stable, typed key (`discord:<user id>`, `cli:<login>`, `api:<token name>`,
-/// `alert:<source>`, `system`); `name` is the display name at the time, kept for people
+/// `alert:<source>`, `schedule:<name>`, `system`); `name` is the display name at the time, kept for people
 /// reading the timeline. Permission checks never look at `name`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Actor {
@@ -42,6 +42,19 @@ impl Actor {
             id: format!("alert:{source}"),
             name: source.to_owned(),
         }
+    }
+
+    /// A scheduled check or drill (`[checks.NAME]`, `[drills.NAME]`) acting on its own.
+    pub fn schedule(name: &str) -> Actor {
+        Actor {
+            id: format!("schedule:{name}"),
+            name: format!("schedule {name}"),
+        }
+    }
+
+    /// The check or drill name, when this actor is a schedule.
+    pub fn schedule_name(&self) -> Option<&str> {
+        self.id.strip_prefix("schedule:")
     }
 
     pub fn system() -> Actor {

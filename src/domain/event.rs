@@ -54,6 +54,8 @@ event_kinds! {
     Reminder => "reminder",
     ChecklistUnchecked => "checklist_unchecked",
     RpoRecorded => "rpo_recorded",
+    CheckFailed => "check_failed",
+    CheckRecovered => "check_recovered",
 }
 
 impl fmt::Display for EventKind {

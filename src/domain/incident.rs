@@ -202,6 +202,8 @@ pub enum Source {
     Api,
     Alert,
     Cli,
+    /// A scheduled drill or a failing scheduled check (`[drills.NAME]`, `[checks.NAME]`).
+    Schedule,
 }
 
 impl Source {
@@ -211,13 +213,20 @@ impl Source {
             Source::Api => "api",
             Source::Alert => "alert",
             Source::Cli => "cli",
+            Source::Schedule => "schedule",
         }
     }
 
     pub fn parse(text: &str) -> Option<Source> {
-        [Source::Discord, Source::Api, Source::Alert, Source::Cli]
-            .into_iter()
-            .find(|source| source.as_str() == text)
+        [
+            Source::Discord,
+            Source::Api,
+            Source::Alert,
+            Source::Cli,
+            Source::Schedule,
+        ]
+        .into_iter()
+        .find(|source| source.as_str() == text)
     }
 }
 

@@ -42,7 +42,10 @@ fn lane_of(kind: EventKind) -> usize {
         | EventKind::CommandExpired
         | EventKind::CommandStarted
         | EventKind::CommandFinished => 3,
-        EventKind::AlertFiring | EventKind::AlertResolved => 4,
+        EventKind::AlertFiring
+        | EventKind::AlertResolved
+        | EventKind::CheckFailed
+        | EventKind::CheckRecovered => 4,
         _ => 1,
     }
 }

@@ -309,6 +309,25 @@ async fn gateway_holder(state: &AppState) -> Option<String> {
     }
 }
 
+/// Each configured check's last success, for `/metrics` (none when the database fails: the
+/// rest of the scrape still answers).
+async fn check_successes(state: &AppState) -> Vec<(String, Option<crate::domain::Timestamp>)> {
+    let states = state.ops.store().check_states().await.unwrap_or_default();
+    state
+        .ops
+        .config()
+        .checks
+        .iter()
+        .map(|check| {
+            let last = states
+                .iter()
+                .find(|known| known.name == check.name)
+                .and_then(|known| known.last_success_at);
+            (check.name.clone(), last)
+        })
+        .collect()
+}
+
 /// Prometheus text. Open like `/healthz`: it holds counts, no incident content.
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let counts = match state.ops.store().incident_counts().await {
@@ -333,7 +352,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state: state.gateway.borrow().as_str(),
         holder,
     };
-    let text = crate::metrics::render(&counts, &severities, &gateway);
+    let mut text = crate::metrics::render(&counts, &severities, &gateway);
+    text.push_str(&crate::metrics::render_checks(
+        &check_successes(&state).await,
+    ));
     (
         [(
             header::CONTENT_TYPE,

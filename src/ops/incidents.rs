@@ -42,7 +42,8 @@ impl Ops {
         request: OpenRequest,
         seeds: Vec<NewEvent>,
     ) -> Result<Written, OpsError> {
-        self.open_with(who, source, request, None, seeds).await
+        self.open_with(who, source, request, None, seeds, Vec::new())
+            .await
     }
 
     /// Opens an incident; with `claim`, links the claimed alert group to it in the same
@@ -54,7 +55,20 @@ impl Ops {
         request: OpenRequest,
         claim: Option<&crate::store::Claim>,
     ) -> Result<Written, OpsError> {
-        self.open_with(who, source, request, claim, Vec::new())
+        self.open_with(who, source, request, claim, Vec::new(), Vec::new())
+            .await
+    }
+
+    /// Opens an incident and sets `timers` in its transaction (a scheduled drill marks its
+    /// slot opened, so a firing repeated after a crash opens nothing more).
+    pub(crate) async fn open_with_timers(
+        &self,
+        who: &Principal,
+        source: Source,
+        request: OpenRequest,
+        timers: Vec<crate::domain::TimerOp>,
+    ) -> Result<Written, OpsError> {
+        self.open_with(who, source, request, None, Vec::new(), timers)
             .await
     }
 
@@ -65,6 +79,7 @@ impl Ops {
         request: OpenRequest,
         claim: Option<&crate::store::Claim>,
         seeds: Vec<NewEvent>,
+        extra_timers: Vec<crate::domain::TimerOp>,
     ) -> Result<Written, OpsError> {
         authorize(who, Permission::Open, None)?;
         if request.private {
@@ -114,7 +129,11 @@ impl Ops {
             opened_by: who.actor.clone(),
         };
         let config = self.config.clone();
-        let timers = move |incident: &Incident| super::deadlines::starting(&config, incident, now);
+        let timers = move |incident: &Incident| {
+            let mut timers = super::deadlines::starting(&config, incident, now);
+            timers.extend(extra_timers.iter().cloned());
+            timers
+        };
         let mut events = vec![opened];
         events.extend(seeds);
         let written = match claim {

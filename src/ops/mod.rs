@@ -15,6 +15,7 @@ pub mod lease;
 mod private;
 mod reach;
 mod runs;
+pub mod schedules;
 pub mod timers;
 
 use std::sync::Arc;

@@ -416,7 +416,9 @@ impl Ops {
             }
         }
         for id in self.store.abandoned_runs(now).await? {
-            changed.push(self.record_lost(id, now).await?);
+            let lost = self.record_lost(id, now).await?;
+            self.after_scheduled_run(&lost).await;
+            changed.push(lost);
         }
         Ok(changed)
     }
@@ -460,6 +462,19 @@ impl Ops {
     /// command that was requested and approved (its fingerprint), and not while warroom
     /// shuts down; either refusal is recorded.
     pub async fn execute_run(
+        &self,
+        id: RunId,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<Run, OpsError> {
+        let finished = self.execute_approved(id, progress).await;
+        // Where runs finish: a scheduled check counts its run's outcome.
+        if let Ok(run) = &finished {
+            self.after_scheduled_run(run).await;
+        }
+        finished
+    }
+
+    async fn execute_approved(
         &self,
         id: RunId,
         progress: &mut (dyn FnMut(Progress) + Send),

@@ -38,6 +38,7 @@ const BATCH: u32 = 100;
 pub fn handlers() -> Vec<Arc<dyn TimerHandler>> {
     let mut handlers: Vec<Arc<dyn TimerHandler>> = vec![Arc::new(super::archive::ArchiveHandler)];
     handlers.extend(super::deadlines::handlers());
+    handlers.extend(super::schedules::handlers());
     handlers
 }
 

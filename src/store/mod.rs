@@ -6,6 +6,7 @@
 
 mod alert_record;
 mod alerts;
+mod checks;
 mod config;
 mod during;
 mod duties;
@@ -29,6 +30,7 @@ pub use alerts::{
     AlertChange, AlertStore, Claim, EARLY_RESOLVE_MEMORY, GroupPlan, GroupState, IncidentCount,
     OVERFLOW_PREFIX, OVERFLOW_SOURCE, PlanRequest, RecordRequest, Recorded, RenderAlert,
 };
+pub use checks::{CheckState, CheckStore, DrillAnnouncement};
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
 pub use during::DuringStore;
@@ -121,6 +123,7 @@ pub trait Store:
     + ReachStore
     + TimerStore
     + DuringStore
+    + CheckStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -137,6 +140,7 @@ impl<
         + ReachStore
         + TimerStore
         + DuringStore
+        + CheckStore
         + Send
         + Sync
         + std::fmt::Debug

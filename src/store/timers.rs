@@ -178,11 +178,15 @@ impl TimerStore {
         holder: &str,
         limit: u32,
     ) -> Result<Vec<Timer>, StoreError> {
+        // Every condition is repeated outside the subquery: PostgreSQL re-checks only those
+        // on a row another engine changed meanwhile, and a timer just fired and re-armed for
+        // later must not be claimed again now.
         let rows = sqlx::query(sql(format!(
             "UPDATE timers SET claimed_by = $1, claim_until = $2 WHERE id IN ( \
              SELECT id FROM timers WHERE state = 'pending' AND due_at <= $3 \
              AND (claimed_by IS NULL OR claim_until <= $3) ORDER BY due_at, id LIMIT $4) \
-             AND state = 'pending' AND (claimed_by IS NULL OR claim_until <= $3) \
+             AND state = 'pending' AND due_at <= $3 \
+             AND (claimed_by IS NULL OR claim_until <= $3) \
              RETURNING {TIMER_COLUMNS}"
         )))
         .bind(holder.to_owned())

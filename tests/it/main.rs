@@ -2,6 +2,8 @@
 //! peers (SQLite files, the local PostgreSQL, the real `warroom` binary).
 
 mod bench;
+mod checks;
+mod checks_discord;
 mod cli;
 mod config;
 mod contract;

@@ -2,6 +2,7 @@
 //! is one file here and one line in `Registry::new`.
 
 mod catalog;
+mod checks;
 mod incident;
 mod oncall;
 mod page;
@@ -167,6 +168,7 @@ impl Registry {
                 Box::new(oncall::OncallCommand),
                 Box::new(catalog::CommandsCommand),
                 Box::new(super::modals::FromMessageCommand),
+                Box::new(checks::ChecksCommand),
             ],
         }
     }

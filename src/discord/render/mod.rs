@@ -4,6 +4,7 @@
 
 pub(crate) mod during;
 pub(crate) mod replies;
+pub(crate) mod schedules;
 
 use serenity::all::{ButtonStyle, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter};
 
