@@ -10,6 +10,7 @@ mod commands;
 mod database;
 mod discord;
 mod escalation;
+mod heartbeats;
 mod http;
 mod incidents;
 mod links;
@@ -75,6 +76,8 @@ pub struct Config {
     pub warnings: Vec<Problem>,
     /// The approved command catalog and how its runs are confined (`[commands]`).
     pub commands: CommandsConfig,
+    /// Jobs that must check in (`[heartbeats.NAME]`), in file order.
+    pub heartbeats: Vec<crate::domain::Heartbeat>,
 }
 
 impl Config {
@@ -148,6 +151,12 @@ impl Config {
         self.schedules.iter().find(|schedule| schedule.name == name)
     }
 
+    pub fn heartbeat(&self, name: &str) -> Option<&crate::domain::Heartbeat> {
+        self.heartbeats
+            .iter()
+            .find(|heartbeat| heartbeat.name == name)
+    }
+
     pub fn policy(&self, name: &str) -> Option<&Policy> {
         self.policies.iter().find(|policy| policy.name == name)
     }
@@ -207,6 +216,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let api_tokens_raw = take("api_tokens");
     let alerts_raw = take("alerts");
     let people_raw = take("people");
+    let heartbeats_raw = take("heartbeats");
     for unknown in table.keys() {
         loader.problem(
             std::slice::from_ref(unknown),
@@ -240,6 +250,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let role_names: Vec<String> = roles.keys().cloned().collect();
     let api_tokens = loader.build_api_tokens(api_tokens_raw, env, &role_names);
     let alerts = loader.build_alerts(alerts_raw, &severities, &services);
+    let heartbeats = loader.build_heartbeats(heartbeats_raw, &severities, &services);
     let mut config = Config {
         path: loader.path().to_owned(),
         database,
@@ -259,6 +270,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
         alerts,
         warnings: Vec::new(),
         commands,
+        heartbeats,
     };
     loader.check_escalation(&config, &broken_policies);
     loader.check_email_reach(&config);

@@ -199,6 +199,10 @@ impl Bot {
                 let text = render::all_alerts_resolved(id, &event.text);
                 self.say(incident, event.seq, &text).await?;
             }
+            EventKind::HeartbeatMissed | EventKind::HeartbeatRecovered => {
+                let text = render::heartbeat_line(event);
+                self.say(incident, event.seq, &text).await?;
+            }
             EventKind::CommandRequested
             | EventKind::CommandApproved
             | EventKind::CommandDenied

@@ -49,6 +49,8 @@ event_kinds! {
     AlertResolved => "alert_resolved",
     ChecklistChecked => "checklist_checked",
     Exported => "exported",
+    HeartbeatMissed => "heartbeat_missed",
+    HeartbeatRecovered => "heartbeat_recovered",
 }
 
 impl fmt::Display for EventKind {

@@ -6,6 +6,7 @@ mod actor;
 mod alert;
 mod event;
 mod gateway;
+mod heartbeat;
 mod ids;
 mod incident;
 mod page;
@@ -18,6 +19,10 @@ pub use actor::Actor;
 pub use alert::{AlertReport, AlertState};
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
 pub use gateway::{GATEWAY_LEASE, GatewayState};
+pub use heartbeat::{
+    HANDOFF_TIMER, HEARTBEAT_TIMER, Heartbeat, HeartbeatState, MaintenanceWindow, NewMaintenance,
+    NewOverride, StoredOverride,
+};
 pub(crate) use ids::discord_ids;
 pub use incident::{
     Action, COMMANDER_ROLE, Incident, IncidentId, NewIncident, ParseIncidentIdError, Refusal,

@@ -6,6 +6,7 @@
 
 mod alerts;
 mod config;
+mod cover;
 mod duties;
 mod escalation;
 mod postgres;
@@ -29,6 +30,7 @@ pub use alerts::{
 };
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
+pub use cover::CoverStore;
 pub use duties::{DutyStore, LeaseHolder, Unshown};
 pub use escalation::{
     Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
@@ -115,6 +117,7 @@ pub trait Store:
     + DutyStore
     + ReachStore
     + TimerStore
+    + CoverStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -130,6 +133,7 @@ impl<
         + DutyStore
         + ReachStore
         + TimerStore
+        + CoverStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -329,6 +329,16 @@ pub(crate) fn escalation_line(event: &Event) -> Option<String> {
     }
 }
 
+/// Said in the room when a heartbeat is missed or comes back.
+pub(crate) fn heartbeat_line(event: &Event) -> String {
+    let icon = if event.kind == EventKind::HeartbeatMissed {
+        "💔"
+    } else {
+        "💓"
+    };
+    format!("{icon} {}", event.text)
+}
+
 /// Said in the room when monitoring says everything is back to normal.
 pub(crate) fn all_alerts_resolved(id: IncidentId, text: &str) -> String {
     format!("✅ Every alert of **{id}** has resolved. {text}")
