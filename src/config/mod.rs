@@ -186,6 +186,14 @@ impl Config {
         }
     }
 
+    /// [`Config::directory`] with these schedules (the file's with the stored overrides).
+    pub fn directory_with<'a>(&'a self, schedules: &'a [Schedule]) -> Directory<'a> {
+        Directory {
+            schedules,
+            ..self.directory()
+        }
+    }
+
     /// What the notifiers still need before they can send (environment variables unset).
     /// Not errors: like the Discord token, `warroom check` lists these as to-dos.
     pub fn notifier_setup_gaps(&self) -> Vec<String> {

@@ -6,9 +6,12 @@ mod authz;
 mod escalation;
 mod export;
 mod feeds;
+mod heartbeats;
 mod incidents;
 pub mod instance;
+mod oncall;
 pub mod lease;
+mod maintenance;
 mod reach;
 mod runs;
 pub mod timers;
@@ -23,7 +26,10 @@ pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
+pub use heartbeats::{Beat, HeartbeatTimer};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
+pub use maintenance::{MAX_MAINTENANCE, MaintenanceRequest};
+pub use oncall::{HandoffTimer, OnCall, OverrideRequest};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,
@@ -44,6 +50,9 @@ pub enum OpsError {
     RunRefused(#[from] crate::domain::RunRefusal),
     #[error("{0}")]
     Invalid(String),
+    /// A named thing (a heartbeat, a maintenance window) that does not exist.
+    #[error("{0}")]
+    Unknown(String),
     #[error("the database failed: {0}")]
     Store(StoreError),
     /// The database did not answer in time (a claim waited too long).
