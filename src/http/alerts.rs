@@ -110,6 +110,8 @@ fn finish(
             metrics::alerts_received(endpoint, "fired", u64::from(outcome.fired()));
             metrics::alerts_received(endpoint, "resolved", u64::from(outcome.resolved()));
             metrics::alerts_received(endpoint, "duplicate", u64::from(outcome.duplicates()));
+            let held: u32 = outcome.groups.iter().map(|group| group.held).sum();
+            metrics::alerts_received(endpoint, "held", u64::from(held));
             render(&delivery, &outcome)
         }
         Err(error) => {
@@ -138,6 +140,7 @@ fn summary(delivery: &Delivery, outcome: &IngestOutcome) -> serde_json::Value {
             "opened": group.opened,
             "overflow": group.overflow,
             "acknowledged": group.acknowledged,
+            "held_by_maintenance": group.held,
         })).collect::<Vec<_>>(),
     })
 }
