@@ -3,6 +3,7 @@
 
 mod catalog;
 mod incident;
+mod maintenance;
 mod oncall;
 mod page;
 mod run;
@@ -155,6 +156,7 @@ impl Registry {
                 Box::new(page::PageCommand),
                 Box::new(oncall::OncallCommand),
                 Box::new(catalog::CommandsCommand),
+                Box::new(maintenance::MaintenanceCommand),
             ],
         }
     }
