@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod contract;
+mod cover;
 mod crash;
 mod discord;
 mod discord_paging;
