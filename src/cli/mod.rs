@@ -202,11 +202,12 @@ pub async fn execute(command: Command, config: Config, env: &Environment) -> any
         Command::Feed { command } => feed::feed(&config, command, &mut stdout),
         Command::Oncall { schedule, at, json } => {
             let ops = open_ops(config).await?;
-            let on_call = ops.schedules().await?;
+            let at = at.unwrap_or_else(|| SystemClock.now());
+            let on_call = ops.schedules_at(at).await?;
             oncall::oncall(
                 &on_call,
                 schedule.as_deref(),
-                at.unwrap_or_else(|| SystemClock.now()),
+                at,
                 json,
                 &mut stdout,
             )

@@ -94,8 +94,12 @@ fn parse_when(text: &str, zone: chrono_tz::Tz, now: Timestamp, after: Option<Tim
 impl Ops {
     /// The configured schedules with the stored overrides applied.
     pub async fn schedules(&self) -> Result<OnCall, crate::store::StoreError> {
-        let now = self.clock.now();
-        let stored = self.store.overrides(now.minus(OVERRIDE_LOOKBACK)).await?;
+        self.schedules_at(self.clock.now()).await
+    }
+
+    /// [`Ops::schedules`] for questions about `at` (`warroom oncall --at`).
+    pub async fn schedules_at(&self, at: Timestamp) -> Result<OnCall, crate::store::StoreError> {
+        let stored = self.store.overrides(at.minus(OVERRIDE_LOOKBACK)).await?;
         let mut on_call = OnCall {
             schedules: self.config.schedules.clone(),
             ..OnCall::default()
@@ -237,14 +241,19 @@ impl Ops {
         overrides: Vec<NewOverride>,
         now: Timestamp,
     ) -> Result<Vec<StoredOverride>, OpsError> {
-        // The next handoff moves with the new cover, in the same transaction.
+        // The next handoff moves with the new cover, in the same transaction; when the cover
+        // changes at once, the handoff is now (whoever comes on call is told at once).
         let mut after = schedule.clone();
         after.overrides.extend(overrides.iter().map(|new| Override {
             start: new.starts_at,
             end: new.ends_at,
             user: new.user_id,
         }));
-        let timers = handoff_timer(&after, now).into_iter().collect();
+        let timers = if after.on_call_at(now) == schedule.on_call_at(now) {
+            handoff_timer(&after, now).into_iter().collect()
+        } else {
+            vec![TimerOp::set(HANDOFF_TIMER, after.name.clone(), now, json!({}))]
+        };
         let stored = self.store.add_overrides(overrides, timers).await?;
         self.announce_run();
         Ok(stored)
