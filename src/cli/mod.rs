@@ -204,13 +204,7 @@ pub async fn execute(command: Command, config: Config, env: &Environment) -> any
             let ops = open_ops(config).await?;
             let at = at.unwrap_or_else(|| SystemClock.now());
             let on_call = ops.schedules_at(at).await?;
-            oncall::oncall(
-                &on_call,
-                schedule.as_deref(),
-                at,
-                json,
-                &mut stdout,
-            )
+            oncall::oncall(&on_call, schedule.as_deref(), at, json, &mut stdout)
         }
         Command::Policy {
             command: oncall::PolicyCommand::Simulate { policy, at, json },

@@ -80,11 +80,13 @@ impl Loader {
                 None => None,
             };
             let severity = match raw.severity {
-                Some(name) => match severities.iter().find(|s| s.name.eq_ignore_ascii_case(&name)) {
+                Some(name) => match severities
+                    .iter()
+                    .find(|s| s.name.eq_ignore_ascii_case(&name))
+                {
                     Some(found) => found.name.clone(),
                     None => {
-                        let known: Vec<&str> =
-                            severities.iter().map(|s| s.name.as_str()).collect();
+                        let known: Vec<&str> = severities.iter().map(|s| s.name.as_str()).collect();
                         self.problem(
                             &join_path(&path, "severity"),
                             format!(

@@ -109,9 +109,9 @@ impl Loader {
             ALERT_SENDER,
             HEARTBEAT_SENDER,
         ]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
         for role in bot_roles {
             if !known.contains(role) {
                 known.push(role.clone());

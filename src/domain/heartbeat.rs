@@ -64,7 +64,8 @@ pub struct MaintenanceWindow {
 impl MaintenanceWindow {
     /// When it stops holding alerts back: its end, or when it was ended early.
     pub fn until(&self) -> Timestamp {
-        self.ended_at.map_or(self.ends_at, |ended| ended.min(self.ends_at))
+        self.ended_at
+            .map_or(self.ends_at, |ended| ended.min(self.ends_at))
     }
 
     pub fn active_at(&self, at: Timestamp) -> bool {

@@ -92,7 +92,9 @@ async fn end(
 ) -> Result<Response, ApiError> {
     let who = state.principal(&headers)?;
     let id: i64 = id.trim().parse().map_err(|_| {
-        ApiError::bad_request(format!("`{id}` is not a window number; GET /v1/maintenance lists them"))
+        ApiError::bad_request(format!(
+            "`{id}` is not a window number; GET /v1/maintenance lists them"
+        ))
     })?;
     let window = state.ops.end_maintenance(&who, id).await?;
     Ok(Json(window).into_response())

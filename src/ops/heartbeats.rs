@@ -69,7 +69,12 @@ impl Ops {
             });
         }
         let heartbeat = self.config.heartbeat(name.trim()).ok_or_else(|| {
-            let known: Vec<&str> = self.config.heartbeats.iter().map(|h| h.name.as_str()).collect();
+            let known: Vec<&str> = self
+                .config
+                .heartbeats
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect();
             OpsError::Unknown(format!(
                 "there is no heartbeat `{}`; {}",
                 name.trim(),
@@ -117,10 +122,17 @@ impl Ops {
             now,
             EventKind::HeartbeatRecovered,
             heartbeat_actor(),
-            format!("Heartbeat {} checked in again after {silent} of silence", heartbeat.name),
+            format!(
+                "Heartbeat {} checked in again after {silent} of silence",
+                heartbeat.name
+            ),
         )
         .with_data(json!({"heartbeat": heartbeat.name, "missed_due": missed}))
-        .with_key(format!("heartbeat_recovered:{}:{}", heartbeat.name, missed.as_millis()));
+        .with_key(format!(
+            "heartbeat_recovered:{}:{}",
+            heartbeat.name,
+            missed.as_millis()
+        ));
         match self.append(id, vec![event]).await {
             Ok(_) | Err(OpsError::NotFound(_)) => {}
             Err(error) => return Err(error),
@@ -186,16 +198,27 @@ impl Ops {
             self.clock.now(),
             EventKind::HeartbeatMissed,
             heartbeat_actor(),
-            format!("Heartbeat {} missed: no check-in by {}; {since}", heartbeat.name, timer.due_at),
+            format!(
+                "Heartbeat {} missed: no check-in by {}; {since}",
+                heartbeat.name, timer.due_at
+            ),
         )
         .with_data(json!({
             "heartbeat": heartbeat.name,
             "due": timer.due_at,
             "last_beat_at": state.last_beat_at,
         }))
-        .with_key(format!("heartbeat_missed:{}:{}", heartbeat.name, timer.due_at.as_millis()));
+        .with_key(format!(
+            "heartbeat_missed:{}:{}",
+            heartbeat.name,
+            timer.due_at.as_millis()
+        ));
         self.append(id, vec![event]).await?;
-        if !self.store.record_missed(&heartbeat.name, timer.due_at, id).await? {
+        if !self
+            .store
+            .record_missed(&heartbeat.name, timer.due_at, id)
+            .await?
+        {
             tracing::warn!(heartbeat = %heartbeat.name, incident = %id, "a heartbeat's silence already had an incident");
         }
         Ok(Fired::Done)

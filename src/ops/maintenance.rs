@@ -135,7 +135,10 @@ impl Ops {
     }
 
     /// `api` (a configured service) or `route:db` (a configured route).
-    fn maintenance_target(&self, target: &str) -> Result<(Option<String>, Option<String>), OpsError> {
+    fn maintenance_target(
+        &self,
+        target: &str,
+    ) -> Result<(Option<String>, Option<String>), OpsError> {
         let target = target.trim();
         if let Some(route) = target.strip_prefix("route:") {
             return match self.config.alerts.route_named(route.trim()) {
@@ -149,10 +152,19 @@ impl Ops {
         match self.config.service(target) {
             Some(service) => Ok((Some(service.name.clone()), None)),
             None => {
-                let known: Vec<&str> = self.config.services.iter().map(|s| s.name.as_str()).collect();
+                let known: Vec<&str> = self
+                    .config
+                    .services
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
                 Err(OpsError::Invalid(format!(
                     "there is no service `{target}`; use one of {} (or route:<name> for an alert route)",
-                    if known.is_empty() { "none configured".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none configured".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 )))
             }
         }

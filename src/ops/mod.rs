@@ -9,9 +9,9 @@ mod feeds;
 mod heartbeats;
 mod incidents;
 pub mod instance;
-mod oncall;
 pub mod lease;
 mod maintenance;
+mod oncall;
 mod reach;
 mod runs;
 pub mod timers;
@@ -26,11 +26,11 @@ pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
-pub use heartbeats::{Beat, HeartbeatTimer};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
+pub use heartbeats::{Beat, HeartbeatTimer};
+pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use maintenance::{MAX_MAINTENANCE, MaintenanceRequest};
 pub use oncall::{HandoffTimer, OnCall, OverrideRequest};
-pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,
 };

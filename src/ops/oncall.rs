@@ -14,9 +14,7 @@ use serde_json::json;
 use super::timers::{Fired, TimerHandler};
 use super::{Ops, OpsError, Principal};
 use crate::config::bot_roles::INCIDENT_COMMANDER;
-use crate::domain::{
-    Actor, HANDOFF_TIMER, NewOverride, StoredOverride, Timer, TimerOp, Timestamp,
-};
+use crate::domain::{Actor, HANDOFF_TIMER, NewOverride, StoredOverride, Timer, TimerOp, Timestamp};
 use crate::escalation::{Override, Schedule, Shift, format_in_zone, parse_instant};
 
 /// How far back stored overrides are read: enough for "who was on call last week", while
@@ -74,11 +72,21 @@ pub struct OverrideRequest<'a> {
 
 fn handoff_timer(schedule: &Schedule, now: Timestamp) -> Option<TimerOp> {
     let next = schedule.shift_at(now).until?;
-    Some(TimerOp::set(HANDOFF_TIMER, schedule.name.clone(), next, json!({})))
+    Some(TimerOp::set(
+        HANDOFF_TIMER,
+        schedule.name.clone(),
+        next,
+        json!({}),
+    ))
 }
 
 /// `now`, an instant in the schedule's zone, or (for the end) a duration after the start.
-fn parse_when(text: &str, zone: chrono_tz::Tz, now: Timestamp, after: Option<Timestamp>) -> Result<Timestamp, String> {
+fn parse_when(
+    text: &str,
+    zone: chrono_tz::Tz,
+    now: Timestamp,
+    after: Option<Timestamp>,
+) -> Result<Timestamp, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("now") {
         return Ok(now);
@@ -122,12 +130,20 @@ impl Ops {
                 end: made.ends_at,
                 user: made.user_id,
             });
-            on_call.made.entry(made.schedule.clone()).or_default().push(made);
+            on_call
+                .made
+                .entry(made.schedule.clone())
+                .or_default()
+                .push(made);
         }
         Ok(on_call)
     }
 
-    fn schedule_named<'a>(&self, on_call: &'a OnCall, name: &str) -> Result<&'a Schedule, OpsError> {
+    fn schedule_named<'a>(
+        &self,
+        on_call: &'a OnCall,
+        name: &str,
+    ) -> Result<&'a Schedule, OpsError> {
         on_call.schedule(name.trim()).ok_or_else(|| {
             let known: Vec<&str> = on_call.schedules.iter().map(|s| s.name.as_str()).collect();
             OpsError::Invalid(format!(
@@ -161,8 +177,9 @@ impl Ops {
         let zone = schedule.timezone;
         let from = parse_when(request.from, zone, now, None)
             .map_err(|error| OpsError::Invalid(format!("from: {error}")))?;
-        let to = parse_when(request.to, zone, now, Some(from))
-            .map_err(|error| OpsError::Invalid(format!("to: {error}; or a duration after from, like 8h")))?;
+        let to = parse_when(request.to, zone, now, Some(from)).map_err(|error| {
+            OpsError::Invalid(format!("to: {error}; or a duration after from, like 8h"))
+        })?;
         let from = check_span(schedule, from, to, now)?;
         let handing_over = who
             .actor
@@ -209,7 +226,9 @@ impl Ops {
             )));
         }
         if with == me {
-            return Err(OpsError::Invalid("you cannot swap with yourself; pick someone else".to_owned()));
+            return Err(OpsError::Invalid(
+                "you cannot swap with yourself; pick someone else".to_owned(),
+            ));
         }
         let mine = next_shift_of(schedule, me, now).ok_or_else(|| {
             OpsError::Invalid(format!(
@@ -252,7 +271,12 @@ impl Ops {
         let timers = if after.on_call_at(now) == schedule.on_call_at(now) {
             handoff_timer(&after, now).into_iter().collect()
         } else {
-            vec![TimerOp::set(HANDOFF_TIMER, after.name.clone(), now, json!({}))]
+            vec![TimerOp::set(
+                HANDOFF_TIMER,
+                after.name.clone(),
+                now,
+                json!({}),
+            )]
         };
         let stored = self.store.add_overrides(overrides, timers).await?;
         self.announce_run();
@@ -286,7 +310,9 @@ impl Ops {
         {
             let content = handoff_text(schedule, &shift);
             let key = format!("handoff:{name}:{}", since.as_millis());
-            self.store.queue_dm(&key, user, &content, self.clock.now()).await?;
+            self.store
+                .queue_dm(&key, user, &content, self.clock.now())
+                .await?;
             self.announce_run();
         }
         Ok(match shift.until {
@@ -298,7 +324,12 @@ impl Ops {
 
 /// Refuses a span that ends before it starts, has ended, or is too long; a start just
 /// passed becomes now.
-fn check_span(schedule: &Schedule, from: Timestamp, to: Timestamp, now: Timestamp) -> Result<Timestamp, OpsError> {
+fn check_span(
+    schedule: &Schedule,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> Result<Timestamp, OpsError> {
     let local = |at| format_in_zone(schedule.timezone, at);
     if to <= from {
         return Err(OpsError::Invalid(format!(

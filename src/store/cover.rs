@@ -9,8 +9,8 @@ use sqlx::{Row, Transaction};
 use super::StoreError;
 use super::sql::{corrupt, db_id, sql, sql_store_impl};
 use crate::domain::{
-    Actor, AlertReport, HeartbeatState, IncidentId, MaintenanceWindow, NewMaintenance,
-    NewOverride, StoredOverride, TimerOp, Timestamp,
+    Actor, AlertReport, HeartbeatState, IncidentId, MaintenanceWindow, NewMaintenance, NewOverride,
+    StoredOverride, TimerOp, Timestamp,
 };
 
 #[async_trait]

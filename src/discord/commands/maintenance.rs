@@ -36,9 +36,12 @@ impl SlashCommand for MaintenanceCommand {
             .add_option(
                 sub("start", "Start (or plan) a maintenance window")
                     .add_sub_option(
-                        text("service", "The service (or route:<name> for an alert route)")
-                            .required(true)
-                            .set_autocomplete(true),
+                        text(
+                            "service",
+                            "The service (or route:<name> for an alert route)",
+                        )
+                        .required(true)
+                        .set_autocomplete(true),
                     )
                     .add_sub_option(text("for", "How long, like 2h or 90m").required(true))
                     .add_sub_option(text("reason", "Why").required(true).max_length(300))
@@ -49,8 +52,12 @@ impl SlashCommand for MaintenanceCommand {
             )
             .add_option(
                 sub("end", "End a window early").add_sub_option(
-                    CreateCommandOption::new(CommandOptionType::Integer, "id", "The window's number")
-                        .required(true),
+                    CreateCommandOption::new(
+                        CommandOptionType::Integer,
+                        "id",
+                        "The window's number",
+                    )
+                    .required(true),
                 ),
             )
             .add_option(sub("list", "The windows running or planned"))

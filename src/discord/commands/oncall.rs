@@ -51,9 +51,12 @@ impl SlashCommand for OncallCommand {
         CreateCommand::new("oncall")
             .description("Who is on call, and changes to it")
             .dm_permission(false)
-            .add_option(sub("show", "Who is on call now, and who is next").add_sub_option(
-                schedule_option(config, "The schedule (default: all of them)"),
-            ))
+            .add_option(
+                sub("show", "Who is on call now, and who is next").add_sub_option(schedule_option(
+                    config,
+                    "The schedule (default: all of them)",
+                )),
+            )
             .add_option(
                 sub("override", "Put someone on call over a span of time")
                     .add_sub_option(schedule_option(config, "The schedule").required(true))

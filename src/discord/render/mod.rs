@@ -413,10 +413,13 @@ pub(crate) fn overrides_made(
     if lines.is_empty() {
         return String::new();
     }
-    format!("
+    format!(
+        "
 Overrides of **{schedule}** made in chat:
 {}
-", lines.join("\n"))
+",
+        lines.join("\n")
+    )
 }
 
 /// Said when a maintenance window starts or is planned.
@@ -444,7 +447,10 @@ pub(crate) fn maintenance_ended(window: &crate::domain::MaintenanceWindow) -> St
 }
 
 /// `/maintenance list`.
-pub(crate) fn maintenance_list(windows: &[crate::domain::MaintenanceWindow], now: Timestamp) -> String {
+pub(crate) fn maintenance_list(
+    windows: &[crate::domain::MaintenanceWindow],
+    now: Timestamp,
+) -> String {
     if windows.is_empty() {
         return "No maintenance window is running or planned.".to_owned();
     }
@@ -454,9 +460,17 @@ pub(crate) fn maintenance_list(windows: &[crate::domain::MaintenanceWindow], now
             format!(
                 "• #{} {} {} {} {} until {} (by {}): {} · {} alert{} held",
                 window.id,
-                if window.active_at(now) { "🚧" } else { "🗓️" },
+                if window.active_at(now) {
+                    "🚧"
+                } else {
+                    "🗓️"
+                },
                 window.describe_target(),
-                if window.active_at(now) { "since" } else { "from" },
+                if window.active_at(now) {
+                    "since"
+                } else {
+                    "from"
+                },
                 short_when(window.starts_at),
                 short_when(window.until()),
                 window.created_by.name,

@@ -53,7 +53,9 @@ async fn rig(db: TestDb) -> Rig {
 
 impl Rig {
     async fn beat(&self, name: &str, token: Option<&str>) -> (u16, Value) {
-        let mut request = self.client.post(self.url(&format!("/v1/heartbeats/{name}")));
+        let mut request = self
+            .client
+            .post(self.url(&format!("/v1/heartbeats/{name}")));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -100,7 +102,10 @@ async fn a_silent_job_opens_one_incident_and_its_return_mitigates_it(db: TestDb)
     assert_eq!(incident.service.as_deref(), Some("postgres"));
     let missed = rig.texts_of(incident.id, EventKind::HeartbeatMissed).await;
     assert_eq!(missed.len(), 1, "{missed:?}");
-    assert!(missed[0].contains("not checked in since warroom started"), "{missed:?}");
+    assert!(
+        missed[0].contains("not checked in since warroom started"),
+        "{missed:?}"
+    );
 
     // Later looks, and a restart arming its deadlines again, open nothing more.
     rig.clock.advance(3 * 60 * MINUTE);
@@ -121,7 +126,13 @@ async fn a_silent_job_opens_one_incident_and_its_return_mitigates_it(db: TestDb)
         .await;
     assert_eq!(recovered.len(), 1, "{recovered:?}");
     assert!(recovered[0].contains("checked in again"), "{recovered:?}");
-    let after = rig.ops.store().get_incident(incident.id).await.unwrap().unwrap();
+    let after = rig
+        .ops
+        .store()
+        .get_incident(incident.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.status, Status::Mitigated);
 
     // A beat on time keeps it quiet; a second silence opens a new incident.
@@ -129,12 +140,19 @@ async fn a_silent_job_opens_one_incident_and_its_return_mitigates_it(db: TestDb)
     assert_eq!(rig.beat("nightly-backup", Some(CRON_TOKEN)).await.0, 200);
     rig.clock.advance(69 * MINUTE);
     timers.tick(rig.clock.now()).await.unwrap();
-    assert_eq!(rig.incidents().await.len(), 1, "a beat on time moves the deadline");
+    assert_eq!(
+        rig.incidents().await.len(),
+        1,
+        "a beat on time moves the deadline"
+    );
     rig.clock.advance(MINUTE);
     timers.tick(rig.clock.now()).await.unwrap();
     let incidents = rig.incidents().await;
     assert_eq!(incidents.len(), 2, "{incidents:?}");
-    let second = incidents.iter().find(|found| found.id != incident.id).unwrap();
+    let second = incidents
+        .iter()
+        .find(|found| found.id != incident.id)
+        .unwrap();
     let missed = rig.texts_of(second.id, EventKind::HeartbeatMissed).await;
     assert!(missed[0].contains("its last check-in was at"), "{missed:?}");
 }
@@ -153,7 +171,10 @@ async fn check_ins_are_refused_for_unknown_names_and_tokens_without_the_role(db:
     let (status, answer) = rig.beat("nightly-backup", Some(VIEWER_TOKEN)).await;
     assert_eq!(status, 403, "{answer}");
     assert!(
-        answer["error"].as_str().unwrap().contains("heartbeat_sender"),
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("heartbeat_sender"),
         "{answer}"
     );
     assert_eq!(rig.beat("nightly-backup", None).await.0, 401);

@@ -102,8 +102,17 @@ fn delivery(fingerprint: &str, started: Timestamp) -> Value {
 }
 
 impl Rig {
-    async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -148,7 +157,12 @@ async fn alerts_under_maintenance_open_nothing_and_page_nobody_until_it_ends(db:
     let now = rig.clock.now();
     for _ in 0..2 {
         let (status, answer) = rig
-            .send(reqwest::Method::POST, "/v1/alerts/alertmanager", ALERTS_TOKEN, Some(delivery("aa11", now)))
+            .send(
+                reqwest::Method::POST,
+                "/v1/alerts/alertmanager",
+                ALERTS_TOKEN,
+                Some(delivery("aa11", now)),
+            )
             .await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["groups"][0]["incident"], Value::Null, "{answer}");
@@ -156,11 +170,23 @@ async fn alerts_under_maintenance_open_nothing_and_page_nobody_until_it_ends(db:
     }
     rig.advance(MINUTE).await;
     assert_eq!(rig.incident_count().await, 0);
-    assert_eq!(triggers(&pager), 0, "nobody is paged for alerts under maintenance");
+    assert_eq!(
+        triggers(&pager),
+        0,
+        "nobody is paged for alerts under maintenance"
+    );
     let (_, list) = rig
-        .send(reqwest::Method::GET, "/v1/maintenance", RESPONDER_TOKEN, None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/maintenance",
+            RESPONDER_TOKEN,
+            None,
+        )
         .await;
-    assert_eq!(list["windows"][0]["alerts"], 1, "one alert held, counted once: {list}");
+    assert_eq!(
+        list["windows"][0]["alerts"], 1,
+        "one alert held, counted once: {list}"
+    );
 
     // An incident opened by hand still pages.
     rig.open("Replica lag while migrating").await;
@@ -170,16 +196,30 @@ async fn alerts_under_maintenance_open_nothing_and_page_nobody_until_it_ends(db:
     // The window ends on its own; the next delivery opens an incident and pages.
     rig.clock.advance(2 * 60 * MINUTE);
     let (status, answer) = rig
-        .send(reqwest::Method::POST, "/v1/alerts/alertmanager", ALERTS_TOKEN, Some(delivery("aa11", now)))
+        .send(
+            reqwest::Method::POST,
+            "/v1/alerts/alertmanager",
+            ALERTS_TOKEN,
+            Some(delivery("aa11", now)),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["groups"][0]["opened"], true, "{answer}");
     assert_eq!(answer["groups"][0]["held_by_maintenance"], 0, "{answer}");
     rig.advance(Duration::from_secs(1)).await;
     assert_eq!(rig.incident_count().await, 2);
-    assert_eq!(triggers(&pager), 2, "the alert's incident pages once the window is over");
+    assert_eq!(
+        triggers(&pager),
+        2,
+        "the alert's incident pages once the window is over"
+    );
     let (_, list) = rig
-        .send(reqwest::Method::GET, "/v1/maintenance", RESPONDER_TOKEN, None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/maintenance",
+            RESPONDER_TOKEN,
+            None,
+        )
         .await;
     assert_eq!(list["windows"], json!([]), "an ended window is not listed");
 }
@@ -187,21 +227,46 @@ async fn alerts_under_maintenance_open_nothing_and_page_nobody_until_it_ends(db:
 async fn bad_windows_are_refused_and_nothing_is_stored(db: TestDb) {
     let pager = Receiver::start(Vec::new()).await;
     let rig = rig(db, &pager).await;
-    let start = |body: Value| rig.send(reqwest::Method::POST, "/v1/maintenance", COMMANDER_TOKEN, Some(body));
+    let start = |body: Value| {
+        rig.send(
+            reqwest::Method::POST,
+            "/v1/maintenance",
+            COMMANDER_TOKEN,
+            Some(body),
+        )
+    };
     let (status, answer) = start(json!({"target": "postgress", "for": "2h", "reason": "x"})).await;
     assert_eq!(status, 422);
-    assert!(answer["error"].as_str().unwrap().contains("there is no service `postgress`"), "{answer}");
-    let (status, answer) = start(json!({"target": "postgres", "for": "a while", "reason": "x"})).await;
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("there is no service `postgress`"),
+        "{answer}"
+    );
+    let (status, answer) =
+        start(json!({"target": "postgres", "for": "a while", "reason": "x"})).await;
     assert_eq!(status, 422);
-    assert!(answer["error"].as_str().unwrap().starts_with("for: "), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().starts_with("for: "),
+        "{answer}"
+    );
     let (status, answer) = start(json!({"target": "postgres", "for": "30d", "reason": "x"})).await;
     assert_eq!(status, 422, "{answer}");
     let (status, answer) = start(json!({"target": "postgres", "for": "1h", "reason": " "})).await;
     assert_eq!(status, 422, "{answer}");
-    let past = rig.clock.now().minus(Duration::from_secs(3600)).to_rfc3339();
-    let (status, answer) = start(json!({"target": "postgres", "for": "1h", "reason": "x", "start_at": past})).await;
+    let past = rig
+        .clock
+        .now()
+        .minus(Duration::from_secs(3600))
+        .to_rfc3339();
+    let (status, answer) =
+        start(json!({"target": "postgres", "for": "1h", "reason": "x", "start_at": past})).await;
     assert_eq!(status, 422);
-    assert!(answer["error"].as_str().unwrap().contains("in the past"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("in the past"),
+        "{answer}"
+    );
     let (status, answer) = rig
         .send(
             reqwest::Method::POST,
@@ -212,21 +277,42 @@ async fn bad_windows_are_refused_and_nothing_is_stored(db: TestDb) {
         .await;
     assert_eq!(status, 403, "{answer}");
     let (status, _) = rig
-        .send(reqwest::Method::DELETE, "/v1/maintenance/99", COMMANDER_TOKEN, None)
+        .send(
+            reqwest::Method::DELETE,
+            "/v1/maintenance/99",
+            COMMANDER_TOKEN,
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     assert!(rig.ops.maintenance_windows().await.unwrap().is_empty());
 
     // The CLI: plan a window on a route, list it, end it.
     let config = rig.db.write_config(&toml(&pager));
-    let later = SystemClock.now().plus(Duration::from_secs(3600)).to_rfc3339();
+    let later = SystemClock
+        .now()
+        .plus(Duration::from_secs(3600))
+        .to_rfc3339();
     let out = support::succeed(
         &config,
-        &["maintenance", "start", "route:database", "--for", "1h", "--reason", "failover drill", "--start-at", &later],
+        &[
+            "maintenance",
+            "start",
+            "route:database",
+            "--for",
+            "1h",
+            "--reason",
+            "failover drill",
+            "--start-at",
+            &later,
+        ],
     );
     assert!(out.contains("started: #1 route database"), "{out}");
     let out = support::succeed(&config, &["maintenance", "list"]);
-    assert!(out.contains("#1 route database") && out.contains("failover drill"), "{out}");
+    assert!(
+        out.contains("#1 route database") && out.contains("failover drill"),
+        "{out}"
+    );
     let out = support::succeed(&config, &["maintenance", "end", "1"]);
     assert!(out.contains("ended: #1"), "{out}");
     let out = support::succeed(&config, &["maintenance", "list"]);

@@ -12,7 +12,6 @@ mod heartbeats;
 mod maintenance;
 mod oncall;
 
-
 use warroom::ops::Ops;
 use warroom::ops::timers::{Timers, handlers};
 

@@ -66,7 +66,9 @@ async fn start(guild: Guild, db: TestDb, clock: Arc<ManualClock>, toml: String) 
 }
 
 fn on_call_notice(message: &Message) -> bool {
-    message.content.starts_with("📟 You are on call for **dba**")
+    message
+        .content
+        .starts_with("📟 You are on call for **dba**")
 }
 
 fn notices(world: &World, user: UserId) -> Vec<String> {
@@ -106,9 +108,10 @@ async fn an_override_made_in_discord_changes_who_is_paged_and_each_handoff_is_to
         .await
         .expect("Erin is told she is on call");
     assert!(
-        notice
-            .content
-            .contains(&format!("until 2026-03-02 14:00 UTC (<t:1772460000:f>), when {} takes over", dave.mention())),
+        notice.content.contains(&format!(
+            "until 2026-03-02 14:00 UTC (<t:1772460000:f>), when {} takes over",
+            dave.mention()
+        )),
         "{}",
         notice.content
     );
@@ -129,15 +132,26 @@ async fn an_override_made_in_discord_changes_who_is_paged_and_each_handoff_is_to
 
     // The engine pages Erin, not Dave.
     alice
-        .runs(world.general, r#"/incident open title:"Replication broken" severity:SEV2"#)
+        .runs(
+            world.general,
+            r#"/incident open title:"Replication broken" severity:SEV2"#,
+        )
         .await
         .replied("Opened");
     let page = world
         .emu
-        .wait_for_dm(erin.id(), |message| message.content.contains("you are paged"), WAIT)
+        .wait_for_dm(
+            erin.id(),
+            |message| message.content.contains("you are paged"),
+            WAIT,
+        )
         .await
         .expect("Erin is paged");
-    assert!(page.content.contains("on call in dba by override"), "{}", page.content);
+    assert!(
+        page.content.contains("on call in dba by override"),
+        "{}",
+        page.content
+    );
     assert!(
         !world
             .emu
@@ -154,7 +168,11 @@ async fn an_override_made_in_discord_changes_who_is_paged_and_each_handoff_is_to
         .wait_for_dm(dave.id(), on_call_notice, WAIT)
         .await
         .expect("Dave is told he is back on call");
-    assert!(back.content.contains("until 2026-03-03 09:00 UTC"), "{}", back.content);
+    assert!(
+        back.content.contains("until 2026-03-03 09:00 UTC"),
+        "{}",
+        back.content
+    );
 
     // The rotation's handoff the next morning is told to Erin: by then every earlier notice
     // went out, each once.
@@ -168,8 +186,18 @@ async fn an_override_made_in_discord_changes_who_is_paged_and_each_handoff_is_to
         )
         .await
         .expect("Erin is told of her turn");
-    assert_eq!(notices(&world, dave.id()).len(), 1, "{:?}", notices(&world, dave.id()));
-    assert_eq!(notices(&world, erin.id()).len(), 2, "{:?}", notices(&world, erin.id()));
+    assert_eq!(
+        notices(&world, dave.id()).len(),
+        1,
+        "{:?}",
+        notices(&world, dave.id())
+    );
+    assert_eq!(
+        notices(&world, erin.id()).len(),
+        2,
+        "{:?}",
+        notices(&world, erin.id())
+    );
     world.stop().await;
 }
 
@@ -186,12 +214,22 @@ async fn bad_overrides_are_refused_and_nothing_is_stored(db: TestDb) {
         let line = format!("/oncall override schedule:dba user:{user} from:\"{from}\" to:\"{to}\"");
         who.runs(world.general, &line).await
     };
-    try_override(&alice, erin.mention(), "2026-03-02 14:00", "2026-03-02 12:00")
-        .await
-        .says_privately("ends (2026-03-02 12:00 UTC) before it starts (2026-03-02 14:00 UTC)");
-    try_override(&alice, erin.mention(), "2026-03-01 08:00", "2026-03-01 12:00")
-        .await
-        .says_privately("ends in the past");
+    try_override(
+        &alice,
+        erin.mention(),
+        "2026-03-02 14:00",
+        "2026-03-02 12:00",
+    )
+    .await
+    .says_privately("ends (2026-03-02 12:00 UTC) before it starts (2026-03-02 14:00 UTC)");
+    try_override(
+        &alice,
+        erin.mention(),
+        "2026-03-01 08:00",
+        "2026-03-01 12:00",
+    )
+    .await
+    .says_privately("ends in the past");
     try_override(&alice, format!("<@{zed}>"), "now", "2h")
         .await
         .says_privately("is not a member of this server");
@@ -209,9 +247,14 @@ async fn bad_overrides_are_refused_and_nothing_is_stored(db: TestDb) {
         .unwrap();
     assert!(stored.is_empty(), "{stored:?}");
     // A commander may.
-    try_override(&alice, erin.mention(), "2026-03-02 18:00", "2026-03-02 20:00")
-        .await
-        .says("(override by alice)");
+    try_override(
+        &alice,
+        erin.mention(),
+        "2026-03-02 18:00",
+        "2026-03-02 20:00",
+    )
+    .await
+    .says("(override by alice)");
     world.stop().await;
 }
 
@@ -220,14 +263,21 @@ async fn maintenance_windows_from_discord(db: TestDb) {
     let alice = guild.emu.member("alice", &[guild.commanders]);
     let frank = guild.emu.member("frank", &[guild.responders]);
     let clock = Arc::new(ManualClock::new(start_at()));
-    let policy = "[policies.dba]\n[[policies.dba.levels]]\nafter = \"0s\"\ntargets = [\"role:responder\"]\n";
+    let policy =
+        "[policies.dba]\n[[policies.dba.levels]]\nafter = \"0s\"\ntargets = [\"role:responder\"]\n";
     let world = start(guild, db, clock.clone(), policy.to_owned()).await;
     frank
-        .runs(world.general, r#"/maintenance start service:postgres for:2h reason:"disk swap""#)
+        .runs(
+            world.general,
+            r#"/maintenance start service:postgres for:2h reason:"disk swap""#,
+        )
         .await
         .says_privately("incident_commander");
     alice
-        .runs(world.general, r#"/maintenance start service:postgres for:2h reason:"disk swap""#)
+        .runs(
+            world.general,
+            r#"/maintenance start service:postgres for:2h reason:"disk swap""#,
+        )
         .await
         .says("Maintenance #1 of service postgres")
         .says("open no incident and page nobody");
