@@ -25,6 +25,10 @@ CREATE TABLE maintenance_windows (
     created_by  TEXT   NOT NULL,
     created_by_name TEXT NOT NULL,
     created_at  BIGINT NOT NULL,
+    -- Shown in Discord by the gateway holder: announced, and a planned window made a
+    -- Discord Scheduled Event.
+    announced_at     BIGINT,
+    discord_event_id BIGINT,
     CHECK (service IS NOT NULL OR route IS NOT NULL),
     CHECK (ends_at > starts_at)
 );

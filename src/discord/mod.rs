@@ -24,6 +24,7 @@ mod context;
 mod duty;
 mod gateway;
 mod interactions;
+mod maintenance;
 mod outbox;
 mod pager;
 mod principal;

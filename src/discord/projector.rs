@@ -94,6 +94,7 @@ impl Bot {
             all_done &= self.project_run_card(run, audit).await;
         }
         all_done &= self.send_outbox().await;
+        all_done &= self.show_maintenance().await;
         match (all_done, full) {
             (false, _) => Round::Retry,
             (true, true) => Round::More,

@@ -70,6 +70,22 @@ pub trait CoverStore: Send + Sync {
         now: Timestamp,
     ) -> Result<u32, StoreError>;
 
+    /// Windows not over and not yet shown in Discord (announced, and made a scheduled event
+    /// when planned ahead), oldest first.
+    async fn unannounced_maintenance(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError>;
+
+    /// Records a window shown in Discord, with its scheduled event if one was made.
+    async fn record_maintenance_announced(
+        &self,
+        id: i64,
+        event_id: Option<u64>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
     /// Stores overrides and moves timers, in one transaction.
     async fn add_overrides(
         &self,
@@ -324,6 +340,40 @@ impl CoverStore {
         }
         tx.commit().await?;
         Ok(new)
+    }
+
+    async fn unannounced_maintenance(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError> {
+        let rows = sqlx::query(sql(format!(
+            "SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.announced_at IS NULL \
+             AND w.ended_at IS NULL AND w.ends_at > $1 ORDER BY w.id LIMIT $2"
+        )))
+        .bind(now.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::window_from_row).collect()
+    }
+
+    async fn record_maintenance_announced(
+        &self,
+        id: i64,
+        event_id: Option<u64>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE maintenance_windows SET announced_at = $2, discord_event_id = $3 \
+             WHERE id = $1 AND announced_at IS NULL",
+        )
+        .bind(id)
+        .bind(now.as_millis())
+        .bind(event_id.map(db_id).transpose()?)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn add_overrides(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use discord_emulator::{Message, UserId};
-use warroom::domain::{ManualClock, Timestamp};
+use warroom::domain::{Clock, ManualClock, SystemClock, Timestamp};
 
 use crate::on_both_backends;
 use crate::support::discord::{Converse, Guild, Options, World};
@@ -19,6 +19,7 @@ on_both_backends!(
     an_override_made_in_discord_changes_who_is_paged_and_each_handoff_is_told_once,
     bad_overrides_are_refused_and_nothing_is_stored,
     maintenance_windows_from_discord,
+    a_planned_window_is_announced_and_becomes_a_discord_scheduled_event,
 );
 
 /// warroom's frozen clock: Monday 2 March 2026, 10:00 UTC.
@@ -295,5 +296,61 @@ async fn maintenance_windows_from_discord(db: TestDb) {
         .runs(world.general, "/maintenance list")
         .await
         .says_privately("No maintenance window is running or planned");
+    world.stop().await;
+}
+
+async fn a_planned_window_is_announced_and_becomes_a_discord_scheduled_event(db: TestDb) {
+    let guild = Guild::new().await;
+    let alice = guild.emu.member("alice", &[guild.commanders]);
+    // The emulator's clock is the real one: so is warroom's here, so "later" is later for both.
+    let policy =
+        "[policies.dba]\n[[policies.dba.levels]]\nafter = \"0s\"\ntargets = [\"role:responder\"]\n";
+    let world = World::start_in(
+        guild,
+        db,
+        Options {
+            extra_toml: policy.to_owned(),
+            extra_env: vec![(
+                "WARROOM__ESCALATION__DEFAULT_POLICY".to_owned(),
+                "dba".to_owned(),
+            )],
+            ..Options::default()
+        },
+    )
+    .await;
+    let start = SystemClock.now().plus(Duration::from_secs(3600));
+    let line = format!(
+        r#"/maintenance start service:postgres for:2h reason:"disk swap" start_at:{}"#,
+        start.to_rfc3339()
+    );
+    alice
+        .runs(world.general, &line)
+        .await
+        .says("Maintenance #1 of service postgres");
+    let event = world
+        .emu
+        .wait_for_scheduled_event(|event| event.name == "Maintenance: service postgres", WAIT)
+        .await
+        .expect("a scheduled event for the planned window");
+    assert_eq!(event.entity_type, 3, "an external event");
+    assert_eq!(event.location.as_deref(), Some("warroom maintenance #1"));
+    assert_eq!(event.description.as_deref(), Some("disk swap"));
+    assert_eq!(
+        event.end.map(|end| end.timestamp_millis()),
+        Some(start.plus(Duration::from_secs(7200)).as_millis())
+    );
+    world
+        .bot_message(world.announce, |message| {
+            message
+                .content
+                .starts_with("🚧 Maintenance #1 of service postgres")
+        })
+        .await;
+    let stored = world
+        .store
+        .maintenance_windows(SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
     world.stop().await;
 }
