@@ -29,6 +29,8 @@ CREATE TABLE maintenance_windows (
     -- Discord Scheduled Event.
     announced_at     BIGINT,
     discord_event_id BIGINT,
+    -- The scheduled event of a window ended early, taken down.
+    event_closed_at  BIGINT,
     CHECK (service IS NOT NULL OR route IS NOT NULL),
     CHECK (ends_at > starts_at)
 );

@@ -1,9 +1,10 @@
 //! Maintenance windows shown in Discord by the gateway holder, from the database: each window
 //! is announced once (a message nonce made from its id keeps a retry from posting twice), and
 //! one planned ahead (`start_at` later than now) becomes a Discord Scheduled Event
-//! (external, with the window's end), so the server's events list shows the planned work.
+//! (external, with the window's end), so the server's events list shows the planned work;
+//! ended early, its event is taken down.
 
-use serenity::all::{CreateScheduledEvent, GuildId, Nonce, ScheduledEventType};
+use serenity::all::{CreateScheduledEvent, GuildId, Nonce, ScheduledEventId, ScheduledEventType};
 
 use super::context::Bot;
 use super::render;
@@ -27,7 +28,7 @@ impl Bot {
                 return false;
             }
         };
-        let mut done = true;
+        let mut done = self.close_ended_events().await;
         for window in windows {
             let text = render::maintenance_started(&window);
             if let Err(failed) = self
@@ -49,6 +50,44 @@ impl Bot {
                 .await
             {
                 tracing::warn!(%error, window = window.id, "cannot record a maintenance window as shown");
+                done = false;
+            }
+        }
+        done
+    }
+
+    /// Takes down the scheduled events of windows ended early; false when one is to be retried.
+    async fn close_ended_events(&self) -> bool {
+        let store = self.ops().store();
+        let (Some(guild), Ok(ended)) = (
+            self.config().discord.guild_id,
+            store.ended_maintenance_events(BATCH).await,
+        ) else {
+            return true;
+        };
+        let mut done = true;
+        for (window, event) in ended {
+            let gone = match GuildId::new(guild)
+                .delete_scheduled_event(self.http(), ScheduledEventId::new(event))
+                .await
+            {
+                Ok(()) => true,
+                Err(error) => {
+                    let failed = super::rooms::Failed::of(&error, "deleting the scheduled event");
+                    // Gone already (deleted by hand, say) is as good as deleted.
+                    failed.permanent
+                }
+            };
+            if !gone {
+                done = false;
+                continue;
+            }
+            let now = self.ops().clock().now();
+            if store
+                .record_maintenance_event_closed(window, now)
+                .await
+                .is_err()
+            {
                 done = false;
             }
         }

@@ -86,6 +86,16 @@ pub trait CoverStore: Send + Sync {
         now: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// `(window id, scheduled event id)` of windows ended early whose Discord event is up.
+    async fn ended_maintenance_events(&self, limit: u32) -> Result<Vec<(i64, u64)>, StoreError>;
+
+    /// Records a window's scheduled event taken down.
+    async fn record_maintenance_event_closed(
+        &self,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
     /// Stores overrides and moves timers, in one transaction.
     async fn add_overrides(
         &self,
@@ -373,6 +383,35 @@ impl CoverStore {
         .bind(event_id.map(db_id).transpose()?)
         .execute(&self.writer)
         .await?;
+        Ok(())
+    }
+
+    async fn ended_maintenance_events(&self, limit: u32) -> Result<Vec<(i64, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, discord_event_id FROM maintenance_windows WHERE ended_at IS NOT NULL \
+             AND discord_event_id IS NOT NULL AND event_closed_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let event: i64 = row.try_get("discord_event_id")?;
+                Ok((row.try_get("id")?, u64::try_from(event).map_err(corrupt)?))
+            })
+            .collect()
+    }
+
+    async fn record_maintenance_event_closed(
+        &self,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE maintenance_windows SET event_closed_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now.as_millis())
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
