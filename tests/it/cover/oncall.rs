@@ -256,6 +256,35 @@ async fn bad_overrides_are_refused_and_nothing_is_stored(db: TestDb) {
     )
     .await
     .says("(override by alice)");
+
+    // Dave swaps with Erin: the rest of his shift (until Alice's override puts Erin on at
+    // 18:00) is hers, and her next one (that override's 18:00-20:00) his.
+    dave.runs(
+        world.general,
+        &format!("/oncall swap schedule:dba with:{}", erin.mention()),
+    )
+    .await
+    .says(&format!(
+        "{} is on call for **dba** from <t:1772445600:f> until <t:1772474400:f> (override by dave)",
+        erin.mention()
+    ))
+    .says(&format!(
+        "{} is on call for **dba** from <t:1772474400:f> until <t:1772481600:f> (override by dave)",
+        dave.mention()
+    ));
+    frank
+        .runs(
+            world.general,
+            &format!("/oncall swap schedule:dba with:{}", erin.mention()),
+        )
+        .await
+        .says_privately("you have no shift in dba within the next 8 weeks");
+    let stored = world
+        .store
+        .overrides(Timestamp::from_millis(0))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3, "{stored:?}");
     world.stop().await;
 }
 
