@@ -161,6 +161,9 @@ impl Workers {
         let escalation = tokio::spawn(engine.run(async move {
             let _ = engine_stopped.await;
         }));
+        if let Err(error) = ops.arm_start_up_timers().await {
+            tracing::warn!(%error, "arming heartbeat deadlines and handoffs failed; they are armed at the next start");
+        }
         let (stop_timers, timers_stopped) = tokio::sync::oneshot::channel::<()>();
         match ops.arm_schedules().await {
             Ok(armed) if !armed.set.is_empty() || !armed.cancelled.is_empty() => {

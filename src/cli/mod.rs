@@ -8,6 +8,7 @@ pub mod bench;
 mod check;
 pub mod checks;
 pub mod commands;
+pub mod cover;
 pub mod export;
 pub mod feed;
 pub mod incident;
@@ -80,7 +81,7 @@ pub enum Command {
         #[arg(short = 'o', long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Who is on call now and next, per schedule (reads the config only)
+    /// Who is on call now and next, per schedule (the config and overrides made from chat)
     Oncall {
         /// One schedule; all of them when left out
         schedule: Option<String>,
@@ -96,6 +97,16 @@ pub enum Command {
     Feed {
         #[command(subcommand)]
         command: feed::FeedCommand,
+    },
+    /// Check in a heartbeat (as a job does with POST /v1/heartbeats/NAME)
+    Heartbeat {
+        /// The heartbeat, from [heartbeats]
+        name: String,
+    },
+    /// Maintenance windows: a service's alerts open nothing while one runs
+    Maintenance {
+        #[command(subcommand)]
+        command: cover::MaintenanceCommand,
     },
     /// Escalation policies
     Policy {
@@ -199,14 +210,23 @@ pub async fn execute(command: Command, config: Config, env: &Environment) -> any
                 &mut stdout,
             ),
         },
+        Command::Heartbeat { name } => {
+            let ops = open_ops(config).await?;
+            let who = Principal::operator(Actor::cli(&login_name(env)));
+            cover::heartbeat(&ops, &who, &name, &mut stdout).await
+        }
+        Command::Maintenance { command } => {
+            let ops = open_ops(config).await?;
+            let who = Principal::operator(Actor::cli(&login_name(env)));
+            cover::maintenance(&ops, &who, command, &mut stdout).await
+        }
         Command::Feed { command } => feed::feed(&config, command, &mut stdout),
-        Command::Oncall { schedule, at, json } => oncall::oncall(
-            &config,
-            schedule.as_deref(),
-            at.unwrap_or_else(|| SystemClock.now()),
-            json,
-            &mut stdout,
-        ),
+        Command::Oncall { schedule, at, json } => {
+            let ops = open_ops(config).await?;
+            let at = at.unwrap_or_else(|| SystemClock.now());
+            let on_call = ops.schedules_at(at).await?;
+            oncall::oncall(&on_call, schedule.as_deref(), at, json, &mut stdout)
+        }
         Command::Policy {
             command: oncall::PolicyCommand::Simulate { policy, at, json },
         } => oncall::simulate(

@@ -10,6 +10,7 @@ use super::parse_at;
 use crate::config::Config;
 use crate::domain::Timestamp;
 use crate::escalation::{self, Reach, Schedule, Shift};
+use crate::ops::OnCall;
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -27,23 +28,23 @@ pub enum PolicyCommand {
 
 /// `warroom oncall`: now and next for one schedule or all, in UTC and the schedule's zone.
 pub(super) fn oncall(
-    config: &Config,
+    on_call: &OnCall,
     name: Option<&str>,
     at: Timestamp,
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let schedules: Vec<&Schedule> = match name {
-        Some(name) => vec![config.schedule(name).ok_or_else(|| {
+        Some(name) => vec![on_call.schedule(name).ok_or_else(|| {
             anyhow::anyhow!(
                 "there is no schedule `{name}`; {}",
                 names_hint(
                     "schedules",
-                    config.schedules.iter().map(|s| s.name.as_str())
+                    on_call.schedules.iter().map(|s| s.name.as_str())
                 )
             )
         })?],
-        None => config.schedules.iter().collect(),
+        None => on_call.schedules.iter().collect(),
     };
     if json {
         let report: Vec<serde_json::Value> = schedules
@@ -54,6 +55,7 @@ pub(super) fn oncall(
                     "timezone": schedule.timezone.name(),
                     "now": schedule.shift_at(at),
                     "next": schedule.next_shift(at),
+                    "overrides_made": on_call.made.get(&schedule.name).cloned().unwrap_or_default(),
                 })
             })
             .collect();
@@ -72,9 +74,9 @@ pub(super) fn oncall(
     for schedule in schedules {
         writeln!(out, "\n{}: {}", schedule.name, schedule.describe())?;
         let now = schedule.shift_at(at);
-        writeln!(out, "  now   {}", describe_shift(schedule, &now))?;
+        writeln!(out, "  now   {}", describe_made(on_call, schedule, &now))?;
         match schedule.next_shift(at) {
-            Some(next) => writeln!(out, "  next  {}", describe_shift(schedule, &next))?,
+            Some(next) => writeln!(out, "  next  {}", describe_made(on_call, schedule, &next))?,
             None => writeln!(out, "  next  nobody: the current shift never ends")?,
         }
     }
@@ -91,6 +93,15 @@ fn both_zones(schedule: &Schedule, at: Timestamp) -> String {
         return minute_utc(at);
     }
     format!("{} ({})", minute_utc(at), schedule.local(at))
+}
+
+/// A shift, and who made the override it comes from when that was made from chat.
+fn describe_made(on_call: &OnCall, schedule: &Schedule, shift: &Shift) -> String {
+    let mut text = describe_shift(schedule, shift);
+    if let Some(by) = on_call.made_by(&schedule.name, shift) {
+        text.push_str(&format!(" [override made by {}]", by.name));
+    }
+    text
 }
 
 fn describe_shift(schedule: &Schedule, shift: &Shift) -> String {

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::load::{Environment, Loader, is_entry_name, is_env_var_name, join_path};
-use crate::domain::bot_roles::{ADMIN, ALERT_SENDER, INCIDENT_COMMANDER, RESPONDER};
+use crate::domain::bot_roles::{
+    ADMIN, ALERT_SENDER, HEARTBEAT_SENDER, INCIDENT_COMMANDER, RESPONDER,
+};
 
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
@@ -170,10 +172,16 @@ impl Loader {
         env: &Environment,
         bot_roles: &[String],
     ) -> Vec<ApiToken> {
-        let mut known: Vec<String> = [RESPONDER, INCIDENT_COMMANDER, ADMIN, ALERT_SENDER]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let mut known: Vec<String> = [
+            RESPONDER,
+            INCIDENT_COMMANDER,
+            ADMIN,
+            ALERT_SENDER,
+            HEARTBEAT_SENDER,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
         for role in bot_roles {
             if !known.contains(role) {
                 known.push(role.clone());

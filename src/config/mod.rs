@@ -11,6 +11,7 @@ mod commands;
 mod database;
 mod discord;
 mod escalation;
+mod heartbeats;
 mod http;
 mod incidents;
 mod links;
@@ -83,6 +84,8 @@ pub struct Config {
     pub checks: Vec<crate::checks::CheckSpec>,
     /// Scheduled drills (`[drills.NAME]`), in file order.
     pub drills: Vec<crate::checks::DrillSpec>,
+    /// Jobs that must check in (`[heartbeats.NAME]`), in file order.
+    pub heartbeats: Vec<crate::domain::Heartbeat>,
 }
 
 impl Config {
@@ -164,6 +167,12 @@ impl Config {
         self.schedules.iter().find(|schedule| schedule.name == name)
     }
 
+    pub fn heartbeat(&self, name: &str) -> Option<&crate::domain::Heartbeat> {
+        self.heartbeats
+            .iter()
+            .find(|heartbeat| heartbeat.name == name)
+    }
+
     pub fn policy(&self, name: &str) -> Option<&Policy> {
         self.policies.iter().find(|policy| policy.name == name)
     }
@@ -190,6 +199,14 @@ impl Config {
             schedules: &self.schedules,
             roles: &self.roles,
             notifiers: &self.notifiers,
+        }
+    }
+
+    /// [`Config::directory`] with these schedules (the file's with the stored overrides).
+    pub fn directory_with<'a>(&'a self, schedules: &'a [Schedule]) -> Directory<'a> {
+        Directory {
+            schedules,
+            ..self.directory()
         }
     }
 
@@ -225,6 +242,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let people_raw = take("people");
     let checks_raw = take("checks");
     let drills_raw = take("drills");
+    let heartbeats_raw = take("heartbeats");
     for unknown in table.keys() {
         loader.problem(
             std::slice::from_ref(unknown),
@@ -264,6 +282,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     };
     let checks = loader.build_checks(checks_raw, &known);
     let drills = loader.build_drills(drills_raw, &known);
+    let heartbeats = loader.build_heartbeats(heartbeats_raw, &severities, &services);
     let mut config = Config {
         path: loader.path().to_owned(),
         database,
@@ -286,6 +305,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
         commands,
         checks,
         drills,
+        heartbeats,
     };
     loader.check_escalation(&config, &broken_policies);
     loader.check_email_reach(&config);

@@ -29,6 +29,7 @@ mod during;
 mod duty;
 mod gateway;
 mod interactions;
+mod maintenance;
 mod modals;
 mod outbox;
 mod pager;

@@ -95,6 +95,7 @@ impl Bot {
         }
         all_done &= self.send_outbox().await;
         all_done &= self.send_drill_announcements().await;
+        all_done &= self.show_maintenance().await;
         match (all_done, full) {
             (false, _) => Round::Retry,
             (true, true) => Round::More,
@@ -228,6 +229,10 @@ impl Bot {
                 if let Some(text) = render::schedules::check_line(id, event) {
                     self.say(incident, event.seq, &text).await?;
                 }
+            }
+            EventKind::HeartbeatMissed | EventKind::HeartbeatRecovered => {
+                let text = render::heartbeat_line(event);
+                self.say(incident, event.seq, &text).await?;
             }
             EventKind::CommandRequested
             | EventKind::CommandApproved

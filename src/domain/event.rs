@@ -56,6 +56,8 @@ event_kinds! {
     RpoRecorded => "rpo_recorded",
     CheckFailed => "check_failed",
     CheckRecovered => "check_recovered",
+    HeartbeatMissed => "heartbeat_missed",
+    HeartbeatRecovered => "heartbeat_recovered",
 }
 
 impl fmt::Display for EventKind {

@@ -7,6 +7,7 @@ mod alert;
 mod during;
 mod event;
 mod gateway;
+mod heartbeat;
 mod ids;
 mod incident;
 mod page;
@@ -22,6 +23,10 @@ pub use during::{
 };
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
 pub use gateway::{GATEWAY_LEASE, GatewayState};
+pub use heartbeat::{
+    HANDOFF_TIMER, HEARTBEAT_TIMER, Heartbeat, HeartbeatState, MaintenanceWindow, NewMaintenance,
+    NewOverride, StoredOverride,
+};
 pub(crate) use ids::discord_ids;
 pub use incident::{
     Action, COMMANDER_ROLE, Incident, IncidentId, NewIncident, ParseIncidentIdError, Refusal,

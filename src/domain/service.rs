@@ -46,4 +46,6 @@ pub mod bot_roles {
     pub const ADMIN: &str = "admin";
     /// May post alerts (API tokens only). `admin` holds it too, as it holds every role.
     pub const ALERT_SENDER: &str = "alert_sender";
+    /// May check in heartbeats (API tokens only). `admin` holds it too.
+    pub const HEARTBEAT_SENDER: &str = "heartbeat_sender";
 }

@@ -111,6 +111,8 @@ fn finish(
             metrics::alerts_received(endpoint, "resolved", u64::from(outcome.resolved()));
             metrics::alerts_received(endpoint, "duplicate", u64::from(outcome.duplicates()));
             metrics::alerts_received(endpoint, "unmatched", u64::from(outcome.unmatched()));
+            let held: u32 = outcome.groups.iter().map(|group| group.held).sum();
+            metrics::alerts_received(endpoint, "held", u64::from(held));
             render(&delivery, &outcome)
         }
         Err(error) => {
@@ -140,6 +142,7 @@ fn summary(delivery: &Delivery, outcome: &IngestOutcome) -> serde_json::Value {
             "opened": group.opened,
             "overflow": group.overflow,
             "acknowledged": group.acknowledged,
+            "held_by_maintenance": group.held,
         })).collect::<Vec<_>>(),
     })
 }

@@ -53,7 +53,7 @@ impl From<OpsError> for ApiError {
     fn from(error: OpsError) -> ApiError {
         let status = match &error {
             OpsError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            OpsError::NotFound(_) => StatusCode::NOT_FOUND,
+            OpsError::NotFound(_) | OpsError::Unknown(_) => StatusCode::NOT_FOUND,
             OpsError::Refused(_) | OpsError::RunRefused(_) => StatusCode::CONFLICT,
             OpsError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             // A database that does not answer is transient: 503 makes senders retry.

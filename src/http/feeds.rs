@@ -54,6 +54,7 @@ async fn schedule(
     let calendar = state
         .ops
         .schedule_feed(name, &query.token, query.weeks)
+        .await
         .map_err(feed_error)?;
     Ok(calendar_response(calendar))
 }
@@ -73,6 +74,7 @@ async fn person(
     let calendar = state
         .ops
         .person_feed(user_id, &query.token, query.weeks)
+        .await
         .map_err(feed_error)?;
     Ok(calendar_response(calendar))
 }
@@ -82,6 +84,7 @@ fn feed_error(error: FeedError) -> ApiError {
         FeedError::NotConfigured | FeedError::NoSuchSchedule(_) => StatusCode::NOT_FOUND,
         FeedError::BadToken => StatusCode::UNAUTHORIZED,
         FeedError::BadWeeks => StatusCode::BAD_REQUEST,
+        FeedError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     ApiError::new(status, error.to_string())
 }

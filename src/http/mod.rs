@@ -5,6 +5,7 @@
 mod ack;
 mod alerts;
 mod api;
+mod cover;
 mod during;
 mod error;
 mod feeds;
@@ -119,6 +120,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(webhooks::routes())
         .merge(paging::routes())
         .merge(feeds::routes())
+        .merge(cover::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -72,6 +72,8 @@ pub struct GroupOutcome {
     pub unmatched: u32,
     /// The incident was acknowledged (PagerDuty `acknowledge`).
     pub acknowledged: bool,
+    /// Alerts held back by a maintenance window (no incident opened).
+    pub held: u32,
 }
 
 /// Why a delivery was not (fully) stored.
@@ -126,6 +128,7 @@ impl Ops {
             duplicates: 0,
             unmatched: 0,
             acknowledged: false,
+            held: 0,
         };
         if group.acknowledge {
             return self
@@ -153,6 +156,15 @@ impl Ops {
             if recorded {
                 return Ok(outcome);
             }
+        }
+        // The routing decision: a group under maintenance is kept there and opens nothing.
+        if self
+            .held_by_maintenance(source, group, &route)
+            .await?
+            .is_some()
+        {
+            outcome.held = u32::try_from(group.alerts.len()).unwrap_or(u32::MAX);
+            return Ok(outcome);
         }
         let waiting = std::time::Instant::now();
         let (incident, claim) = loop {

@@ -164,7 +164,8 @@ impl Ops {
         message: Option<String>,
         now: Timestamp,
     ) -> Result<Paged, OpsError> {
-        let directory = self.config.directory();
+        let on_call = self.schedules().await?;
+        let directory = self.config.directory_with(&on_call.schedules);
         let recipient = directory.resolve(target, now).map_err(|unreachable| {
             OpsError::Invalid(format!("{target}: {}", unreachable.reason))
         })?;

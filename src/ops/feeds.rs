@@ -44,19 +44,22 @@ pub enum FeedError {
     NoSuchSchedule(String),
     #[error("weeks must be between 1 and {MAX_FEED_WEEKS}")]
     BadWeeks,
+    /// The overrides made from chat could not be read.
+    #[error("the database failed: {0}; try again in a moment")]
+    Store(String),
 }
 
 impl Ops {
     /// The feed of schedule `name`, if `token` opens it.
-    pub fn schedule_feed(
+    pub async fn schedule_feed(
         &self,
         name: &str,
         token: &str,
         weeks: Option<u32>,
     ) -> Result<String, FeedError> {
         self.open_feed(&Feed::Schedule(name.to_owned()), token)?;
-        let schedule = self
-            .config
+        let on_call = self.feed_schedules().await?;
+        let schedule = on_call
             .schedule(name)
             .ok_or_else(|| FeedError::NoSuchSchedule(name.to_owned()))?;
         let (from, until) = self.feed_window(weeks)?;
@@ -81,7 +84,7 @@ impl Ops {
     }
 
     /// The feed of Discord user `user_id`'s shifts in every schedule, if `token` opens it.
-    pub fn person_feed(
+    pub async fn person_feed(
         &self,
         user_id: u64,
         token: &str,
@@ -95,7 +98,8 @@ impl Ops {
             "UTC",
             &format!("When {who} is on call in warroom"),
         );
-        for schedule in &self.config.schedules {
+        let on_call = self.feed_schedules().await?;
+        for schedule in &on_call.schedules {
             for shift in shifts(schedule, from, until) {
                 if shift.user == Some(user_id) {
                     calendar.push(event(
@@ -109,6 +113,13 @@ impl Ops {
             }
         }
         Ok(calendar.to_string())
+    }
+
+    /// The schedules with the overrides made from chat, as everything else sees them.
+    async fn feed_schedules(&self) -> Result<super::OnCall, FeedError> {
+        self.schedules()
+            .await
+            .map_err(|error| FeedError::Store(error.to_string()))
     }
 
     fn open_feed(&self, feed: &Feed, token: &str) -> Result<(), FeedError> {

@@ -9,9 +9,12 @@ mod during;
 mod escalation;
 mod export;
 mod feeds;
+mod heartbeats;
 mod incidents;
 pub mod instance;
 pub mod lease;
+mod maintenance;
+mod oncall;
 mod private;
 mod reach;
 mod runs;
@@ -31,7 +34,10 @@ pub use authz::{Permission, Principal, authorize};
 pub use during::{RpoRequest, rpo_at};
 pub use escalation::{PageRequest, Paged};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
+pub use heartbeats::{Beat, HeartbeatTimer};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
+pub use maintenance::{MAX_MAINTENANCE, MaintenanceRequest};
+pub use oncall::{HandoffTimer, OnCall, OverrideRequest};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,
 };
@@ -51,6 +57,9 @@ pub enum OpsError {
     RunRefused(#[from] crate::domain::RunRefusal),
     #[error("{0}")]
     Invalid(String),
+    /// A named thing (a heartbeat, a maintenance window) that does not exist.
+    #[error("{0}")]
+    Unknown(String),
     #[error("the database failed: {0}")]
     Store(StoreError),
     /// The database did not answer in time (a claim waited too long).

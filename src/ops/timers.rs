@@ -36,7 +36,11 @@ const BATCH: u32 = 100;
 /// The handlers of every timer kind warroom sets, for `warroom run`'s engine. Each feature
 /// that sets timers (deadlines, reminders, heartbeats, schedules) adds its handler here.
 pub fn handlers() -> Vec<Arc<dyn TimerHandler>> {
-    let mut handlers: Vec<Arc<dyn TimerHandler>> = vec![Arc::new(super::archive::ArchiveHandler)];
+    let mut handlers: Vec<Arc<dyn TimerHandler>> = vec![
+        Arc::new(super::archive::ArchiveHandler),
+        Arc::new(super::heartbeats::HeartbeatTimer),
+        Arc::new(super::oncall::HandoffTimer),
+    ];
     handlers.extend(super::deadlines::handlers());
     handlers.extend(super::schedules::handlers());
     handlers

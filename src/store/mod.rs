@@ -8,6 +8,7 @@ mod alert_record;
 mod alerts;
 mod checks;
 mod config;
+mod cover;
 mod during;
 mod duties;
 mod escalation;
@@ -33,6 +34,7 @@ pub use alerts::{
 pub use checks::{CheckState, CheckStore, DrillAnnouncement};
 pub(crate) use config::redact_url_password;
 pub use config::{DatabaseConfig, DatabaseUrl, SqliteSync};
+pub use cover::CoverStore;
 pub use during::DuringStore;
 pub use duties::{DutyStore, LeaseHolder, Unshown};
 pub use escalation::{
@@ -124,6 +126,7 @@ pub trait Store:
     + TimerStore
     + DuringStore
     + CheckStore
+    + CoverStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -141,6 +144,7 @@ impl<
         + TimerStore
         + DuringStore
         + CheckStore
+        + CoverStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -468,7 +468,7 @@ start = "2026-03-02"
 
     // Anyone may ask. Dave's turn began today at 09:00 UTC; Erin's begins tomorrow at 09:00.
     let answer = frank
-        .runs(world.general, "/oncall schedule:dba")
+        .runs(world.general, "/oncall show schedule:dba")
         .await
         .answer;
     let text = answer.text();
@@ -495,7 +495,7 @@ start = "2026-03-02"
 
     // Without a schedule: every schedule (the shipped examples and this one).
     frank
-        .runs(world.general, "/oncall")
+        .runs(world.general, "/oncall show")
         .await
         .says("**primary**")
         .says("**secondary**")

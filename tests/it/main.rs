@@ -7,6 +7,7 @@ mod checks_discord;
 mod cli;
 mod config;
 mod contract;
+mod cover;
 mod crash;
 mod deadlines;
 mod discord;

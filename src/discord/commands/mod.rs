@@ -4,6 +4,7 @@
 mod catalog;
 mod checks;
 mod incident;
+mod maintenance;
 mod oncall;
 mod page;
 mod run;
@@ -169,6 +170,7 @@ impl Registry {
                 Box::new(catalog::CommandsCommand),
                 Box::new(super::modals::FromMessageCommand),
                 Box::new(checks::ChecksCommand),
+                Box::new(maintenance::MaintenanceCommand),
             ],
         }
     }

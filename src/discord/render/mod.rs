@@ -339,6 +339,16 @@ pub(crate) fn escalation_line(event: &Event) -> Option<String> {
     }
 }
 
+/// Said in the room when a heartbeat is missed or comes back.
+pub(crate) fn heartbeat_line(event: &Event) -> String {
+    let icon = if event.kind == EventKind::HeartbeatMissed {
+        "💔"
+    } else {
+        "💓"
+    };
+    format!("{icon} {}", event.text)
+}
+
 /// Said in the room when monitoring says everything is back to normal.
 pub(crate) fn all_alerts_resolved(id: IncidentId, text: &str) -> String {
     format!("✅ Every alert of **{id}** has resolved. {text}")
@@ -389,6 +399,110 @@ pub(crate) fn oncall(schedules: &[&Schedule], now: Timestamp) -> String {
         }
     }
     text
+}
+
+/// The overrides made from chat that are not over, with who made them.
+pub(crate) fn overrides_made(
+    schedule: &str,
+    made: &[crate::domain::StoredOverride],
+    now: Timestamp,
+) -> String {
+    let lines: Vec<String> = made
+        .iter()
+        .filter(|made| made.ends_at > now)
+        .map(|made| {
+            format!(
+                "• <@{}> from {} until {} (made by {})",
+                made.user_id,
+                short_when(made.starts_at),
+                short_when(made.ends_at),
+                made.created_by.name
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "
+Overrides of **{schedule}** made in chat:
+{}
+",
+        lines.join("\n")
+    )
+}
+
+/// Said when a maintenance window starts or is planned.
+pub(crate) fn maintenance_started(window: &crate::domain::MaintenanceWindow) -> String {
+    format!(
+        "🚧 Maintenance #{} of {} from {} until {} (by {}): {}. Its alerts are kept but open no incident and page nobody.",
+        window.id,
+        window.describe_target(),
+        short_when(window.starts_at),
+        short_when(window.ends_at),
+        window.created_by.name,
+        window.reason
+    )
+}
+
+/// Said when a window is ended early.
+pub(crate) fn maintenance_ended(window: &crate::domain::MaintenanceWindow) -> String {
+    format!(
+        "✅ Maintenance #{} of {} ended; {} alert{} were held back. Alerts open incidents again.",
+        window.id,
+        window.describe_target(),
+        window.alerts,
+        if window.alerts == 1 { "" } else { "s" }
+    )
+}
+
+/// `/maintenance list`.
+pub(crate) fn maintenance_list(
+    windows: &[crate::domain::MaintenanceWindow],
+    now: Timestamp,
+) -> String {
+    if windows.is_empty() {
+        return "No maintenance window is running or planned.".to_owned();
+    }
+    let lines: Vec<String> = windows
+        .iter()
+        .map(|window| {
+            format!(
+                "• #{} {} {} {} {} until {} (by {}): {} · {} alert{} held",
+                window.id,
+                if window.active_at(now) {
+                    "🚧"
+                } else {
+                    "🗓️"
+                },
+                window.describe_target(),
+                if window.active_at(now) {
+                    "since"
+                } else {
+                    "from"
+                },
+                short_when(window.starts_at),
+                short_when(window.until()),
+                window.created_by.name,
+                window.reason,
+                window.alerts,
+                if window.alerts == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    format!("**Maintenance windows**\n{}", lines.join("\n"))
+}
+
+/// Said when an override was made: who, where, when, by whom.
+pub(crate) fn override_made(made: &crate::domain::StoredOverride) -> String {
+    format!(
+        "🔁 <@{}> is on call for **{}** from {} until {} (override by {})",
+        made.user_id,
+        made.schedule,
+        short_when(made.starts_at),
+        short_when(made.ends_at),
+        made.created_by.name
+    )
 }
 
 fn shift_line(shift: &Shift, current: bool) -> String {

@@ -216,11 +216,17 @@ impl Engine {
         for _ in 0..looks {
             let due = self.ops.store().due_escalations(now, batch).await?;
             let mut progress = false;
+            // Who is on call, overrides made from chat included: read once per look.
+            let on_call = if due.is_empty() {
+                crate::ops::OnCall::default()
+            } else {
+                self.ops.schedules().await?
+            };
             for chunk in due.chunks(STEPS_PER_WRITE) {
                 // Planned steps go to the store whole (no copies of their pages and events).
                 let (steps, late): (Vec<FireStep>, Vec<i64>) = chunk
                     .iter()
-                    .map(|escalation| self.plan_step(escalation, now))
+                    .map(|escalation| self.plan_step(escalation, now, &on_call.schedules))
                     .unzip();
                 let results = self.ops.store().fire_steps(steps, &claim).await?;
                 for (late_ms, result) in late.into_iter().zip(results) {
@@ -253,7 +259,12 @@ impl Engine {
     }
 
     /// The step `escalation` owes at `now`, with its pages resolved, and how late it is (ms).
-    fn plan_step(&self, escalation: &Escalation, now: Timestamp) -> (FireStep, i64) {
+    fn plan_step(
+        &self,
+        escalation: &Escalation,
+        now: Timestamp,
+        schedules: &[crate::escalation::Schedule],
+    ) -> (FireStep, i64) {
         let config = self.ops.config();
         let id = escalation.incident_id;
         let (level, round) = (escalation.next_level, escalation.next_round);
@@ -294,7 +305,7 @@ impl Engine {
             );
         };
         let absolute_round = escalation.round_base + round;
-        let directory = config.directory();
+        let directory = config.directory_with(schedules);
         let mut pages = Vec::new();
         let mut described = Vec::new();
         for target in &step.targets {
@@ -414,7 +425,10 @@ impl Engine {
             let (page, text) = match fallback {
                 Some((policy, target)) => {
                     let round = self.ops.next_hand_round(incident.id).await?;
-                    let reach = config.directory().resolve_page(policy, &target, now);
+                    let on_call = self.ops.schedules().await?;
+                    let reach = config
+                        .directory_with(&on_call.schedules)
+                        .resolve_page(policy, &target, now);
                     let page = NewPage {
                         dedup_key: dedup_key(incident.id, 0, round, &target),
                         action: PageAction::Trigger,
