@@ -49,6 +49,11 @@ event_kinds! {
     AlertResolved => "alert_resolved",
     ChecklistChecked => "checklist_checked",
     Exported => "exported",
+    ReviewScheduled => "review_scheduled",
+    ReviewDone => "review_done",
+    ActionItemAdded => "action_item_added",
+    ActionItemDone => "action_item_done",
+    Reminder => "reminder",
 }
 
 impl fmt::Display for EventKind {

@@ -5,6 +5,7 @@
 mod actor;
 mod alert;
 mod event;
+mod followup;
 mod gateway;
 mod ids;
 mod incident;
@@ -17,6 +18,9 @@ mod timer;
 pub use actor::Actor;
 pub use alert::{AlertReport, AlertState};
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
+pub use followup::{
+    ACTION_DUE_TIMER, ActionItem, REVIEW_DUE_TIMER, Review, action_label,
+};
 pub use gateway::{GATEWAY_LEASE, GatewayState};
 pub(crate) use ids::discord_ids;
 pub use incident::{

@@ -172,6 +172,7 @@ impl Ops {
         let now = self.clock.now();
         let actor = who.actor.clone();
         let restart = self.escalation_start(&incident.severity, incident.service.as_deref(), now);
+        let review_within = self.review_within(&incident.severity);
         let decide = move |current: &Incident| -> Result<Change, Refusal> {
             if action == Action::Acknowledge
                 && current.status != Status::Resolved
@@ -215,11 +216,19 @@ impl Ops {
                 line.push_str(": ");
                 line.push_str(text);
             }
-            let mut event = NewEvent::new(now, kind, actor.clone(), line).with_data(json!({
+            let mut data = json!({
                 "from": current.status.as_str(),
                 "to": status.as_str(),
                 "text": text,
-            }));
+            });
+            let timers = super::followup::review_on_transition(
+                current,
+                action,
+                &actor,
+                now.plus(review_within),
+                &mut data,
+            );
+            let mut event = NewEvent::new(now, kind, actor.clone(), line).with_data(data);
             if let Some(key) = &key {
                 event = event.with_key(key.clone());
             }
@@ -238,7 +247,7 @@ impl Ops {
                 incident: next,
                 events: vec![event],
                 escalation,
-                timers: Vec::new(),
+                timers,
             })
         };
         let written = self.store.update_incident(id, &decide).await?;

@@ -6,6 +6,7 @@ mod authz;
 mod escalation;
 mod export;
 mod feeds;
+mod followup;
 mod incidents;
 pub mod instance;
 pub mod lease;
@@ -23,6 +24,7 @@ pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
+pub use followup::{ActionRequest, ReviewRequest, parse_discord_user, parse_when};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use reach::{

@@ -36,7 +36,10 @@ const BATCH: u32 = 100;
 /// The handlers of every timer kind warroom sets, for `warroom run`'s engine. Each feature
 /// that sets timers (deadlines, reminders, heartbeats, schedules) adds its handler here.
 pub fn handlers() -> Vec<Arc<dyn TimerHandler>> {
-    Vec::new()
+    vec![
+        Arc::new(super::followup::ReviewDue),
+        Arc::new(super::followup::ActionItemDue),
+    ]
 }
 
 /// What a fired timer asks for next.

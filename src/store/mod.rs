@@ -8,6 +8,7 @@ mod alerts;
 mod config;
 mod duties;
 mod escalation;
+mod followup;
 mod postgres;
 mod reach;
 mod runs;
@@ -35,6 +36,7 @@ pub use escalation::{
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
     Stop,
 };
+pub use followup::FollowupStore;
 pub use reach::ReachStore;
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
 pub use timers::{OutboxDm, TimerStore};
@@ -115,6 +117,7 @@ pub trait Store:
     + DutyStore
     + ReachStore
     + TimerStore
+    + FollowupStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -130,6 +133,7 @@ impl<
         + DutyStore
         + ReachStore
         + TimerStore
+        + FollowupStore
         + Send
         + Sync
         + std::fmt::Debug
