@@ -18,9 +18,7 @@ mod timer;
 pub use actor::Actor;
 pub use alert::{AlertReport, AlertState};
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
-pub use followup::{
-    ACTION_DUE_TIMER, ActionItem, REVIEW_DUE_TIMER, Review, action_label,
-};
+pub use followup::{ACTION_DUE_TIMER, ActionItem, REVIEW_DUE_TIMER, Review, action_label};
 pub use gateway::{GATEWAY_LEASE, GatewayState};
 pub(crate) use ids::discord_ids;
 pub use incident::{

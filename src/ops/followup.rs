@@ -120,7 +120,11 @@ impl Ops {
     }
 
     /// The incident's review (none before its first resolution).
-    pub async fn show_review(&self, who: &Principal, id: IncidentId) -> Result<Option<Review>, OpsError> {
+    pub async fn show_review(
+        &self,
+        who: &Principal,
+        id: IncidentId,
+    ) -> Result<Option<Review>, OpsError> {
         let incident = self.incident(id).await?;
         authorize(who, Permission::View, Some(&incident))?;
         Ok(self.store.review(id).await?)
@@ -249,7 +253,11 @@ impl Ops {
                 now,
                 EventKind::ActionItemAdded,
                 who.actor.clone(),
-                format!("Action item {label} for {} due {}: {text}", owner.name, due.human()),
+                format!(
+                    "Action item {label} for {} due {}: {text}",
+                    owner.name,
+                    due.human()
+                ),
             )
             .with_data(json!({
                 "number": number,
@@ -361,9 +369,17 @@ impl Ops {
         if let Some(user) = owner.discord_user_id() {
             self.store.queue_dm(&dm_key, user, &text, now).await?;
         }
-        let event = NewEvent::new(now, EventKind::Reminder, crate::domain::Actor::system(), text)
-            .with_data(json!({"about": about, "owner": owner, "timer": timer.kind}))
-            .with_key(format!("reminder:{}:{}:{}", timer.kind, timer.subject, timer.fires));
+        let event = NewEvent::new(
+            now,
+            EventKind::Reminder,
+            crate::domain::Actor::system(),
+            text,
+        )
+        .with_data(json!({"about": about, "owner": owner, "timer": timer.kind}))
+        .with_key(format!(
+            "reminder:{}:{}:{}",
+            timer.kind, timer.subject, timer.fires
+        ));
         self.append(id, vec![event]).await?;
         Ok(())
     }
@@ -383,9 +399,10 @@ impl TimerHandler for ReviewDue {
         let Ok(id) = timer.subject.parse::<IncidentId>() else {
             return Ok(Fired::Done);
         };
-        let (Some(review), Some(incident)) =
-            (ops.store.review(id).await?, ops.store.get_incident(id).await?)
-        else {
+        let (Some(review), Some(incident)) = (
+            ops.store.review(id).await?,
+            ops.store.get_incident(id).await?,
+        ) else {
             return Ok(Fired::Done);
         };
         if review.is_done() || incident.status != Status::Resolved {
@@ -396,8 +413,15 @@ impl TimerHandler for ReviewDue {
             incident.title,
             review.due_at.human()
         );
-        ops.remind(id, timer, &review.owner, format!("review-overdue:{id}"), text, "review")
-            .await?;
+        ops.remind(
+            id,
+            timer,
+            &review.owner,
+            format!("review-overdue:{id}"),
+            text,
+            "review",
+        )
+        .await?;
         Ok(Fired::Done)
     }
 }
@@ -432,7 +456,8 @@ impl TimerHandler for ActionItemDue {
             item.text
         );
         let key = format!("action-overdue:{}", item.label());
-        ops.remind(id, timer, &item.owner, key, text, "action_item").await?;
+        ops.remind(id, timer, &item.owner, key, text, "action_item")
+            .await?;
         Ok(Fired::Done)
     }
 }

@@ -24,8 +24,8 @@ pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
-pub use followup::{ActionRequest, ReviewRequest, parse_discord_user, parse_when};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
+pub use followup::{ActionRequest, ReviewRequest, parse_discord_user, parse_when};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,

@@ -11,6 +11,7 @@ mod duties;
 mod escalation;
 mod escalation_crash;
 mod escalation_engine;
+mod followup;
 mod http;
 mod notify;
 mod one_truth;
