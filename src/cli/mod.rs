@@ -9,6 +9,7 @@ mod check;
 pub mod commands;
 pub mod export;
 pub mod feed;
+pub mod followup;
 pub mod incident;
 pub mod oncall;
 pub mod page;

@@ -199,6 +199,13 @@ impl Bot {
                 let text = render::all_alerts_resolved(id, &event.text);
                 self.say(incident, event.seq, &text).await?;
             }
+            EventKind::ReviewScheduled | EventKind::ReviewDone => {
+                self.sync_review_meeting(incident).await?;
+            }
+            EventKind::Reminder => {
+                self.say(incident, event.seq, &format!("⏰ {}", event.text))
+                    .await?;
+            }
             EventKind::CommandRequested
             | EventKind::CommandApproved
             | EventKind::CommandDenied

@@ -7,6 +7,7 @@ mod alerts;
 mod api;
 mod error;
 mod feeds;
+mod followup;
 mod paging;
 mod tokens;
 mod webhooks;
@@ -115,6 +116,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(webhooks::routes())
         .merge(paging::routes())
         .merge(feeds::routes())
+        .merge(followup::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -21,6 +21,11 @@ use crate::store::{Change, EscalationEffect};
 /// events).
 pub const REVIEW_MEETING_LENGTH: Duration = Duration::from_secs(60 * 60);
 
+/// When a review meeting starting at `start` ends.
+pub fn meeting_end(start: Timestamp) -> Timestamp {
+    start.plus(REVIEW_MEETING_LENGTH)
+}
+
 /// What `/incident review` asks for; nothing at all shows the review.
 #[derive(Clone, Debug, Default)]
 pub struct ReviewRequest {

@@ -25,7 +25,10 @@ pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_
 pub use authz::{Permission, Principal, authorize};
 pub use escalation::{PageRequest, Paged};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
-pub use followup::{ActionRequest, ReviewRequest, parse_discord_user, parse_when};
+pub use followup::{
+    ActionRequest, REVIEW_MEETING_LENGTH, ReviewRequest, meeting_end as followup_meeting_end,
+    parse_discord_user, parse_when,
+};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,

@@ -264,16 +264,22 @@ impl SlashCommand for IncidentCommand {
                             .add_string_choice("HTML page with a timeline chart", "html"),
                     ),
             )
+            .add_option(super::followup::review_definition())
+            .add_option(super::followup::action_definition())
     }
 
     fn visibility(&self, call: &Call<'_>) -> Visibility {
         match call.subcommand {
             Some("status" | "timeline") => Visibility::OnlyYou,
+            Some("list") if call.group == Some("action") => Visibility::OnlyYou,
             _ => Visibility::Everyone,
         }
     }
 
     async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError> {
+        if super::followup::handles(&call) {
+            return super::followup::handle(bot, &call).await;
+        }
         let request = parse(&call).map_err(OpsError::Invalid)?;
         handle(bot, &call, request).await
     }

@@ -2,6 +2,7 @@
 //! is one file here and one line in `Registry::new`.
 
 mod catalog;
+mod followup;
 mod incident;
 mod oncall;
 mod page;
@@ -34,6 +35,8 @@ pub(crate) struct Call<'a> {
     pub who: Principal,
     pub channel_id: u64,
     pub subcommand: Option<&'a str>,
+    /// The subcommand group the subcommand belongs to (`/incident action add`: `action`).
+    pub group: Option<&'a str>,
     pub options: Vec<ResolvedOption<'a>>,
 }
 
@@ -42,6 +45,18 @@ impl<'a> Call<'a> {
         let who = principal::from_member(config, &interaction.user, interaction.member.as_deref());
         let mut options = interaction.data.options();
         let mut subcommand = None;
+        let mut group = None;
+        if let [
+            ResolvedOption {
+                name,
+                value: ResolvedValue::SubCommandGroup(inner),
+                ..
+            },
+        ] = options.as_slice()
+        {
+            group = Some(*name);
+            options = inner.clone();
+        }
         if let [
             ResolvedOption {
                 name,
@@ -57,6 +72,7 @@ impl<'a> Call<'a> {
             who,
             channel_id: interaction.channel_id.get(),
             subcommand,
+            group,
             options,
         }
     }
