@@ -6,6 +6,7 @@ mod config;
 mod contract;
 mod crash;
 mod discord;
+mod discord_followup;
 mod discord_paging;
 mod duties;
 mod escalation;
