@@ -16,6 +16,7 @@ mod links;
 mod load;
 mod notifiers;
 mod people;
+mod status_page;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ pub use crate::domain::{ServiceConfig, SeverityConfig, bot_roles};
 use crate::escalation::{Directory, EscalationSettings, Policy, Schedule};
 use crate::notify::NotifierConfig;
 use crate::notify::people::People;
+pub use status_page::StatusPageConfig;
 
 /// The shipped, commented configuration. `warroom config default` prints it, and the
 /// defaults in this file match it (a test holds the two together).
@@ -75,6 +77,8 @@ pub struct Config {
     pub warnings: Vec<Problem>,
     /// The approved command catalog and how its runs are confined (`[commands]`).
     pub commands: CommandsConfig,
+    /// The public status page (`[status_page]`).
+    pub status_page: status_page::StatusPageConfig,
 }
 
 impl Config {
@@ -207,6 +211,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let api_tokens_raw = take("api_tokens");
     let alerts_raw = take("alerts");
     let people_raw = take("people");
+    let status_page_raw = take("status_page");
     for unknown in table.keys() {
         loader.problem(
             std::slice::from_ref(unknown),
@@ -240,6 +245,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let role_names: Vec<String> = roles.keys().cloned().collect();
     let api_tokens = loader.build_api_tokens(api_tokens_raw, env, &role_names);
     let alerts = loader.build_alerts(alerts_raw, &severities, &services);
+    let status_page = loader.build_status_page(status_page_raw, &services);
     let mut config = Config {
         path: loader.path().to_owned(),
         database,
@@ -259,6 +265,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
         alerts,
         warnings: Vec::new(),
         commands,
+        status_page,
     };
     loader.check_escalation(&config, &broken_policies);
     loader.check_email_reach(&config);

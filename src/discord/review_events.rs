@@ -92,7 +92,10 @@ impl Bot {
             description.push_str(&format!(" Channel: <#{channel}>."));
         }
         let description = format!("{}\n{}", clipped(&description, 900), marker(incident));
-        let name = clipped(&format!("Review {}: {}", incident.id, incident.title), NAME_LIMIT);
+        let name = clipped(
+            &format!("Review {}: {}", incident.id, incident.title),
+            NAME_LIMIT,
+        );
         let event = guild
             .create_scheduled_event(
                 self.http(),
@@ -174,5 +177,8 @@ impl Bot {
 
 fn times(review: &Review) -> (serenity::all::Timestamp, serenity::all::Timestamp) {
     let start = review.meeting_at.unwrap_or(review.due_at);
-    (discord_time(start), discord_time(followup_meeting_end(start)))
+    (
+        discord_time(start),
+        discord_time(followup_meeting_end(start)),
+    )
 }

@@ -21,8 +21,14 @@ use crate::ops::{ActionRequest, ReviewRequest};
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/incidents/{id}/review", get(show_review).post(review))
-        .route("/v1/incidents/{id}/actions", get(list_actions).post(add_action))
-        .route("/v1/incidents/{id}/actions/{item}/done", post(finish_action))
+        .route(
+            "/v1/incidents/{id}/actions",
+            get(list_actions).post(add_action),
+        )
+        .route(
+            "/v1/incidents/{id}/actions/{item}/done",
+            post(finish_action),
+        )
 }
 
 type Body = Result<Bytes, BytesRejection>;

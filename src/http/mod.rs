@@ -9,6 +9,7 @@ mod error;
 mod feeds;
 mod followup;
 mod paging;
+mod status_page;
 mod tokens;
 mod webhooks;
 
@@ -117,6 +118,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(paging::routes())
         .merge(feeds::routes())
         .merge(followup::routes())
+        .merge(status_page::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -388,14 +388,7 @@ impl Ops {
         id: IncidentId,
         text: &str,
     ) -> Result<Written, OpsError> {
-        self.append_text(
-            who,
-            id,
-            Permission::PostUpdate,
-            EventKind::StatusUpdate,
-            text,
-        )
-        .await
+        self.post_update_everywhere(who, id, text).await
     }
 
     async fn append_text(

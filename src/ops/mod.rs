@@ -12,6 +12,7 @@ pub mod instance;
 pub mod lease;
 mod reach;
 mod runs;
+mod status;
 pub mod timers;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,
 };
 pub use runs::{Commands, Requested, RunRequest, RunsShutdown};
+pub use status::{PublicIncident, PublicStatus, STATUS_PAGE_RESOLVED_DAYS, STATUS_UPDATE_TIMER};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {

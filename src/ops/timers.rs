@@ -39,6 +39,7 @@ pub fn handlers() -> Vec<Arc<dyn TimerHandler>> {
     vec![
         Arc::new(super::followup::ReviewDue),
         Arc::new(super::followup::ActionItemDue),
+        Arc::new(super::status::StatusUpdateSender),
     ]
 }
 

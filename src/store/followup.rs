@@ -10,7 +10,7 @@ use sqlx::{Row, Transaction};
 
 use super::StoreError;
 use super::sql::sql_store_impl;
-use crate::domain::{ActionItem, Actor, Event, EventKind, IncidentId, Review, Timestamp};
+use crate::domain::{ActionItem, Actor, Event, EventKind, Incident, IncidentId, Review, Timestamp};
 
 #[async_trait]
 pub trait FollowupStore: Send + Sync {
@@ -25,6 +25,22 @@ pub trait FollowupStore: Send + Sync {
 
     /// Reviews of incidents resolved at or after `since` (reports).
     async fn reviews_since(&self, since: Timestamp) -> Result<Vec<Review>, StoreError>;
+
+    /// Up to `limit` incidents that may be shown in public (neither private nor drills):
+    /// unresolved ones and those resolved at or after `resolved_since`, newest first.
+    async fn public_incidents(
+        &self,
+        resolved_since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Incident>, StoreError>;
+
+    /// The newest `limit` events of `kind` of incident `id`, newest first.
+    async fn events_of_kind(
+        &self,
+        id: IncidentId,
+        kind: EventKind,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
 }
 
 const REVIEW_COLUMNS: &str =
@@ -215,6 +231,43 @@ impl FollowupStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(Self::review_from_row).collect()
+    }
+
+    async fn public_incidents(
+        &self,
+        resolved_since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {} FROM incidents WHERE private = $1 AND drill = $1 \
+             AND (status <> 'resolved' OR resolved_at >= $2) ORDER BY opened_at DESC, id DESC LIMIT $3",
+            super::sql::INCIDENT_COLUMNS
+        )))
+        .bind(false)
+        .bind(resolved_since.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::incident_from_row).collect()
+    }
+
+    async fn events_of_kind(
+        &self,
+        id: IncidentId,
+        kind: EventKind,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {} FROM incident_events WHERE incident_id = $1 AND kind = $2 \
+             ORDER BY seq DESC LIMIT $3",
+            super::sql::EVENT_COLUMNS
+        )))
+        .bind(id.0)
+        .bind(kind.as_str().to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::event_from_row).collect()
     }
 }
 }

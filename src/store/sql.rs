@@ -74,7 +74,7 @@ pub(super) const INCIDENT_COLUMNS: &str = "id, title, description, severity, sta
 /// 32,766, PostgreSQL 65,535) at up to 17 values a row.
 pub(super) const APPEND_CHUNK: usize = 100;
 
-const EVENT_COLUMNS: &str = "incident_id, seq, at, kind, actor, actor_name, text, data";
+pub(super) const EVENT_COLUMNS: &str = "incident_id, seq, at, kind, actor, actor_name, text, data";
 
 pub(super) fn sql(text: String) -> AssertSqlSafe<String> {
     // Every dynamic statement here is assembled from the constants above and `$N`
@@ -520,7 +520,7 @@ impl {
         })
     }
 
-    fn event_from_row(row: &DB::Row) -> Result<Event, StoreError> {
+    pub(super) fn event_from_row(row: &DB::Row) -> Result<Event, StoreError> {
         let kind: String = row.try_get("kind")?;
         let data: String = row.try_get("data")?;
         Ok(Event {

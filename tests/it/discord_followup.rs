@@ -33,7 +33,10 @@ async fn a_review_meeting_is_a_scheduled_event_kept_in_step(db: TestDb) {
         .runs(here, "/incident review when:2d")
         .await
         .replied("has no review yet");
-    carol.runs(here, "/incident resolve").await.replied("resolved");
+    carol
+        .runs(here, "/incident resolve")
+        .await
+        .replied("resolved");
     // Only an incident commander schedules it.
     alice
         .runs(here, "/incident review when:2d")
@@ -49,7 +52,14 @@ async fn a_review_meeting_is_a_scheduled_event_kept_in_step(db: TestDb) {
         .runs(here, "/incident review when:2d")
         .await
         .replied("Review of INC-1: open");
-    let meeting = world.store.review(id).await.unwrap().unwrap().meeting_at.unwrap();
+    let meeting = world
+        .store
+        .review(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .meeting_at
+        .unwrap();
     let event = emu
         .wait_for_scheduled_event(|event| event.name.contains("INC-1"), WAIT)
         .await
@@ -58,18 +68,34 @@ async fn a_review_meeting_is_a_scheduled_event_kept_in_step(db: TestDb) {
     assert_eq!(event.entity_type, 3, "an external event");
     assert_eq!(event.start.timestamp(), meeting.as_unix_seconds());
     assert!(
-        event.location.as_deref().unwrap_or_default().ends_with(&here.get().to_string()),
+        event
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .ends_with(&here.get().to_string()),
         "the location links the incident channel: {:?}",
         event.location
     );
-    assert!(event.description.unwrap_or_default().contains(&format!("<#{}>", here.get())));
+    assert!(
+        event
+            .description
+            .unwrap_or_default()
+            .contains(&format!("<#{}>", here.get()))
+    );
 
     // A new time moves the same event.
     carol
         .runs(here, "/incident review when:3d")
         .await
         .replied("Review of INC-1");
-    let moved = world.store.review(id).await.unwrap().unwrap().meeting_at.unwrap();
+    let moved = world
+        .store
+        .review(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .meeting_at
+        .unwrap();
     assert!(moved > meeting);
     let event = emu
         .wait_for_scheduled_event(
@@ -85,7 +111,10 @@ async fn a_review_meeting_is_a_scheduled_event_kept_in_step(db: TestDb) {
         "/incident action add text:\"Alert on payment latency\" owner:{} due:7d",
         alice.mention()
     );
-    carol.runs(here, &add).await.replied("action item added: #1");
+    carol
+        .runs(here, &add)
+        .await
+        .replied("action item added: #1");
     carol
         .runs(here, "/incident action done id:4")
         .await

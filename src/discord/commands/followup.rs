@@ -52,9 +52,7 @@ pub(super) fn action_definition() -> CreateCommandOption {
                     .required(true)
                     .max_length(TEXT_LIMIT as u16),
             )
-            .add_sub_option(
-                option(CommandOptionType::User, "owner", "Who does it").required(true),
-            )
+            .add_sub_option(option(CommandOptionType::User, "owner", "Who does it").required(true))
             .add_sub_option(
                 option(
                     CommandOptionType::String,
@@ -66,13 +64,21 @@ pub(super) fn action_definition() -> CreateCommandOption {
             .add_sub_option(incident_option()),
     )
     .add_sub_option(
-        option(CommandOptionType::SubCommand, "done", "Mark an action item done")
-            .add_sub_option(number())
-            .add_sub_option(incident_option()),
+        option(
+            CommandOptionType::SubCommand,
+            "done",
+            "Mark an action item done",
+        )
+        .add_sub_option(number())
+        .add_sub_option(incident_option()),
     )
     .add_sub_option(
-        option(CommandOptionType::SubCommand, "list", "List the action items")
-            .add_sub_option(incident_option()),
+        option(
+            CommandOptionType::SubCommand,
+            "list",
+            "List the action items",
+        )
+        .add_sub_option(incident_option()),
     )
 }
 
@@ -85,7 +91,9 @@ pub(super) async fn handle(bot: &Arc<Bot>, call: &Call<'_>) -> Result<Reply, Ops
     let ops = bot.ops();
     let who = &call.who;
     let id = bot.incident_ref(call, call.text("incident")).await?;
-    let owner = call.user("owner").map(|(user, _)| user.id.get().to_string());
+    let owner = call
+        .user("owner")
+        .map(|(user, _)| user.id.get().to_string());
     if call.subcommand == Some("review") {
         let asked = ReviewRequest {
             when: call.text("when").map(str::to_owned),

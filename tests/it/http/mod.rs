@@ -7,6 +7,7 @@ mod alerts;
 mod api;
 mod metrics;
 mod runs;
+mod status;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
