@@ -13,6 +13,7 @@ pub mod followup;
 pub mod incident;
 pub mod oncall;
 pub mod page;
+mod report;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -97,6 +98,9 @@ pub enum Command {
         #[command(subcommand)]
         command: oncall::PolicyCommand,
     },
+    /// MTTA, MTTM and MTTR by severity and service, deadline and RTO rates, on-call load,
+    /// reviews and open action items (drills counted apart)
+    Report(report::ReportArgs),
     /// Measure warroom (see BENCHMARKS.md)
     Bench {
         #[command(subcommand)]
@@ -180,6 +184,11 @@ pub async fn execute(command: Command, config: Config, env: &Environment) -> any
             page::page(&ops, &who, args, &mut stdout).await
         }
         Command::Feed { command } => feed::feed(&config, command, &mut stdout),
+        Command::Report(args) => {
+            let ops = open_ops(config).await?;
+            let who = Principal::operator(Actor::cli(&login_name(env)));
+            report::report(&ops, &who, args, &mut stdout).await
+        }
         Command::Oncall { schedule, at, json } => oncall::oncall(
             &config,
             schedule.as_deref(),

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::AppState;
-use super::error::{ApiError, decode, json_body};
+use super::error::{ApiError, ApiQuery, decode, json_body};
 use crate::domain::IncidentId;
 use crate::ops::{ActionRequest, ReviewRequest};
 
@@ -29,6 +29,29 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
             "/v1/incidents/{id}/actions/{item}/done",
             post(finish_action),
         )
+        .route("/v1/reports", get(report))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    since: Option<String>,
+    service: Option<String>,
+    severity: Option<String>,
+}
+
+async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<ReportParams>,
+) -> Result<Response, ApiError> {
+    let who = state.principal(&headers)?;
+    let query = crate::ops::ReportQuery {
+        since: params.since,
+        service: params.service,
+        severity: params.severity,
+    };
+    Ok(Json(state.ops.report(&who, &query).await?).into_response())
 }
 
 type Body = Result<Bytes, BytesRejection>;

@@ -505,7 +505,7 @@ impl Ops {
             .ok_or(OpsError::NotFound(id))
     }
 
-    fn canonical_severity(&self, name: &str) -> Result<String, OpsError> {
+    pub(super) fn canonical_severity(&self, name: &str) -> Result<String, OpsError> {
         self.config
             .severity(name.trim())
             .map(|severity| severity.name.clone())
@@ -524,7 +524,7 @@ impl Ops {
             })
     }
 
-    fn canonical_service(&self, name: &str) -> Result<String, OpsError> {
+    pub(super) fn canonical_service(&self, name: &str) -> Result<String, OpsError> {
         self.config
             .service(name)
             .map(|service| service.name.clone())

@@ -11,6 +11,7 @@ mod incidents;
 pub mod instance;
 pub mod lease;
 mod reach;
+mod report;
 mod runs;
 mod status;
 pub mod timers;
@@ -34,6 +35,7 @@ pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,
 };
+pub use report::{REPORT_SCHEMA, ReportQuery, Spread, parse_since};
 pub use runs::{Commands, Requested, RunRequest, RunsShutdown};
 pub use status::{PublicIncident, PublicStatus, STATUS_PAGE_RESOLVED_DAYS, STATUS_UPDATE_TIMER};
 

@@ -34,6 +34,15 @@ pub trait FollowupStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Incident>, StoreError>;
 
+    /// Every incident opened at or after `since`, oldest first (reports).
+    async fn incidents_opened_since(&self, since: Timestamp) -> Result<Vec<Incident>, StoreError>;
+
+    /// Pages sent to Discord users at or after `since`: (incident, user id, when) (reports).
+    async fn user_pages_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(IncidentId, String, Timestamp)>, StoreError>;
+
     /// The newest `limit` events of `kind` of incident `id`, newest first.
     async fn events_of_kind(
         &self,
@@ -268,6 +277,40 @@ impl FollowupStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(Self::event_from_row).collect()
+    }
+
+    async fn incidents_opened_since(&self, since: Timestamp) -> Result<Vec<Incident>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {} FROM incidents WHERE opened_at >= $1 ORDER BY opened_at, id",
+            super::sql::INCIDENT_COLUMNS
+        )))
+        .bind(since.as_millis())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::incident_from_row).collect()
+    }
+
+    async fn user_pages_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(IncidentId, String, Timestamp)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT incident_id, recipient, COALESCE(finished_at, created_at) AS at FROM pages \
+             WHERE action = 'trigger' AND state = 'sent' AND recipient_kind = 'discord_user' \
+             AND created_at >= $1 ORDER BY id",
+        )
+        .bind(since.as_millis())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    IncidentId(row.try_get("incident_id")?),
+                    row.try_get("recipient")?,
+                    Timestamp::from_millis(row.try_get("at")?),
+                ))
+            })
+            .collect()
     }
 }
 }
