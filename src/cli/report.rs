@@ -93,7 +93,11 @@ pub(super) async fn report(
             item["text"].as_str().unwrap_or_default(),
             item["owner"]["name"].as_str().unwrap_or_default(),
             item["due_at"].as_str().unwrap_or_default(),
-            if item["overdue"] == true { ", overdue" } else { "" }
+            if item["overdue"] == true {
+                ", overdue"
+            } else {
+                ""
+            }
         )?;
     }
     Ok(())

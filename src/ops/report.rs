@@ -41,7 +41,7 @@ pub fn parse_since(text: &str) -> Result<Duration, OpsError> {
     match span {
         Ok(span) if !span.is_zero() => Ok(span),
         _ => Err(OpsError::Invalid(format!(
-            "--since `{trimmed}` is not a span of time; write it like 30d, 12h or 2w"
+            "since `{trimmed}` is not a span of time; write it like 30d, 12h or 2w"
         ))),
     }
 }
@@ -188,7 +188,10 @@ impl Ops {
         let mut by_severity: BTreeMap<&str, Vec<&Incident>> = BTreeMap::new();
         let mut by_service: BTreeMap<&str, Vec<&Incident>> = BTreeMap::new();
         for incident in &real {
-            by_severity.entry(&incident.severity).or_default().push(incident);
+            by_severity
+                .entry(&incident.severity)
+                .or_default()
+                .push(incident);
             by_service
                 .entry(incident.service.as_deref().unwrap_or("(none)"))
                 .or_default()

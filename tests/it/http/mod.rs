@@ -6,6 +6,7 @@ mod alertmanager;
 mod alerts;
 mod api;
 mod metrics;
+mod report;
 mod runs;
 mod status;
 
