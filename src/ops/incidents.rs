@@ -252,6 +252,9 @@ impl Ops {
         };
         let written = self.store.update_incident(id, &decide).await?;
         self.announce(&written.incident, &written.events);
+        if !written.duplicate {
+            super::report::observe_transition(&written.incident, action);
+        }
         Ok(written)
     }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Ops, OpsError, Permission, Principal, authorize};
-use crate::domain::{Incident, IncidentId, Timestamp};
+use crate::domain::{Action, Incident, IncidentId, Timestamp};
 
 /// The schema of the JSON report.
 pub const REPORT_SCHEMA: &str = "warroom.report/v1";
@@ -288,5 +288,22 @@ impl Ops {
             })
             .collect();
         Ok(Value::Array(items))
+    }
+}
+
+/// Feeds the time-to-acknowledge and time-to-resolve histograms (`/metrics`) with a
+/// transition this process made; drills are left out.
+pub(super) fn observe_transition(incident: &Incident, action: Action) {
+    if incident.drill {
+        return;
+    }
+    match (action, incident.acknowledged_at, incident.resolved_at) {
+        (Action::Acknowledge, Some(at), _) => {
+            crate::metrics::incident_acknowledged(&incident.severity, at.since(incident.opened_at));
+        }
+        (Action::Resolve, _, Some(at)) => {
+            crate::metrics::incident_resolved(&incident.severity, at.since(incident.opened_at));
+        }
+        _ => {}
     }
 }

@@ -174,6 +174,8 @@ async fn a_report_over_seeded_incidents_has_the_exact_figures(db: TestDb) {
         assert!(bad.text.contains(says), "{query}: {}", bad.text);
     }
 
+    metrics_count_the_seeded_incidents(&server).await;
+
     // The CLI says the same (its clock is the real one: the seeded incidents are long past,
     // so it looks back far enough, and the open reviews are overdue by now).
     let config = server.db.write_config(CONFIG);
@@ -194,4 +196,50 @@ async fn a_report_over_seeded_incidents_has_the_exact_figures(db: TestDb) {
     let bad = run(&config, &["report", "--since", "soon"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a span of time"));
+}
+
+/// `/metrics` passes `promtool check metrics` and its histograms count the seeded incidents
+/// (not the drill): acknowledged SEV2 ×2, SEV1 ×1; resolved SEV2 ×2, SEV1 ×2.
+async fn metrics_count_the_seeded_incidents(server: &Server) {
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"warroom_incident_time_to_acknowledge_seconds_count{severity="SEV2"} 2"#,
+        r#"warroom_incident_time_to_acknowledge_seconds_count{severity="SEV1"} 1"#,
+        r#"warroom_incident_time_to_acknowledge_seconds_sum{severity="SEV2"} 2400"#,
+        r#"warroom_incident_time_to_resolve_seconds_count{severity="SEV2"} 2"#,
+        r#"warroom_incident_time_to_resolve_seconds_count{severity="SEV1"} 2"#,
+        r#"warroom_incident_time_to_resolve_seconds_bucket{severity="SEV1",le="900"} 1"#,
+        r#"warroom_incident_time_to_resolve_seconds_bucket{severity="SEV1",le="1800"} 2"#,
+    ] {
+        assert!(
+            text.lines().any(|seen| seen == line),
+            "missing {line}:\n{text}"
+        );
+    }
+    let Some(promtool) = super::program("/usr/bin/promtool", "prometheus") else {
+        return;
+    };
+    let mut check = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut check.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool refuses the exposition: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
