@@ -180,7 +180,7 @@ fn render_feed(status: &PublicStatus, base: Option<&str>) -> String {
             ));
         }
     }
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     let updated = entries.first().map_or(status.generated_at, |(at, _)| *at);
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\
