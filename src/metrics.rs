@@ -224,6 +224,7 @@ pub struct GatewayView {
 }
 
 pub fn render(counts: &[IncidentCount], severities: &[String], gateway: &GatewayView) -> String {
+    LazyLock::force(&INCIDENT_TIMES);
     let incidents = IntGaugeVec::new(
         Opts::new(
             "warroom_incidents",
@@ -317,3 +318,51 @@ pub fn render_checks(last_success: &[(String, Option<crate::domain::Timestamp>)]
 
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Buckets for how long incidents take to acknowledge and resolve, in seconds: a minute to
+/// three days.
+const INCIDENT_BUCKETS: [f64; 12] = [
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0, 172800.0,
+    259200.0,
+];
+
+/// Time to acknowledge and to resolve, by severity (drills left out): observed by the process
+/// that made the change, so summed over processes each incident counts once.
+static INCIDENT_TIMES: LazyLock<[HistogramVec; 2]> = LazyLock::new(|| {
+    let make = |name: &str, help: &str| {
+        let histogram = HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(INCIDENT_BUCKETS.to_vec()),
+            &["severity"],
+        )
+        .expect("a valid metric");
+        METRICS
+            .registry
+            .register(Box::new(histogram.clone()))
+            .expect("registered once");
+        histogram
+    };
+    [
+        make(
+            "warroom_incident_time_to_acknowledge_seconds",
+            "Opening to first acknowledgement of incidents (not drills), by severity",
+        ),
+        make(
+            "warroom_incident_time_to_resolve_seconds",
+            "Opening to resolution of incidents (not drills), by severity",
+        ),
+    ]
+});
+
+/// An incident of `severity` was acknowledged `after` its opening.
+pub fn incident_acknowledged(severity: &str, after: Duration) {
+    INCIDENT_TIMES[0]
+        .with_label_values(&[severity])
+        .observe(after.as_secs_f64());
+}
+
+/// An incident of `severity` was resolved `after` its opening.
+pub fn incident_resolved(severity: &str, after: Duration) {
+    INCIDENT_TIMES[1]
+        .with_label_values(&[severity])
+        .observe(after.as_secs_f64());
+}

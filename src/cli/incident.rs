@@ -142,6 +142,13 @@ pub enum IncidentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show, schedule or complete the post-incident review of a resolved incident
+    Review(super::followup::ReviewArgs),
+    /// Follow-up action items
+    Action {
+        #[command(subcommand)]
+        command: super::followup::ActionCommand,
+    },
 }
 
 pub(super) async fn execute(
@@ -153,6 +160,10 @@ pub(super) async fn execute(
     match command {
         IncidentCommand::List { status, json } => list(ops, who, status, json, out).await,
         IncidentCommand::Show { id, json } => show(ops, who, id, json, out).await,
+        IncidentCommand::Review(args) => super::followup::review(ops, who, args, out).await,
+        IncidentCommand::Action { command } => {
+            super::followup::action(ops, who, command, out).await
+        }
         change => {
             let (written, json, verb) = apply(ops, who, change).await?;
             report(out, &written, json, verb)
@@ -220,7 +231,10 @@ async fn apply(
     command: IncidentCommand,
 ) -> anyhow::Result<(Written, bool, &'static str)> {
     Ok(match command {
-        IncidentCommand::List { .. } | IncidentCommand::Show { .. } => {
+        IncidentCommand::List { .. }
+        | IncidentCommand::Show { .. }
+        | IncidentCommand::Review(_)
+        | IncidentCommand::Action { .. } => {
             unreachable!("reads are handled by execute")
         }
         IncidentCommand::Open {

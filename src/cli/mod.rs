@@ -11,9 +11,11 @@ pub mod commands;
 pub mod cover;
 pub mod export;
 pub mod feed;
+pub mod followup;
 pub mod incident;
 pub mod oncall;
 pub mod page;
+mod report;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -113,6 +115,9 @@ pub enum Command {
         #[command(subcommand)]
         command: oncall::PolicyCommand,
     },
+    /// MTTA, MTTM and MTTR by severity and service, deadline and RTO rates, on-call load,
+    /// reviews and open action items (drills counted apart)
+    Report(report::ReportArgs),
     /// Measure warroom (see BENCHMARKS.md)
     Bench {
         #[command(subcommand)]
@@ -221,6 +226,11 @@ pub async fn execute(command: Command, config: Config, env: &Environment) -> any
             cover::maintenance(&ops, &who, command, &mut stdout).await
         }
         Command::Feed { command } => feed::feed(&config, command, &mut stdout),
+        Command::Report(args) => {
+            let ops = open_ops(config).await?;
+            let who = Principal::operator(Actor::cli(&login_name(env)));
+            report::report(&ops, &who, args, &mut stdout).await
+        }
         Command::Oncall { schedule, at, json } => {
             let ops = open_ops(config).await?;
             let at = at.unwrap_or_else(|| SystemClock.now());

@@ -122,6 +122,10 @@ impl Loader {
                 continue;
             };
             let ack_within = self.duration(&join_path(&path, "ack_within"), &raw.ack_within, false);
+            let review_within = match &raw.review_within {
+                Some(text) => self.duration(&join_path(&path, "review_within"), text, false),
+                None => default_review_within(&name),
+            };
             if raw.description.trim().is_empty() {
                 self.problem(
                     &join_path(&path, "description"),
@@ -135,6 +139,7 @@ impl Loader {
                 name,
                 description: raw.description,
                 ack_within,
+                review_within,
                 policy: raw.policy,
                 update_every,
                 commander_within,
@@ -232,6 +237,7 @@ fn default_severities() -> Vec<SeverityConfig> {
             name: name.to_owned(),
             description: description.to_owned(),
             ack_within: Duration::from_secs(ack * 60),
+            review_within: default_review_within(name),
             policy: None,
             update_every: Duration::from_secs(update * 60),
             commander_within: Duration::from_secs(commander * 60),
@@ -260,6 +266,17 @@ fn default_severities() -> Vec<SeverityConfig> {
     ]
 }
 
+/// When a severity names no `review_within`: the runbooks' two days for SEV1, three for SEV2,
+/// a week for everything else.
+fn default_review_within(name: &str) -> Duration {
+    const DAY: u64 = 24 * 60 * 60;
+    Duration::from_secs(match name {
+        "SEV1" => 2 * DAY,
+        "SEV2" => 3 * DAY,
+        _ => 7 * DAY,
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(default)]
 struct RawIncidents {
@@ -284,6 +301,8 @@ impl Default for RawIncidents {
 struct RawSeverity {
     description: String,
     ack_within: String,
+    #[serde(default)]
+    review_within: Option<String>,
     #[serde(default)]
     policy: Option<String>,
     #[serde(default)]

@@ -18,6 +18,7 @@ mod links;
 mod load;
 mod notifiers;
 mod people;
+mod status_page;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use crate::domain::{ServiceConfig, SeverityConfig, bot_roles};
 use crate::escalation::{Directory, EscalationSettings, Policy, Schedule};
 use crate::notify::NotifierConfig;
 use crate::notify::people::People;
+pub use status_page::StatusPageConfig;
 
 /// The shipped, commented configuration. `warroom config default` prints it, and the
 /// defaults in this file match it (a test holds the two together).
@@ -86,6 +88,8 @@ pub struct Config {
     pub drills: Vec<crate::checks::DrillSpec>,
     /// Jobs that must check in (`[heartbeats.NAME]`), in file order.
     pub heartbeats: Vec<crate::domain::Heartbeat>,
+    /// The public status page (`[status_page]`).
+    pub status_page: status_page::StatusPageConfig,
 }
 
 impl Config {
@@ -243,6 +247,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let checks_raw = take("checks");
     let drills_raw = take("drills");
     let heartbeats_raw = take("heartbeats");
+    let status_page_raw = take("status_page");
     for unknown in table.keys() {
         loader.problem(
             std::slice::from_ref(unknown),
@@ -283,6 +288,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
     let checks = loader.build_checks(checks_raw, &known);
     let drills = loader.build_drills(drills_raw, &known);
     let heartbeats = loader.build_heartbeats(heartbeats_raw, &severities, &services);
+    let status_page = loader.build_status_page(status_page_raw, &services);
     let mut config = Config {
         path: loader.path().to_owned(),
         database,
@@ -306,6 +312,7 @@ fn build(loader: &mut Loader, mut table: toml::Table, env: &Environment) -> Conf
         checks,
         drills,
         heartbeats,
+        status_page,
     };
     loader.check_escalation(&config, &broken_policies);
     loader.check_email_reach(&config);

@@ -41,6 +41,8 @@ struct RawNotifier {
     rate_burst: Option<u32>,
     /// PagerDuty and Opsgenie: what their webhooks back to warroom are checked against.
     webhook_secret_env: Option<String>,
+    /// Webhook, Slack and Discord webhooks: also send incidents' status updates.
+    status_updates: Option<bool>,
     // Email only.
     host: Option<String>,
     port: Option<u16>,
@@ -119,7 +121,25 @@ impl Loader {
                 }
                 _ => None,
             };
+            let status_updates = raw.status_updates.unwrap_or(false);
+            if status_updates
+                && !matches!(
+                    kind,
+                    NotifierKind::Webhook
+                        | NotifierKind::SlackWebhook
+                        | NotifierKind::DiscordWebhook
+                )
+            {
+                self.problem(
+                    &join_path(&path, "status_updates"),
+                    format!(
+                        "a {} notifier pages people and cannot carry status updates; set it on a webhook, slack_webhook or discord_webhook notifier",
+                        raw.kind
+                    ),
+                );
+            }
             notifiers.push(NotifierConfig {
+                status_updates,
                 name,
                 kind,
                 endpoint,

@@ -38,6 +38,7 @@ mod principal;
 mod projector;
 mod render;
 mod reply;
+mod review_events;
 mod rooms;
 mod runs;
 mod timeline;

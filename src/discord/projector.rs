@@ -213,6 +213,15 @@ impl Bot {
                 let text = render::all_alerts_resolved(id, &event.text);
                 self.say(incident, event.seq, &text).await?;
             }
+            EventKind::ReviewScheduled | EventKind::ReviewDone => {
+                self.sync_review_meeting(incident).await?;
+            }
+            // Reminders of follow-ups (a review, an action item) are said without a ping: the
+            // owner has their DM. Nudges during the incident ping whom they are for.
+            EventKind::Reminder if event.data.get("about").is_some() => {
+                self.say(incident, event.seq, &format!("⏰ {}", event.text))
+                    .await?;
+            }
             EventKind::AckDeadlineMissed => {
                 self.say(
                     incident,

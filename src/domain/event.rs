@@ -58,6 +58,10 @@ event_kinds! {
     CheckRecovered => "check_recovered",
     HeartbeatMissed => "heartbeat_missed",
     HeartbeatRecovered => "heartbeat_recovered",
+    ReviewScheduled => "review_scheduled",
+    ReviewDone => "review_done",
+    ActionItemAdded => "action_item_added",
+    ActionItemDone => "action_item_done",
 }
 
 impl fmt::Display for EventKind {

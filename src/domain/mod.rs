@@ -6,6 +6,7 @@ mod actor;
 mod alert;
 mod during;
 mod event;
+mod followup;
 mod gateway;
 mod heartbeat;
 mod ids;
@@ -22,6 +23,7 @@ pub use during::{
     CHECKLIST_KINDS, ChecklistItem, RecoveryPoint, Tick, checklist, checklist_progress, parse_time,
 };
 pub use event::{Event, EventKind, NewEvent, UnknownEventKind};
+pub use followup::{ACTION_DUE_TIMER, ActionItem, REVIEW_DUE_TIMER, Review, action_label};
 pub use gateway::{GATEWAY_LEASE, GatewayState};
 pub use heartbeat::{
     HANDOFF_TIMER, HEARTBEAT_TIMER, Heartbeat, HeartbeatState, MaintenanceWindow, NewMaintenance,

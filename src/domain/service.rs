@@ -11,6 +11,8 @@ pub struct SeverityConfig {
     pub description: String,
     /// How long an incident of this severity may stay unacknowledged (the runbooks' P1..P4).
     pub ack_within: Duration,
+    /// How long after resolution its post-incident review is due (`review_within`).
+    pub review_within: Duration,
     /// The escalation policy incidents of this severity use, unless their service names one.
     pub policy: Option<String>,
     /// How often a status update is due while the incident is unresolved; the commander (or

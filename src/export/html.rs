@@ -13,7 +13,7 @@ pub(super) struct Html {
 }
 
 /// Text made safe in HTML content and attribute values.
-struct Escaped<'a>(&'a str);
+pub(super) struct Escaped<'a>(pub(super) &'a str);
 
 impl std::fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -331,12 +331,13 @@ impl Renderer for Html {
             )?;
         }
         writeln!(out, "</table>")?;
-        for heading in ["Root cause", "Lessons learned", "Action items"] {
+        for heading in ["Root cause", "Lessons learned"] {
             writeln!(
                 out,
                 "<h2>{heading}</h2><p class=todo>To be written by the team.</p>"
             )?;
         }
+        super::followup::html(out, gathered)?;
         writeln!(out, "</body></html>")
     }
 }

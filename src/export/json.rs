@@ -127,7 +127,8 @@ impl Renderer for Json {
             "commands_not_run": gathered.commands_not_run,
             "participants": participants,
             "checklist": checklist,
-            "sections": {"root_cause": null, "lessons_learned": null, "action_items": []},
+            "review": super::followup::json_review(gathered),
+            "sections": {"root_cause": null, "lessons_learned": null, "action_items": super::followup::json_action_items(gathered)},
         });
         let tail = serde_json::to_string(&tail)?;
         let members = tail

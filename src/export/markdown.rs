@@ -304,11 +304,7 @@ impl Renderer for Markdown {
             writeln!(out, "_To be written by the team._")?;
             writeln!(out)?;
         }
-        writeln!(out, "## Action items")?;
-        writeln!(out)?;
-        writeln!(out, "| Action | Owner | Due |")?;
-        writeln!(out, "|---|---|---|")?;
-        writeln!(out, "| | | |")
+        super::followup::markdown(out, gathered)
     }
 }
 
@@ -356,7 +352,7 @@ impl std::fmt::Display for Cell<'_> {
     }
 }
 
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     Cell(text).to_string()
 }
 

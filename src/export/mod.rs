@@ -3,6 +3,7 @@
 //! timeline so memory does not grow with the number of events.
 
 mod chart;
+mod followup;
 mod html;
 mod json;
 mod markdown;
@@ -242,6 +243,10 @@ pub struct Gathered {
     /// Pages sent or failed and escalations, in order.
     pub pages: Vec<Event>,
     pub events: u64,
+    /// The incident's review, once resolved (read before the export ends).
+    pub review: Option<crate::domain::Review>,
+    /// The incident's action items, by number.
+    pub action_items: Vec<crate::domain::ActionItem>,
 }
 
 /// A finished run, as the post-mortem lists it (from its `command_finished` event).
@@ -413,6 +418,8 @@ pub async fn write(
             renderer.event(out, event)?;
         }
     }
+    gathered.review = store.review(report.incident.id).await?;
+    gathered.action_items = store.action_items(report.incident.id).await?;
     renderer.finish(out, report, &gathered)?;
     out.flush()?;
     Ok(gathered)

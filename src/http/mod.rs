@@ -9,8 +9,10 @@ mod cover;
 mod during;
 mod error;
 mod feeds;
+mod followup;
 mod paging;
 mod serve;
+mod status_page;
 mod tokens;
 mod webhooks;
 
@@ -121,6 +123,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(paging::routes())
         .merge(feeds::routes())
         .merge(cover::routes())
+        .merge(followup::routes())
+        .merge(status_page::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::delivery::{Action, Deliverer, Delivery};
 use super::links::{Links, Paged};
-use super::{Notifier, NotifierKind, PageMessage, shorten};
+use super::{Notifier, NotifierKind, PageMessage, StatusUpdate, shorten};
 
 /// Discord refuses message content over 2000 characters.
 const DISCORD_MAX_CONTENT_CHARS: usize = 2000;
@@ -132,6 +132,16 @@ impl Notifier for SlackWebhook {
             .await
     }
 
+    async fn status_update(&self, update: &StatusUpdate) -> Delivery {
+        let text = slack_escape(&shorten(&update.summary(), SLACK_MAX_TEXT_CHARS));
+        self.deliverer
+            .deliver(Action::Update, |http, _now| {
+                http.post(self.url.expose_secret())
+                    .json(&json!({ "text": text }))
+            })
+            .await
+    }
+
     async fn acknowledge(&self, _dedup_key: &str) -> Delivery {
         Delivery::unsupported(&self.name, Action::Acknowledge, CANNOT_UPDATE)
     }
@@ -189,6 +199,20 @@ impl Notifier for DiscordWebhook {
         });
         self.deliverer
             .deliver(Action::Trigger, |http, _now| {
+                http.post(self.url.expose_secret()).json(&body)
+            })
+            .await
+    }
+
+    async fn status_update(&self, update: &StatusUpdate) -> Delivery {
+        let content = shorten(&update.summary(), DISCORD_MAX_CONTENT_CHARS);
+        let body = json!({
+            "content": content,
+            "username": "warroom",
+            "allowed_mentions": { "parse": [] },
+        });
+        self.deliverer
+            .deliver(Action::Update, |http, _now| {
                 http.post(self.url.expose_secret()).json(&body)
             })
             .await

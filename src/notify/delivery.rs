@@ -278,6 +278,8 @@ pub enum Action {
     Trigger,
     Acknowledge,
     Resolve,
+    /// A status update for stakeholders (not a page).
+    Update,
 }
 
 impl Action {
@@ -286,6 +288,7 @@ impl Action {
             Action::Trigger => "trigger",
             Action::Acknowledge => "acknowledge",
             Action::Resolve => "resolve",
+            Action::Update => "status_update",
         }
     }
 }

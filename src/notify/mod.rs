@@ -72,6 +72,8 @@ pub struct NotifierConfig {
     /// What a PagerDuty or Opsgenie notifier's inbound webhook (`/v1/webhooks/...`) must be
     /// signed with (PagerDuty) or carry (Opsgenie): `webhook_secret_env`.
     pub inbound_secret: Option<Credential>,
+    /// Also sends incidents' status updates (`status_updates = true`).
+    pub status_updates: bool,
 }
 
 /// Where a notifier sends.
@@ -238,6 +240,40 @@ pub trait Notifier: Send + Sync + fmt::Debug {
     async fn trigger(&self, page: &PageMessage) -> Delivery;
     async fn acknowledge(&self, dedup_key: &str) -> Delivery;
     async fn resolve(&self, dedup_key: &str) -> Delivery;
+    /// Sends a status update to stakeholders; notifiers that page people only say they
+    /// cannot.
+    async fn status_update(&self, _update: &StatusUpdate) -> Delivery {
+        Delivery::unsupported(
+            self.name(),
+            Action::Update,
+            "this kind of notifier pages people; status updates go to webhook, Slack and Discord webhook notifiers",
+        )
+    }
+}
+
+/// A status update as notifiers send it: the incident's public face and what was said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusUpdate {
+    pub incident_id: IncidentId,
+    pub title: String,
+    pub severity: String,
+    pub service: Option<String>,
+    /// `open`, `acknowledged`, `mitigated` or `resolved`.
+    pub status: String,
+    pub text: String,
+    pub at: Timestamp,
+    /// The update's place in the incident's timeline: with the incident, a unique key.
+    pub seq: i64,
+}
+
+impl StatusUpdate {
+    /// One line: `INC-12 (mitigated) Checkout is down: text`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} ({}) {}: {}",
+            self.incident_id, self.status, self.title, self.text
+        )
+    }
 }
 
 /// A notifier that cannot be built yet, and why.

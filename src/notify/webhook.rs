@@ -29,7 +29,7 @@ use serde_json::json;
 
 use super::delivery::{Action, Deliverer, Delivery};
 use super::links::{Links, Paged};
-use super::{Notifier, NotifierKind, PageMessage};
+use super::{Notifier, NotifierKind, PageMessage, StatusUpdate};
 use crate::domain::Timestamp;
 
 /// The header with the request's unix time in seconds.
@@ -222,7 +222,32 @@ impl Notifier for Webhook {
         })
         .await
     }
+
+    async fn status_update(&self, update: &StatusUpdate) -> Delivery {
+        self.send(Action::Update, |_| {
+            json!({
+                "schema": STATUS_SCHEMA,
+                "event": "status_update",
+                "key": format!("{}:{}", update.incident_id, update.seq),
+                "summary": update.summary(),
+                "incident": {
+                    "id": update.incident_id.0,
+                    "ref": update.incident_id.to_string(),
+                    "title": update.title,
+                    "severity": update.severity,
+                    "service": update.service,
+                    "status": update.status,
+                },
+                "text": update.text,
+                "at": update.at,
+            })
+        })
+        .await
+    }
 }
+
+/// The schema of status updates sent to webhooks.
+pub const STATUS_SCHEMA: &str = "warroom.status/v1";
 
 #[cfg(test)]
 mod tests {

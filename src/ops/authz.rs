@@ -78,6 +78,10 @@ pub enum Permission {
     Page,
     /// Approving or denying a run: the roles come from the command's catalog entry.
     ApproveRun,
+    /// Scheduling, reassigning or completing a post-incident review.
+    Review,
+    /// Adding and completing follow-up action items.
+    TrackActions,
 }
 
 impl Permission {
@@ -91,11 +95,13 @@ impl Permission {
             | Permission::Mitigate
             | Permission::AddNote
             | Permission::Export
-            | Permission::Page => Some(RESPONDER),
+            | Permission::Page
+            | Permission::TrackActions => Some(RESPONDER),
             Permission::ChangeSeverity
             | Permission::AssignRole
             | Permission::Resolve
-            | Permission::Reopen => Some(INCIDENT_COMMANDER),
+            | Permission::Reopen
+            | Permission::Review => Some(INCIDENT_COMMANDER),
             // Checked against the command's approver roles, not a fixed one.
             Permission::ApproveRun => Some(INCIDENT_COMMANDER),
         }
@@ -116,6 +122,8 @@ impl Permission {
             Permission::Export => "export a post-mortem",
             Permission::Page => "page people",
             Permission::ApproveRun => "approve or deny this run",
+            Permission::Review => "schedule or complete a post-incident review",
+            Permission::TrackActions => "track action items",
         }
     }
 }

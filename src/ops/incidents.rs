@@ -224,6 +224,7 @@ impl Ops {
         let restart = self.escalation_start(&incident.severity, incident.service.as_deref(), now);
         let archive = self.archive_timers(action, id, now);
         let config = self.config.clone();
+        let review_within = self.review_within(&incident.severity);
         let decide = move |current: &Incident| -> Result<Change, Refusal> {
             if action == Action::Acknowledge
                 && current.status != Status::Resolved
@@ -267,11 +268,19 @@ impl Ops {
                 line.push_str(": ");
                 line.push_str(text);
             }
-            let mut event = NewEvent::new(now, kind, actor.clone(), line).with_data(json!({
+            let mut data = json!({
                 "from": current.status.as_str(),
                 "to": status.as_str(),
                 "text": text,
-            }));
+            });
+            let review_timers = super::followup::review_on_transition(
+                current,
+                action,
+                &actor,
+                now.plus(review_within),
+                &mut data,
+            );
+            let mut event = NewEvent::new(now, kind, actor.clone(), line).with_data(data);
             if let Some(key) = &key {
                 event = event.with_key(key.clone());
             }
@@ -295,11 +304,18 @@ impl Ops {
                 incident: next,
                 events: vec![event],
                 escalation,
-                timers: timers.into_iter().chain(archive.iter().cloned()).collect(),
+                timers: timers
+                    .into_iter()
+                    .chain(archive.iter().cloned())
+                    .chain(review_timers)
+                    .collect(),
             })
         };
         let written = self.store.update_incident(id, &decide).await?;
         self.announce(&written.incident, &written.events);
+        if !written.duplicate {
+            super::report::observe_transition(&written.incident, action);
+        }
         Ok(written)
     }
 
@@ -443,23 +459,7 @@ impl Ops {
         id: IncidentId,
         text: &str,
     ) -> Result<Written, OpsError> {
-        let incident = self.incident(id).await?;
-        authorize(who, Permission::PostUpdate, Some(&incident))?;
-        let text = required_text("text", text, TEXT_LIMIT)?;
-        let now = self.clock.now();
-        let event = NewEvent::new(now, EventKind::StatusUpdate, who.actor.clone(), text);
-        let config = self.config.clone();
-        let decide = move |current: &Incident| -> Result<Change, Refusal> {
-            Ok(Change {
-                incident: current.clone(),
-                events: vec![event.clone()],
-                escalation: EscalationEffect::None,
-                timers: super::deadlines::updated(&config, current, now),
-            })
-        };
-        let written = self.store.update_incident(id, &decide).await?;
-        self.announce(&written.incident, &written.events);
-        Ok(written)
+        self.post_update_everywhere(who, id, text).await
     }
 
     async fn append_text(
@@ -577,7 +577,7 @@ impl Ops {
             .ok_or(OpsError::NotFound(id))
     }
 
-    fn canonical_severity(&self, name: &str) -> Result<String, OpsError> {
+    pub(super) fn canonical_severity(&self, name: &str) -> Result<String, OpsError> {
         self.config
             .severity(name.trim())
             .map(|severity| severity.name.clone())
@@ -596,7 +596,7 @@ impl Ops {
             })
     }
 
-    fn canonical_service(&self, name: &str) -> Result<String, OpsError> {
+    pub(super) fn canonical_service(&self, name: &str) -> Result<String, OpsError> {
         self.config
             .service(name)
             .map(|service| service.name.clone())

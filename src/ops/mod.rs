@@ -9,6 +9,7 @@ mod during;
 mod escalation;
 mod export;
 mod feeds;
+mod followup;
 mod heartbeats;
 mod incidents;
 pub mod instance;
@@ -17,8 +18,10 @@ mod maintenance;
 mod oncall;
 mod private;
 mod reach;
+mod report;
 mod runs;
 pub mod schedules;
+mod status;
 pub mod timers;
 
 use std::sync::Arc;
@@ -34,6 +37,10 @@ pub use authz::{Permission, Principal, authorize};
 pub use during::{RpoRequest, rpo_at};
 pub use escalation::{PageRequest, Paged};
 pub use feeds::{FEED_WEEKS, FeedError, MAX_FEED_WEEKS};
+pub use followup::{
+    ActionRequest, REVIEW_MEETING_LENGTH, ReviewRequest, meeting_end as followup_meeting_end,
+    parse_discord_user, parse_when,
+};
 pub use heartbeats::{Beat, HeartbeatTimer};
 pub use incidents::{OpenRequest, TIMELINE_PAGE};
 pub use maintenance::{MAX_MAINTENANCE, MaintenanceRequest};
@@ -41,7 +48,9 @@ pub use oncall::{HandoffTimer, OnCall, OverrideRequest};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,
 };
+pub use report::{REPORT_SCHEMA, ReportQuery, Spread, parse_since};
 pub use runs::{Commands, Requested, RunRequest, RunsShutdown};
+pub use status::{PublicIncident, PublicStatus, STATUS_PAGE_RESOLVED_DAYS, STATUS_UPDATE_TIMER};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {

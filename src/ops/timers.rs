@@ -43,6 +43,11 @@ pub fn handlers() -> Vec<Arc<dyn TimerHandler>> {
     ];
     handlers.extend(super::deadlines::handlers());
     handlers.extend(super::schedules::handlers());
+    handlers.extend([
+        Arc::new(super::followup::ReviewDue) as Arc<dyn TimerHandler>,
+        Arc::new(super::followup::ActionItemDue),
+        Arc::new(super::status::StatusUpdateSender),
+    ]);
     handlers
 }
 

@@ -12,6 +12,7 @@ mod cover;
 mod during;
 mod duties;
 mod escalation;
+mod followup;
 mod postgres;
 mod reach;
 mod runs;
@@ -42,6 +43,7 @@ pub use escalation::{
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
     Stop,
 };
+pub use followup::FollowupStore;
 pub use reach::ReachStore;
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
 pub use timers::{OutboxDm, TimerStore};
@@ -127,6 +129,7 @@ pub trait Store:
     + DuringStore
     + CheckStore
     + CoverStore
+    + FollowupStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -145,6 +148,7 @@ impl<
         + DuringStore
         + CheckStore
         + CoverStore
+        + FollowupStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -398,6 +398,10 @@ impl {
             }
             query.execute(&mut **tx).await?;
         }
+        // Reviews and action items follow their events in the same transaction.
+        for (event, _) in rows {
+            Self::follow_in_tx(tx, event).await?;
+        }
         Ok(())
     }
 

@@ -246,7 +246,7 @@ async fn commands_are_registered_with_options_and_autocomplete_stays_within_25(d
         subcommands,
         [
             "open", "ack", "status", "update", "severity", "assign", "mitigate", "resolve",
-            "reopen", "note", "timeline", "export", "check", "rpo"
+            "reopen", "note", "timeline", "export", "check", "rpo", "review", "action"
         ]
     );
     let option = |sub: &str, name: &str| {

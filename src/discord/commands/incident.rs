@@ -326,12 +326,15 @@ impl SlashCommand for IncidentCommand {
                 ))
                 .add_sub_option(long_text("note", "What was restored, from where")),
             )
+            .add_option(super::followup::review_definition())
+            .add_option(super::followup::action_definition())
     }
 
     fn visibility(&self, call: &Call<'_>) -> Visibility {
         match call.subcommand {
             Some("status" | "timeline") => Visibility::OnlyYou,
             Some("open") if call.flag("private") == Some(true) => Visibility::OnlyYou,
+            Some("list") if call.group == Some("action") => Visibility::OnlyYou,
             _ => Visibility::Everyone,
         }
     }
@@ -361,6 +364,9 @@ impl SlashCommand for IncidentCommand {
     }
 
     async fn handle(&self, bot: &Arc<Bot>, call: Call<'_>) -> Result<Reply, OpsError> {
+        if super::followup::handles(&call) {
+            return super::followup::handle(bot, &call).await;
+        }
         let request = parse(&call).map_err(OpsError::Invalid)?;
         handle(bot, &call, request).await
     }

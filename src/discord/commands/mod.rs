@@ -3,6 +3,7 @@
 
 mod catalog;
 mod checks;
+mod followup;
 mod incident;
 mod maintenance;
 mod oncall;
@@ -36,6 +37,8 @@ pub(crate) struct Call<'a> {
     pub who: Principal,
     pub channel_id: u64,
     pub subcommand: Option<&'a str>,
+    /// The subcommand group the subcommand belongs to (`/incident action add`: `action`).
+    pub group: Option<&'a str>,
     pub options: Vec<ResolvedOption<'a>>,
 }
 
@@ -44,6 +47,18 @@ impl<'a> Call<'a> {
         let who = principal::from_member(config, &interaction.user, interaction.member.as_deref());
         let mut options = interaction.data.options();
         let mut subcommand = None;
+        let mut group = None;
+        if let [
+            ResolvedOption {
+                name,
+                value: ResolvedValue::SubCommandGroup(inner),
+                ..
+            },
+        ] = options.as_slice()
+        {
+            group = Some(*name);
+            options = inner.clone();
+        }
         if let [
             ResolvedOption {
                 name,
@@ -59,6 +74,7 @@ impl<'a> Call<'a> {
             who,
             channel_id: interaction.channel_id.get(),
             subcommand,
+            group,
             options,
         }
     }

@@ -8,7 +8,9 @@ mod alerts;
 mod api;
 mod edge;
 mod metrics;
+mod report;
 mod runs;
+mod status;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

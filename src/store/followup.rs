@@ -1,0 +1,316 @@
+//! Storage of reviews and action items (SPEC §1 "Review and action item").
+//!
+//! Both tables are read models of the timeline: `follow_in_tx` derives them from the events
+//! being appended, inside the transaction that appends them, so a review or an action item
+//! exists exactly when its event does — whichever path wrote it (Discord, CLI, REST, replay).
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::{Row, Transaction};
+
+use super::StoreError;
+use super::sql::sql_store_impl;
+use crate::domain::{ActionItem, Actor, Event, EventKind, Incident, IncidentId, Review, Timestamp};
+
+#[async_trait]
+pub trait FollowupStore: Send + Sync {
+    /// The incident's review, once it was resolved.
+    async fn review(&self, id: IncidentId) -> Result<Option<Review>, StoreError>;
+
+    /// The incident's action items, by number.
+    async fn action_items(&self, id: IncidentId) -> Result<Vec<ActionItem>, StoreError>;
+
+    /// Every action item not done yet, earliest due first (reports).
+    async fn open_action_items(&self, limit: u32) -> Result<Vec<ActionItem>, StoreError>;
+
+    /// Reviews of incidents resolved at or after `since` (reports).
+    async fn reviews_since(&self, since: Timestamp) -> Result<Vec<Review>, StoreError>;
+
+    /// Up to `limit` incidents that may be shown in public (neither private nor drills):
+    /// unresolved ones and those resolved at or after `resolved_since`, newest first.
+    async fn public_incidents(
+        &self,
+        resolved_since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Incident>, StoreError>;
+
+    /// Every incident opened at or after `since`, oldest first (reports).
+    async fn incidents_opened_since(&self, since: Timestamp) -> Result<Vec<Incident>, StoreError>;
+
+    /// Pages sent to Discord users at or after `since`: (incident, user id, when) (reports).
+    async fn user_pages_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(IncidentId, String, Timestamp)>, StoreError>;
+
+    /// The newest `limit` events of `kind` of incident `id`, newest first.
+    async fn events_of_kind(
+        &self,
+        id: IncidentId,
+        kind: EventKind,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+}
+
+const REVIEW_COLUMNS: &str =
+    "incident_id, owner, owner_name, due_at, created_at, meeting_at, done_at, done_by";
+const ACTION_COLUMNS: &str = "incident_id, number, text, owner, owner_name, due_at, added_at, \
+                              added_by, done_at, done_by";
+
+fn actor_of(value: &Value) -> Option<Actor> {
+    serde_json::from_value(value.clone()).ok()
+}
+
+fn millis(value: &Value) -> Option<i64> {
+    value.as_i64()
+}
+
+sql_store_impl! {
+impl {
+    fn review_from_row(row: &DB::Row) -> Result<Review, StoreError> {
+        Ok(Review {
+            incident_id: IncidentId(row.try_get("incident_id")?),
+            owner: Actor { id: row.try_get("owner")?, name: row.try_get("owner_name")? },
+            due_at: Timestamp::from_millis(row.try_get("due_at")?),
+            created_at: Timestamp::from_millis(row.try_get("created_at")?),
+            meeting_at: row.try_get::<Option<i64>, _>("meeting_at")?.map(Timestamp::from_millis),
+            done_at: row.try_get::<Option<i64>, _>("done_at")?.map(Timestamp::from_millis),
+            done_by: row.try_get("done_by")?,
+        })
+    }
+
+    fn action_from_row(row: &DB::Row) -> Result<ActionItem, StoreError> {
+        Ok(ActionItem {
+            incident_id: IncidentId(row.try_get("incident_id")?),
+            number: row.try_get("number")?,
+            text: row.try_get("text")?,
+            owner: Actor { id: row.try_get("owner")?, name: row.try_get("owner_name")? },
+            due_at: Timestamp::from_millis(row.try_get("due_at")?),
+            added_at: Timestamp::from_millis(row.try_get("added_at")?),
+            added_by: row.try_get("added_by")?,
+            done_at: row.try_get::<Option<i64>, _>("done_at")?.map(Timestamp::from_millis),
+            done_by: row.try_get("done_by")?,
+        })
+    }
+
+    /// Keeps reviews and action items in step with `event`, appended in `tx`.
+    pub(super) async fn follow_in_tx(
+        tx: &mut Transaction<'static, DB>,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        match event.kind {
+            EventKind::StatusChanged | EventKind::ReviewScheduled | EventKind::ReviewDone => {
+                Self::follow_review(tx, event).await
+            }
+            EventKind::ActionItemAdded | EventKind::ActionItemDone => {
+                Self::follow_action(tx, event).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn follow_review(tx: &mut Transaction<'static, DB>, event: &Event) -> Result<(), StoreError> {
+        let data = &event.data;
+        match event.kind {
+            EventKind::StatusChanged => {
+                // Resolving creates the review (or, resolved again after a reopening, moves
+                // the due date of one not done yet).
+                let (Some(owner), Some(due)) =
+                    (actor_of(&data["review"]["owner"]), millis(&data["review"]["due_at"]))
+                else {
+                    return Ok(());
+                };
+                sqlx::query(
+                    "INSERT INTO reviews (incident_id, owner, owner_name, due_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (incident_id) DO UPDATE SET \
+                     due_at = excluded.due_at WHERE reviews.done_at IS NULL",
+                )
+                .bind(event.incident_id.0)
+                .bind(owner.id)
+                .bind(owner.name)
+                .bind(due)
+                .bind(event.at.as_millis())
+                .execute(&mut **tx)
+                .await?;
+            }
+            EventKind::ReviewScheduled => {
+                let owner = actor_of(&data["owner"]);
+                sqlx::query(
+                    "UPDATE reviews SET meeting_at = COALESCE($2, meeting_at), \
+                     owner = COALESCE($3, owner), owner_name = COALESCE($4, owner_name) \
+                     WHERE incident_id = $1",
+                )
+                .bind(event.incident_id.0)
+                .bind(millis(&data["when"]))
+                .bind(owner.as_ref().map(|owner| owner.id.clone()))
+                .bind(owner.map(|owner| owner.name))
+                .execute(&mut **tx)
+                .await?;
+            }
+            _ => {
+                sqlx::query("UPDATE reviews SET done_at = $2, done_by = $3 WHERE incident_id = $1 AND done_at IS NULL")
+                    .bind(event.incident_id.0)
+                    .bind(event.at.as_millis())
+                    .bind(event.actor.id.clone())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn follow_action(tx: &mut Transaction<'static, DB>, event: &Event) -> Result<(), StoreError> {
+        let data = &event.data;
+        let Some(number) = millis(&data["number"]) else {
+            return Ok(());
+        };
+        if event.kind == EventKind::ActionItemAdded {
+            let (Some(owner), Some(due)) = (actor_of(&data["owner"]), millis(&data["due_at"])) else {
+                return Ok(());
+            };
+            sqlx::query(
+                "INSERT INTO action_items (incident_id, number, text, owner, owner_name, due_at, \
+                 added_at, added_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(event.incident_id.0)
+            .bind(number)
+            .bind(data["text"].as_str().unwrap_or_default().to_owned())
+            .bind(owner.id)
+            .bind(owner.name)
+            .bind(due)
+            .bind(event.at.as_millis())
+            .bind(event.actor.id.clone())
+            .execute(&mut **tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "UPDATE action_items SET done_at = $3, done_by = $4 \
+                 WHERE incident_id = $1 AND number = $2 AND done_at IS NULL",
+            )
+            .bind(event.incident_id.0)
+            .bind(number)
+            .bind(event.at.as_millis())
+            .bind(event.actor.id.clone())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+}
+
+sql_store_impl! {
+impl FollowupStore {
+    async fn review(&self, id: IncidentId) -> Result<Option<Review>, StoreError> {
+        let row = sqlx::query(super::sql::sql(format!(
+            "SELECT {REVIEW_COLUMNS} FROM reviews WHERE incident_id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(Self::review_from_row).transpose()
+    }
+
+    async fn action_items(&self, id: IncidentId) -> Result<Vec<ActionItem>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {ACTION_COLUMNS} FROM action_items WHERE incident_id = $1 ORDER BY number"
+        )))
+        .bind(id.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::action_from_row).collect()
+    }
+
+    async fn open_action_items(&self, limit: u32) -> Result<Vec<ActionItem>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {ACTION_COLUMNS} FROM action_items WHERE done_at IS NULL \
+             ORDER BY due_at, incident_id, number LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::action_from_row).collect()
+    }
+
+    async fn reviews_since(&self, since: Timestamp) -> Result<Vec<Review>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {REVIEW_COLUMNS} FROM reviews WHERE created_at >= $1 ORDER BY incident_id"
+        )))
+        .bind(since.as_millis())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::review_from_row).collect()
+    }
+
+    async fn public_incidents(
+        &self,
+        resolved_since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {} FROM incidents WHERE private = $1 AND drill = $1 \
+             AND (status <> 'resolved' OR resolved_at >= $2) ORDER BY opened_at DESC, id DESC LIMIT $3",
+            super::sql::INCIDENT_COLUMNS
+        )))
+        .bind(false)
+        .bind(resolved_since.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::incident_from_row).collect()
+    }
+
+    async fn events_of_kind(
+        &self,
+        id: IncidentId,
+        kind: EventKind,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {} FROM incident_events WHERE incident_id = $1 AND kind = $2 \
+             ORDER BY seq DESC LIMIT $3",
+            super::sql::EVENT_COLUMNS
+        )))
+        .bind(id.0)
+        .bind(kind.as_str().to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::event_from_row).collect()
+    }
+
+    async fn incidents_opened_since(&self, since: Timestamp) -> Result<Vec<Incident>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT {} FROM incidents WHERE opened_at >= $1 ORDER BY opened_at, id",
+            super::sql::INCIDENT_COLUMNS
+        )))
+        .bind(since.as_millis())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(Self::incident_from_row).collect()
+    }
+
+    async fn user_pages_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(IncidentId, String, Timestamp)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT incident_id, recipient, COALESCE(finished_at, created_at) AS at FROM pages \
+             WHERE action = 'trigger' AND state = 'sent' AND recipient_kind = 'discord_user' \
+             AND created_at >= $1 ORDER BY id",
+        )
+        .bind(since.as_millis())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    IncidentId(row.try_get("incident_id")?),
+                    row.try_get("recipient")?,
+                    Timestamp::from_millis(row.try_get("at")?),
+                ))
+            })
+            .collect()
+    }
+}
+}
