@@ -74,7 +74,7 @@ async fn first_answer(
         if killed_at.elapsed() > ROUND_LIMIT {
             bail!("round {round}: no standby answered within {ROUND_LIMIT:?}");
         }
-        if let Ok(interaction) = alice.run(cluster.general, "/oncall") {
+        if let Ok(interaction) = alice.run(cluster.general, "/oncall show") {
             let answered = answered.clone();
             tokio::spawn(async move {
                 if interaction.response_within(ROUND_LIMIT).await.is_ok() {

@@ -84,7 +84,7 @@ async fn buttons_naming_no_live_incident_or_run_are_refused_and_change_nothing(d
         before,
         "a stale button changed something"
     );
-    alice.runs(world.general, "/oncall").await.replied("");
+    alice.runs(world.general, "/oncall show").await.replied("");
     world.stop().await;
 }
 
@@ -103,7 +103,7 @@ async fn an_interaction_from_another_guild_is_ignored(db: TestDb) {
         .unwrap();
     // Nothing answers it; the command after it (from this guild) is answered, so the first
     // was looked at and passed over, not left in a queue.
-    alice.runs(world.general, "/oncall").await.replied("");
+    alice.runs(world.general, "/oncall show").await.replied("");
     assert!(
         foreign.current_response().is_none(),
         "an interaction from another guild was answered"
@@ -132,7 +132,7 @@ async fn messages_in_a_channel_of_no_incident_are_ignored(db: TestDb) {
     alice.react(said, "📌").unwrap();
     alice.edit(said, "edited chatter").unwrap();
     alice.delete(said).unwrap();
-    alice.runs(world.general, "/oncall").await.replied("");
+    alice.runs(world.general, "/oncall show").await.replied("");
     assert_eq!(
         world.db.snapshot().await,
         before,

@@ -28,7 +28,16 @@ async fn seed(server: &Server, body: Value, opened: u64, steps: &[(&str, u64)]) 
     for (step, after) in steps {
         server.clock.set(at(opened + after));
         let done = server
-            .post(&format!("/v1/incidents/{id}/{step}"), COMMANDER, &json!({}))
+            // Resolved as they were before checklists asked (the seed ticks nothing).
+            .post(
+                &format!("/v1/incidents/{id}/{step}"),
+                COMMANDER,
+                &if *step == "resolve" {
+                    json!({"force": true})
+                } else {
+                    json!({})
+                },
+            )
             .await;
         assert_eq!(done.status, 200, "{step}: {}", done.text);
     }
