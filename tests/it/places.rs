@@ -68,6 +68,8 @@ async fn a_private_incident_is_seen_only_by_the_allowed_roles_and_people_added(d
         .says_privately("Opened **INC-1** (SEV1)");
     assert!(world.incident(ID).await.private);
     let channel = world.channel("inc-1-keys-leaked").await.id;
+    // Commands in the room work once it is recorded (the channel exists a moment before).
+    world.wait_for_room(ID).await;
     // Overwrites as Discord computes them: the commander and admin roles and the opener, not
     // responders or other roles.
     assert!(carol.can_view(channel) && root.can_view(channel));
@@ -353,6 +355,7 @@ async fn forum_posts_carry_tags_that_follow_severity_and_status(db: TestDb) {
         .await
         .replied("Opened **INC-1** (SEV2)");
     let post = world.channel("inc-1-checkout-is-down").await;
+    world.wait_for_room(ID).await;
     assert_eq!(post.parent_id, Some(forum), "a post in the forum");
     let post = post.id;
     wait_for_tags(&world, forum, post, &["SEV2", "open"]).await;
@@ -625,6 +628,8 @@ async fn a_private_incident_can_be_announced_by_a_line_without_detail(db: TestDb
         .await
         .says_privately("Opened **INC-1**");
     let channel = world.channel("inc-1-keys-leaked").await.id;
+    // Commands in the room work once it is recorded (the channel exists a moment before).
+    world.wait_for_room(ID).await;
     carol
         .runs(channel, r#"/incident update message:"keys rotated""#)
         .await
