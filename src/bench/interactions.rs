@@ -107,6 +107,10 @@ impl Setting {
         if let Some(url) = database_url {
             env = env.extended([("WARROOM__DATABASE__URL", url)]);
         }
+        // The pool size is the one setting of the database B1 is run with by choice.
+        if let Ok(size) = std::env::var("WARROOM__DATABASE__MAX_CONNECTIONS") {
+            env = env.extended([("WARROOM__DATABASE__MAX_CONNECTIONS", size.as_str())]);
+        }
         let config = Config::load(&config_path, &env)?;
         let app = app::spawn(config, "127.0.0.1:0".parse()?, Overrides::default()).await?;
         emu.wait_connected(Duration::from_secs(30)).await?;
