@@ -7,16 +7,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::alerts::{Running, free_port, wait_ready};
+use super::alerts::{Running, wait_ready};
+use super::free_port;
 use super::{Usage, percentile};
 
 /// The token the benchmark's sender uses (only inside the child's environment).
@@ -39,44 +36,18 @@ pub struct Options {
 }
 
 /// When each alert group's page arrived, by group number.
-#[derive(Clone, Default)]
-struct Arrivals(Arc<Mutex<BTreeMap<usize, Vec<Instant>>>>);
+type Arrivals = super::receiver::Arrivals<usize, Instant>;
 
-impl Arrivals {
-    fn distinct(&self) -> usize {
-        self.0.lock().map(|seen| seen.len()).unwrap_or(0)
-    }
-
-    fn snapshot(&self) -> BTreeMap<usize, Vec<Instant>> {
-        self.0.lock().map(|seen| seen.clone()).unwrap_or_default()
-    }
-}
-
-async fn receive(State(arrivals): State<Arrivals>, Json(body): Json<Value>) -> StatusCode {
-    let at = Instant::now();
-    if body["event"] == "trigger"
-        && let Some(group) = body["incident"]["title"]
-            .as_str()
-            .and_then(|title| title.strip_prefix(TITLE))
-            .and_then(|n| n.trim().parse().ok())
-        && let Ok(mut seen) = arrivals.0.lock()
-    {
-        seen.entry(group).or_default().push(at);
-    }
-    StatusCode::ACCEPTED
+/// The alert group a page is for, from its incident's title.
+fn group_of(body: &Value) -> Option<usize> {
+    body["incident"]["title"]
+        .as_str()
+        .and_then(|title| title.strip_prefix(TITLE))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 async fn start_receiver(arrivals: Arrivals) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/", listener.local_addr()?);
-    let app = axum::Router::new()
-        .route("/", axum::routing::post(receive))
-        .with_state(arrivals);
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(url)
+    super::receiver::start(arrivals, group_of, Instant::now).await
 }
 
 /// Every alert group goes by the default route to the default policy, whose first level

@@ -2,6 +2,7 @@
 //! a real `warroom run` (a child process) by concurrent clients; and, side by side, the same
 //! alerts posted to a local Alertmanager's API, as a reference for what users already run.
 
+use super::free_port;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -225,12 +226,6 @@ pub(super) async fn wait_ready(url: &str, child: &mut Child) -> anyhow::Result<(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-pub(super) fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn print(name: &str, measured: &Measured, requests: usize) {

@@ -122,19 +122,10 @@ impl Cluster {
             child: command.spawn().context("starting warroom run")?,
             base: format!("http://127.0.0.1:{port}"),
         };
-        let started = Instant::now();
-        loop {
-            if let Some(status) = member.child.try_wait()? {
-                bail!("{} exited before it was ready: {status}", member.name);
-            }
-            if matches!(member.readyz(&self.client).await, Some((200, _))) {
-                return Ok(member);
-            }
-            if started.elapsed() > PATIENCE {
-                bail!("{} was not ready after {PATIENCE:?}", member.name);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::alerts::wait_ready(&format!("{}/readyz", member.base), &mut member.child)
+            .await
+            .with_context(|| format!("{} did not become ready", member.name))?;
+        Ok(member)
     }
 
     /// Waits until exactly one of `members` holds the gateway (connected, /incident

@@ -7,16 +7,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::alerts::{Running, free_port, wait_ready};
+use super::alerts::{Running, wait_ready};
+use super::free_port;
 use super::{Usage, percentile};
 use crate::config::{Config, Environment};
 use crate::domain::{Clock, ManualClock, Source, SystemClock, Timestamp};
@@ -34,42 +32,18 @@ pub struct Options {
 }
 
 /// Trigger deliveries seen by the receiver: dedup key → arrival times (ms since the epoch).
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<BTreeMap<String, Vec<i64>>>>);
+type Seen = super::receiver::Arrivals<String, i64>;
 
-impl Seen {
-    fn distinct(&self) -> usize {
-        self.0.lock().map(|seen| seen.len()).unwrap_or(0)
-    }
-
-    fn snapshot(&self) -> BTreeMap<String, Vec<i64>> {
-        self.0.lock().map(|seen| seen.clone()).unwrap_or_default()
-    }
+fn dedup_key(body: &Value) -> Option<String> {
+    body["dedup_key"].as_str().map(str::to_owned)
 }
 
-async fn receive(State(seen): State<Seen>, Json(body): Json<Value>) -> StatusCode {
-    let at = SystemClock.now().as_millis();
-    if body["event"] == "trigger"
-        && let Some(key) = body["dedup_key"].as_str()
-        && let Ok(mut seen) = seen.0.lock()
-    {
-        seen.entry(key.to_owned()).or_default().push(at);
-    }
-    StatusCode::ACCEPTED
+fn now_ms() -> i64 {
+    SystemClock.now().as_millis()
 }
 
 async fn start_receiver(seen: Seen) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/", listener.local_addr()?);
-    let app = axum::Router::new()
-        .route("/", axum::routing::post(receive))
-        .with_state(seen);
-    // Answers at once, as a paging API's load balancer would (no Nagle delay).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(url)
+    super::receiver::start(seen, dedup_key, now_ms).await
 }
 
 /// The incidents are spread over this many services, each paging its own webhook notifier:

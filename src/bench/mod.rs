@@ -16,6 +16,7 @@ mod export;
 pub mod failover;
 pub mod interactions;
 pub mod propagation;
+mod receiver;
 pub mod roles;
 mod startup;
 
