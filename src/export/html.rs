@@ -226,7 +226,7 @@ impl Renderer for Html {
     fn finish(
         &mut self,
         out: &mut dyn Write,
-        _report: &Report<'_>,
+        report: &Report<'_>,
         gathered: &Gathered,
     ) -> io::Result<()> {
         writeln!(out, "</table>")?;
@@ -249,73 +249,7 @@ impl Renderer for Html {
             }
             writeln!(out, "</table>")?;
         }
-        writeln!(out, "<h2>Commands run</h2>")?;
-        if gathered.commands.is_empty() {
-            writeln!(out, "<p>No approved command ran for this incident.</p>")?;
-        } else {
-            writeln!(
-                out,
-                "<table><tr><th>Run</th><th>Command</th><th>Requested by</th><th>Approved by</th><th>Result</th><th>Duration</th><th>Finished (UTC)</th><th>Output SHA-256</th></tr>"
-            )?;
-            for run in &gathered.commands {
-                let approvers: Vec<String> = run
-                    .approvers
-                    .iter()
-                    .map(|actor| Escaped(&actor.name).to_string())
-                    .collect();
-                writeln!(
-                    out,
-                    "<tr><td>RUN-{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=t>{}</td><td><code>{}</code></td></tr>",
-                    run.run,
-                    Escaped(&run.command),
-                    run.requested_by
-                        .as_ref()
-                        .map(|actor| Escaped(&actor.name).to_string())
-                        .unwrap_or_default(),
-                    if approvers.is_empty() {
-                        "not needed".to_owned()
-                    } else {
-                        approvers.join(", ")
-                    },
-                    Escaped(&run.outcome()),
-                    run.duration_ms
-                        .map(|ms| format_duration(std::time::Duration::from_millis(ms)))
-                        .unwrap_or_default(),
-                    run.finished_at.human(),
-                    Escaped(run.output_sha256.as_deref().unwrap_or(""))
-                )?;
-            }
-            writeln!(out, "</table>")?;
-        }
-        if gathered.commands_not_run > 0 {
-            writeln!(
-                out,
-                "<p>{} request(s) to run a command were refused or expired; the timeline says which and why.</p>",
-                gathered.commands_not_run
-            )?;
-        }
-        writeln!(out, "<h2>Checklist</h2>")?;
-        if gathered.checklist.is_empty() {
-            writeln!(
-                out,
-                "<p>No validation checklist is configured for this incident's service.</p>"
-            )?;
-        } else {
-            writeln!(out, "<ul>")?;
-            for entry in &gathered.checklist {
-                match &entry.checked {
-                    Some((actor, at)) => writeln!(
-                        out,
-                        "<li>☑ {} <span class=todo>(checked by {} at {})</span></li>",
-                        Escaped(&entry.item),
-                        Escaped(&actor.name),
-                        at.human()
-                    )?,
-                    None => writeln!(out, "<li>☐ {}</li>", Escaped(&entry.item))?,
-                }
-            }
-            writeln!(out, "</ul>")?;
-        }
+        super::recovery::html(out, &super::recovery::RecoveryLog::new(report, gathered))?;
         writeln!(
             out,
             "<h2>Participants</h2><table><tr><th>Who</th><th>Id</th><th>Events</th><th>First seen (UTC)</th></tr>"

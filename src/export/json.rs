@@ -94,7 +94,7 @@ impl Renderer for Json {
     fn finish(
         &mut self,
         out: &mut dyn Write,
-        _report: &Report<'_>,
+        report: &Report<'_>,
         gathered: &Gathered,
     ) -> io::Result<()> {
         let participants: Vec<Value> = gathered
@@ -127,6 +127,7 @@ impl Renderer for Json {
             "commands_not_run": gathered.commands_not_run,
             "participants": participants,
             "checklist": checklist,
+            "recovery_log": super::recovery::json(&super::recovery::RecoveryLog::new(report, gathered)),
             "review": super::followup::json_review(gathered),
             "sections": {"root_cause": null, "lessons_learned": null, "action_items": super::followup::json_action_items(gathered)},
         });

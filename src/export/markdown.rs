@@ -200,83 +200,7 @@ impl Renderer for Markdown {
         }
         writeln!(out)?;
 
-        writeln!(out, "## Commands run")?;
-        writeln!(out)?;
-        if gathered.commands.is_empty() {
-            writeln!(out, "No approved command ran for this incident.")?;
-        } else {
-            writeln!(
-                out,
-                "| Run | Command | Requested by | Approved by | Result | Duration | Finished (UTC) | Output SHA-256 |"
-            )?;
-            writeln!(out, "|---|---|---|---|---|---|---|---|")?;
-            for run in &gathered.commands {
-                let approvers: Vec<String> = run
-                    .approvers
-                    .iter()
-                    .map(|actor| cell(&actor.name))
-                    .collect();
-                writeln!(
-                    out,
-                    "| RUN-{} | `{}` | {} | {} | {} | {} | {} | {} |",
-                    run.run,
-                    cell(&run.command),
-                    run.requested_by
-                        .as_ref()
-                        .map(|actor| cell(&actor.name))
-                        .unwrap_or_default(),
-                    if approvers.is_empty() {
-                        "not needed".to_owned()
-                    } else {
-                        approvers.join(", ")
-                    },
-                    cell(&run.outcome()),
-                    run.duration_ms
-                        .map(|ms| format_duration(std::time::Duration::from_millis(ms)))
-                        .unwrap_or_default(),
-                    run.finished_at.human(),
-                    run.output_sha256
-                        .as_deref()
-                        .map(|sha| format!("`{sha}`"))
-                        .unwrap_or_default(),
-                )?;
-            }
-        }
-        if gathered.commands_not_run > 0 {
-            writeln!(out)?;
-            writeln!(
-                out,
-                "{} request(s) to run a command were refused or expired; the timeline says which and why.",
-                gathered.commands_not_run
-            )?;
-        }
-        writeln!(out)?;
-
-        writeln!(out, "## Checklist")?;
-        writeln!(out)?;
-        match report.service {
-            Some(service) if !gathered.checklist.is_empty() => {
-                writeln!(out, "What proves {} is back:", service.name)?;
-                writeln!(out)?;
-                for entry in &gathered.checklist {
-                    match &entry.checked {
-                        Some((actor, at)) => writeln!(
-                            out,
-                            "- [x] {} (checked by {} at {})",
-                            inline(&entry.item),
-                            inline(&actor.name),
-                            at.to_human()
-                        )?,
-                        None => writeln!(out, "- [ ] {}", inline(&entry.item))?,
-                    }
-                }
-            }
-            _ => writeln!(
-                out,
-                "No validation checklist is configured for this incident's service."
-            )?,
-        }
-        writeln!(out)?;
+        super::recovery::markdown(out, &super::recovery::RecoveryLog::new(report, gathered))?;
 
         writeln!(out, "## Participants")?;
         writeln!(out)?;
@@ -357,7 +281,7 @@ pub(super) fn cell(text: &str) -> String {
 }
 
 /// Text for a list item: one line, HTML neutralised.
-fn inline(text: &str) -> String {
+pub(super) fn inline(text: &str) -> String {
     cell(text).replace("<br>", " ").replace("\\|", "|")
 }
 

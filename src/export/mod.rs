@@ -7,6 +7,7 @@ mod followup;
 mod html;
 mod json;
 mod markdown;
+mod recovery;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -254,6 +255,10 @@ pub struct Gathered {
 pub struct CommandRun {
     pub run: serde_json::Value,
     pub command: String,
+    /// The validated parameter values as the run recorded them: anything that looks like a
+    /// secret was already `[redacted]` when the request was bound, so none is shown here.
+    pub params: BTreeMap<String, String>,
+    pub dry_run: bool,
     pub state: String,
     pub requested_by: Option<Actor>,
     pub approvers: Vec<Actor>,
@@ -277,6 +282,25 @@ impl CommandRun {
         CommandRun {
             run: data.get("run").cloned().unwrap_or(serde_json::Value::Null),
             command: text("command").unwrap_or_default(),
+            params: data
+                .get("values")
+                .and_then(|values| values.as_object())
+                .map(|values| {
+                    values
+                        .iter()
+                        .map(|(name, value)| {
+                            let value = value
+                                .as_str()
+                                .map_or_else(|| value.to_string(), str::to_owned);
+                            (name.clone(), value)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            dry_run: data
+                .get("dry_run")
+                .and_then(|dry| dry.as_bool())
+                .unwrap_or(false),
             state: text("state").unwrap_or_default(),
             requested_by: data.get("requested_by").and_then(actor),
             approvers: data

@@ -492,7 +492,8 @@ async fn exports_list_every_event_in_order_and_round_trip(db: TestDb) {
         "## Impact and objectives",
         "## Key times",
         "## Timeline",
-        "## Checklist",
+        "## Recovery log",
+        "### Checklist",
         "## Participants",
         "## Root cause",
         "## Lessons learned",
@@ -500,7 +501,7 @@ async fn exports_list_every_event_in_order_and_round_trip(db: TestDb) {
     ] {
         assert!(markdown.contains(heading), "missing {heading}");
     }
-    for heading in ["## Pages and escalations", "## Commands run"] {
+    for heading in ["## Pages and escalations", "### Commands run"] {
         assert!(markdown.contains(heading), "missing {heading}");
     }
 
@@ -532,8 +533,7 @@ async fn exports_list_every_event_in_order_and_round_trip(db: TestDb) {
         "Key times",
         "Timeline",
         "Pages and escalations",
-        "Commands run",
-        "Checklist",
+        "Recovery log",
         "Participants",
         "Root cause",
         "Lessons learned",
@@ -542,6 +542,12 @@ async fn exports_list_every_event_in_order_and_round_trip(db: TestDb) {
         assert!(
             html.contains(&format!("<h2>{heading}</h2>")),
             "missing {heading}"
+        );
+    }
+    for heading in ["Commands run", "Checklist"] {
+        assert!(
+            html.contains(&format!("<h3>{heading}</h3>")),
+            "missing {heading} in the recovery log"
         );
     }
     let exported = ops.timeline_tail(&alice, id, 3).await.unwrap();

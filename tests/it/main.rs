@@ -27,6 +27,7 @@ mod outbox;
 mod places;
 mod reach;
 mod receiver;
+mod recovery;
 mod runner;
 mod runs;
 mod serve;

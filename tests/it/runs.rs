@@ -345,7 +345,7 @@ async fn a_destructive_run_needs_a_second_person_and_runs_once(db: TestDb) {
         .unwrap();
     let markdown = String::from_utf8(markdown).unwrap();
     assert!(
-        markdown.contains("| RUN-2 | `restore` | dana | carl | exit 0 |"),
+        markdown.contains("| RUN-2 | `restore` | backup=app-1.dump | dana | carl | exit 0 |"),
         "the post-mortem lists the run: {markdown}"
     );
     let (_, audit) = ops.show_run(run.id).await.unwrap();
