@@ -41,7 +41,7 @@ struct RawNotifier {
     rate_burst: Option<u32>,
     /// PagerDuty and Opsgenie: what their webhooks back to warroom are checked against.
     webhook_secret_env: Option<String>,
-    /// Webhook, Slack and Discord webhooks: also send incidents' status updates.
+    /// Webhook, Slack and Discord webhooks, email: also send incidents' status updates.
     status_updates: Option<bool>,
     // Email only.
     host: Option<String>,
@@ -128,12 +128,13 @@ impl Loader {
                     NotifierKind::Webhook
                         | NotifierKind::SlackWebhook
                         | NotifierKind::DiscordWebhook
+                        | NotifierKind::Email
                 )
             {
                 self.problem(
                     &join_path(&path, "status_updates"),
                     format!(
-                        "a {} notifier pages people and cannot carry status updates; set it on a webhook, slack_webhook or discord_webhook notifier",
+                        "a {} notifier pages people through its own service and cannot carry status updates; set it on a webhook, slack_webhook, discord_webhook or email notifier",
                         raw.kind
                     ),
                 );

@@ -17,6 +17,15 @@
 //! unreachable (no address, nobody on call), makes it a failed page naming them, so the
 //! policy moves on and nobody is left unpaged silently. An email cannot be taken back, so
 //! acknowledge and resolve send nothing.
+//!
+//! # Status updates
+//!
+//! With `status_updates = true` the same recipients get each status update of a public
+//! incident (sent by the `status_update` timer, once across processes): subject
+//! `[INC-12 mitigated] Title`, the update in plain text and HTML, no acknowledgement link,
+//! the same retries and per-recipient results as a page, and a Message-ID fixed by
+//! (incident, seq) (`<status.12.7@sender-domain>`) so a repeat is recognisable; the updates
+//! of one incident share a `References` header, so mail clients thread them.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -36,8 +45,10 @@ use super::delivery::{
 };
 use super::links::{Links, Paged};
 use super::people::People;
-use super::{Credential, Notifier, NotifierKind, PageMessage, escape_html as escape};
-use crate::domain::Timestamp;
+use super::{
+    Credential, Notifier, NotifierKind, PageMessage, StatusUpdate, escape_html as escape,
+};
+use crate::domain::{IncidentId, Timestamp};
 use crate::escalation::Schedule;
 
 /// The SMTP port of each way of securing the connection, unless `port` says otherwise:
@@ -294,13 +305,11 @@ impl Email {
                 .as_ref()
                 .map(|(url, links)| (url.as_str(), now.plus(links.ack_ttl()))),
         };
-        let sent = SystemTime::UNIX_EPOCH
-            + Duration::from_millis(u64::try_from(now.as_millis()).unwrap_or(0));
         Message::builder()
             .from(self.from.clone())
             .to(to.mailbox.clone())
             .subject(body.subject())
-            .date(sent)
+            .date(system_time(now))
             .multipart(MultiPart::alternative_plain_html(body.text(), body.html()))
             .map_err(|error| format!("the message to {} cannot be written: {error}", to.label))
     }
@@ -372,47 +381,19 @@ impl Email {
         }
     }
 
-    fn server(&self) -> String {
-        format!("{}:{}", self.settings.host, self.settings.port)
-    }
-
-    fn failed(&self, reason: String, attempts: Vec<Attempt>) -> Delivery {
-        Delivery {
-            notifier: self.name.clone(),
-            action: Action::Trigger,
-            outcome: Outcome::FailedAfterRetries { reason },
-            attempts,
-        }
-    }
-}
-
-fn excerpt(text: &str) -> String {
-    super::shorten(text.trim(), REPLY_EXCERPT_CHARS)
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[async_trait]
-impl Notifier for Email {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn kind(&self) -> NotifierKind {
-        NotifierKind::Email
-    }
-
-    fn supports(&self, action: Action) -> bool {
-        action == Action::Trigger
-    }
-
-    async fn trigger(&self, page: &PageMessage) -> Delivery {
-        let now = self.timer.wall();
+    /// Sends the message `build` writes for each addressee (given the others it goes to),
+    /// each recipient's retried until accepted, refused or out of attempts: delivered when
+    /// every one was accepted, otherwise a failure naming whoever was not reached and why.
+    async fn deliver(
+        &self,
+        action: Action,
+        now: Timestamp,
+        build: impl Fn(&Addressee, &[&str]) -> Result<Message, String>,
+    ) -> Delivery {
         let (addressees, unreached) = self.addressees(now);
         if addressees.is_empty() {
             return self.failed(
+                action,
                 format!("nobody to email: {}", unreached.join("; ")),
                 Vec::new(),
             );
@@ -429,7 +410,7 @@ impl Notifier for Email {
                 .filter(|(other, _)| *other != index)
                 .map(|(_, label)| *label)
                 .collect();
-            match self.message(page, to, &others, now) {
+            match build(to, &others) {
                 Ok(message) => messages.push((index, message)),
                 Err(reason) => refused.push(reason),
             }
@@ -475,7 +456,7 @@ impl Notifier for Email {
         if refused.is_empty() && unreached.is_empty() {
             return Delivery {
                 notifier: self.name.clone(),
-                action: Action::Trigger,
+                action,
                 outcome: Outcome::Delivered { status: 250 },
                 attempts,
             };
@@ -488,7 +469,102 @@ impl Notifier for Email {
         if !accepted.is_empty() {
             let _ = write!(reason, " (emailed {} all the same)", accepted.join(", "));
         }
-        self.failed(reason, attempts)
+        self.failed(action, reason, attempts)
+    }
+
+    /// A status update's email to `to`: no acknowledgement link (nobody is paged), threaded
+    /// under the incident (`References`), with a Message-ID of its own per (incident, seq).
+    fn update_message(
+        &self,
+        update: &StatusUpdate,
+        to: &Addressee,
+        now: Timestamp,
+    ) -> Result<Message, String> {
+        let body = UpdateBody { update };
+        let domain = self.from.email.domain();
+        Message::builder()
+            .from(self.from.clone())
+            .to(to.mailbox.clone())
+            .subject(body.subject())
+            .date(system_time(now))
+            .message_id(Some(update_message_id(update, domain)))
+            .references(incident_thread_id(update.incident_id, domain))
+            .multipart(MultiPart::alternative_plain_html(body.text(), body.html()))
+            .map_err(|error| format!("the message to {} cannot be written: {error}", to.label))
+    }
+
+    fn server(&self) -> String {
+        format!("{}:{}", self.settings.host, self.settings.port)
+    }
+
+    fn failed(&self, action: Action, reason: String, attempts: Vec<Attempt>) -> Delivery {
+        Delivery {
+            notifier: self.name.clone(),
+            action,
+            outcome: Outcome::FailedAfterRetries { reason },
+            attempts,
+        }
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    super::shorten(text.trim(), REPLY_EXCERPT_CHARS)
+}
+
+fn system_time(at: Timestamp) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(at.as_millis()).unwrap_or(0))
+}
+
+/// The Message-ID of every copy of one status update: `<status.12.7@example.com>` for
+/// INC-12's timeline event 7, on the sender's domain. Stable, so a repeat (a process that
+/// died after sending and before recording it) is recognisable as the same message.
+pub fn update_message_id(update: &StatusUpdate, domain: &str) -> String {
+    format!(
+        "<status.{}.{}@{domain}>",
+        update.incident_id.0, update.seq
+    )
+}
+
+/// What every status update of one incident refers to, so mail clients thread them.
+fn incident_thread_id(incident: IncidentId, domain: &str) -> String {
+    format!("<incident.{}@{domain}>", incident.0)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[async_trait]
+impl Notifier for Email {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> NotifierKind {
+        NotifierKind::Email
+    }
+
+    fn supports(&self, action: Action) -> bool {
+        matches!(action, Action::Trigger | Action::Update)
+    }
+
+    async fn trigger(&self, page: &PageMessage) -> Delivery {
+        let now = self.timer.wall();
+        self.deliver(Action::Trigger, now, |to, others| {
+            self.message(page, to, others, now)
+        })
+        .await
+    }
+
+    /// One message per recipient, with the same retries as a page; the subject says the
+    /// incident and its status (`[INC-12 mitigated] Title`), the Message-ID is the same for
+    /// every copy of one update (incident, seq), so a repeat after a crash is recognisable.
+    async fn status_update(&self, update: &StatusUpdate) -> Delivery {
+        let now = self.timer.wall();
+        self.deliver(Action::Update, now, |to, _others| {
+            self.update_message(update, to, now)
+        })
+        .await
     }
 
     async fn acknowledge(&self, _dedup_key: &str) -> Delivery {
@@ -628,6 +704,83 @@ impl Body<'_> {
             );
         }
         html.push_str("<p><small>Until someone acknowledges, the escalation goes on to its next level.</small></p>\n</body></html>\n");
+        html
+    }
+}
+
+/// The words of one status update's email, in plain text and HTML: the incident's public
+/// face (title, status, severity, service), what was said, and when.
+struct UpdateBody<'a> {
+    update: &'a StatusUpdate,
+}
+
+impl UpdateBody<'_> {
+    /// `[INC-12 mitigated] Checkout is down`.
+    fn subject(&self) -> String {
+        let update = self.update;
+        format!(
+            "[{} {}] {}",
+            update.incident_id, update.status, update.title
+        )
+    }
+
+    fn facts(&self) -> Vec<(&'static str, String)> {
+        let update = self.update;
+        let mut facts = vec![
+            (
+                "Incident",
+                format!("{}: {}", update.incident_id, update.title),
+            ),
+            ("Status", update.status.clone()),
+            ("Severity", update.severity.clone()),
+        ];
+        if let Some(service) = &update.service {
+            facts.push(("Service", service.clone()));
+        }
+        facts.push(("Posted", update.at.to_human()));
+        facts
+    }
+
+    fn text(&self) -> String {
+        let update = self.update;
+        let mut text = format!(
+            "Status update on {} ({}): {}\n\n{}\n\n",
+            update.incident_id, update.status, update.title, update.text
+        );
+        for (label, value) in self.facts() {
+            let _ = writeln!(text, "{label}: {value}");
+        }
+        text.push_str("\n-- warroom\n");
+        text
+    }
+
+    fn html(&self) -> String {
+        let update = self.update;
+        let mut html = String::from(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body style=\"font-family: sans-serif\">\n",
+        );
+        let _ = writeln!(
+            html,
+            "<h2>Status update on {} ({}): {}</h2>",
+            escape(&update.incident_id.to_string()),
+            escape(&update.status),
+            escape(&update.title)
+        );
+        let _ = writeln!(
+            html,
+            "<p style=\"white-space: pre-wrap\">{}</p>",
+            escape(&update.text)
+        );
+        html.push_str("<table>\n");
+        for (label, value) in self.facts() {
+            let _ = writeln!(
+                html,
+                "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+                escape(label),
+                escape(&value)
+            );
+        }
+        html.push_str("</table>\n</body></html>\n");
         html
     }
 }

@@ -246,7 +246,7 @@ pub trait Notifier: Send + Sync + fmt::Debug {
         Delivery::unsupported(
             self.name(),
             Action::Update,
-            "this kind of notifier pages people; status updates go to webhook, Slack and Discord webhook notifiers",
+            "this kind of notifier pages people; status updates go to webhook, Slack and Discord webhook, and email notifiers",
         )
     }
 }

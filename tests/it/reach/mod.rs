@@ -8,6 +8,7 @@
 //! served on a port of 127.0.0.1 (which `[http] public_url` names, so links point at it).
 
 mod email;
+mod email_updates;
 mod feeds;
 mod page;
 mod sync;

@@ -42,6 +42,8 @@ class Sink:
             "to": str(message["To"]),
             "subject": str(message["Subject"]),
             "date": str(message["Date"]),
+            "message_id": str(message["Message-ID"]),
+            "references": str(message["References"]),
             "content_type": message.get_content_type(),
             "text": parts.get("plain"),
             "html": parts.get("html"),
