@@ -178,11 +178,9 @@ pub(super) fn markdown(out: &mut dyn Write, log: &RecoveryLog<'_, '_>) -> io::Re
             writeln!(out, "| | |")?;
             writeln!(out, "|---|---|")?;
             match point.restored_from {
-                Some(from) => writeln!(
-                    out,
-                    "| Restored from | the backup of {} |",
-                    from.to_human()
-                )?,
+                Some(from) => {
+                    writeln!(out, "| Restored from | the backup of {} |", from.to_human())?
+                }
                 None => writeln!(out, "| Restored from | nothing: no data lost |")?,
             }
             match &point.note {
@@ -287,11 +285,7 @@ pub(super) fn markdown(out: &mut dyn Write, log: &RecoveryLog<'_, '_>) -> io::Re
                         inline(&actor.name),
                         at.to_human()
                     )?,
-                    None => writeln!(
-                        out,
-                        "- [ ] {} — _{PROMPT_UNVERIFIED}_",
-                        inline(&entry.item)
-                    )?,
+                    None => writeln!(out, "- [ ] {} — _{PROMPT_UNVERIFIED}_", inline(&entry.item))?,
                 }
             }
         }
@@ -535,7 +529,11 @@ pub(super) fn html(out: &mut dyn Write, log: &RecoveryLog<'_, '_>) -> io::Result
     writeln!(out, "<h3>Checklist</h3>")?;
     match log.report.service {
         Some(service) if log.checklist_configured() => {
-            writeln!(out, "<p>What proves {} is back:</p><ul>", Escaped(&service.name))?;
+            writeln!(
+                out,
+                "<p>What proves {} is back:</p><ul>",
+                Escaped(&service.name)
+            )?;
             for entry in &gathered.checklist {
                 match &entry.checked {
                     Some((actor, at)) => writeln!(

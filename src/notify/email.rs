@@ -45,9 +45,7 @@ use super::delivery::{
 };
 use super::links::{Links, Paged};
 use super::people::People;
-use super::{
-    Credential, Notifier, NotifierKind, PageMessage, StatusUpdate, escape_html as escape,
-};
+use super::{Credential, Notifier, NotifierKind, PageMessage, StatusUpdate, escape_html as escape};
 use crate::domain::{IncidentId, Timestamp};
 use crate::escalation::Schedule;
 
@@ -519,10 +517,7 @@ fn system_time(at: Timestamp) -> SystemTime {
 /// INC-12's timeline event 7, on the sender's domain. Stable, so a repeat (a process that
 /// died after sending and before recording it) is recognisable as the same message.
 pub fn update_message_id(update: &StatusUpdate, domain: &str) -> String {
-    format!(
-        "<status.{}.{}@{domain}>",
-        update.incident_id.0, update.seq
-    )
+    format!("<status.{}.{}@{domain}>", update.incident_id.0, update.seq)
 }
 
 /// What every status update of one incident refers to, so mail clients thread them.

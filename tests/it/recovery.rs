@@ -13,7 +13,9 @@ use serde_json::Value;
 use warroom::config::Environment;
 use warroom::domain::{Actor, Clock, IncidentId, ManualClock, Source, Timestamp, format_duration};
 use warroom::export::Format;
-use warroom::ops::{Commands, OpenRequest, Ops, Principal, Requested, RunRequest, RpoRequest, rpo_at};
+use warroom::ops::{
+    Commands, OpenRequest, Ops, Principal, Requested, RpoRequest, RunRequest, rpo_at,
+};
 use warroom::runner::{CatalogHandle, Runner, RunnerSettings};
 
 use crate::on_both_backends;
@@ -81,7 +83,10 @@ fn request(command: &str, args: &str, incident: IncidentId) -> RunRequest {
 }
 
 fn has(text: &str, expected: &str) {
-    assert!(text.contains(expected), "{expected:?} is missing from:\n{text}");
+    assert!(
+        text.contains(expected),
+        "{expected:?} is missing from:\n{text}"
+    );
 }
 
 fn lacks(text: &str, unexpected: &str) {
@@ -128,7 +133,10 @@ async fn a_recorded_recovery_exports_its_log_in_every_format(db: TestDb) {
     // Then two checks anyone may run: one with markup, one with a secret in its value.
     clock.set(at(8));
     for args in ["text=<b>rows</b>", "text=password=hunter2-hunter2"] {
-        let requested = ops.request_run(&dana, request("echo", args, id)).await.unwrap();
+        let requested = ops
+            .request_run(&dana, request("echo", args, id))
+            .await
+            .unwrap();
         let Requested::Ready(run) = requested else {
             panic!("echo runs at once: {requested:?}");
         };
@@ -164,7 +172,10 @@ async fn a_recorded_recovery_exports_its_log_in_every_format(db: TestDb) {
     let log = &json["recovery_log"];
 
     // JSON: every fact, as data.
-    assert_eq!(log["restore"]["restored_from"], serde_json::json!(START.minus(45 * MINUTE)));
+    assert_eq!(
+        log["restore"]["restored_from"],
+        serde_json::json!(START.minus(45 * MINUTE))
+    );
     assert_eq!(log["restore"]["no_data_lost"], false);
     assert_eq!(log["restore"]["note"], "nightly <b>app-1.dump</b> from s3");
     assert_eq!(log["restore"]["recorded_by"]["name"], "dana");
@@ -219,8 +230,14 @@ async fn a_recorded_recovery_exports_its_log_in_every_format(db: TestDb) {
             START.minus(45 * MINUTE).to_human()
         ),
     );
-    has(&markdown, "| Note | nightly &lt;b&gt;app-1.dump&lt;/b&gt; from s3 |");
-    has(&markdown, &format!("| Recorded | by dana at {} |", at(10).to_human()));
+    has(
+        &markdown,
+        "| Note | nightly &lt;b&gt;app-1.dump&lt;/b&gt; from s3 |",
+    );
+    has(
+        &markdown,
+        &format!("| Recorded | by dana at {} |", at(10).to_human()),
+    );
     has(
         &markdown,
         &format!(
@@ -241,10 +258,16 @@ async fn a_recorded_recovery_exports_its_log_in_every_format(db: TestDb) {
         &markdown,
         "| RUN-2 | `echo` | text=&lt;b&gt;rows&lt;/b&gt; | dana | not needed | exit 0 |",
     );
-    has(&markdown, "| RUN-3 | `echo` | text=password=[redacted] | dana |");
     has(
         &markdown,
-        &format!("- [x] pg_isready answers (checked by dana at {})", at(25).to_human()),
+        "| RUN-3 | `echo` | text=password=[redacted] | dana |",
+    );
+    has(
+        &markdown,
+        &format!(
+            "- [x] pg_isready answers (checked by dana at {})",
+            at(25).to_human()
+        ),
     );
     has(
         &markdown,
@@ -290,10 +313,7 @@ async fn a_recorded_recovery_exports_its_log_in_every_format(db: TestDb) {
         &html,
         "<tr><th>Note</th><td class=text>nightly &lt;b&gt;app-1.dump&lt;/b&gt; from s3</td></tr>",
     );
-    has(
-        &html,
-        "<p>45m 00s: what was written between ",
-    );
+    has(&html, "<p>45m 00s: what was written between ");
     has(&html, "against the RPO of 1h 00m 00s: met.</p>");
     has(
         &html,
@@ -374,12 +394,9 @@ async fn an_incident_with_nothing_recorded_shows_a_prompt_for_each_fact(db: Test
             "total_duration"
         ]
     );
-    assert!(
-        prompts["restore"]
-            .as_str()
-            .unwrap()
-            .starts_with("No backup restore recorded. If data was restored, note from where and the window lost")
-    );
+    assert!(prompts["restore"].as_str().unwrap().starts_with(
+        "No backup restore recorded. If data was restored, note from where and the window lost"
+    ));
     for prompt in [
         "_No backup restore recorded. If data was restored, note from where and the window lost (`/incident rpo restored_from:<time of the backup> note:<which backup>`); if none was lost, record `/incident rpo no_data_lost:true`._",
         "_Data lost not recorded. Say how much data was lost (written between which times), or that none was._",

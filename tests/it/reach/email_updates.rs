@@ -57,7 +57,11 @@ async fn a_status_update_reaches_every_email_recipient_once(db: TestDb) {
     };
     let secret = rig
         .ops
-        .open(&who, warroom::domain::Source::Cli, open("Vendor <secret>", true))
+        .open(
+            &who,
+            warroom::domain::Source::Cli,
+            open("Vendor <secret>", true),
+        )
         .await
         .unwrap()
         .incident
@@ -109,7 +113,11 @@ async fn a_status_update_reaches_every_email_recipient_once(db: TestDb) {
             .is_empty()
     );
     a.tick(now).await.unwrap();
-    assert_eq!(sink.messages().len(), 2, "one email per recipient: {mail:?}");
+    assert_eq!(
+        sink.messages().len(),
+        2,
+        "one email per recipient: {mail:?}"
+    );
 
     let expected_id = format!("<status.{}.{}@status.example.com>", id.0, update.seq);
     let mut recipients = Vec::new();
@@ -176,9 +184,8 @@ fn status_updates_are_taken_by_email_and_refused_where_a_service_pages() {
     let message = refused.to_string();
     assert!(
         message.contains("notifiers.pd-updates.status_updates")
-            && message.contains(
-                "set it on a webhook, slack_webhook, discord_webhook or email notifier"
-            ),
+            && message
+                .contains("set it on a webhook, slack_webhook, discord_webhook or email notifier"),
         "{message}"
     );
 }
