@@ -7,6 +7,9 @@ mod followup;
 mod html;
 mod json;
 mod markdown;
+mod report_html;
+
+pub use report_html::report_html;
 
 use std::collections::BTreeMap;
 use std::io::Write;
