@@ -156,13 +156,15 @@ fn render(out: &mut String, report: &Report) {
     );
 
     out.push_str("<h2>Time to acknowledge, mitigate and resolve, by severity</h2>\n<div class=grid>\n");
-    let measures: [(&str, &str, fn(&Group) -> &Spread); 3] = [
-        ("MTTA", "acknowledged", |group| &group.time_to_acknowledge),
-        ("MTTM", "mitigated", |group| &group.time_to_mitigate),
-        ("MTTR", "resolved", |group| &group.time_to_resolve),
+    let measures: [(&str, &str, &str, fn(&Group) -> &Spread); 3] = [
+        ("MTTA", "acknowledge", "acknowledged", |group| {
+            &group.time_to_acknowledge
+        }),
+        ("MTTM", "mitigate", "mitigated", |group| &group.time_to_mitigate),
+        ("MTTR", "resolve", "resolved", |group| &group.time_to_resolve),
     ];
-    for (name, verb, pick) in measures {
-        let caption = format!("{name}: time to {} (p50, p90)", &verb[..verb.len() - 2]);
+    for (name, step, verb, pick) in measures {
+        let caption = format!("{name}: time to {step} (p50, p90)");
         let chart = if report.incidents == 0 {
             None
         } else if report.by_severity.iter().all(|(_, group)| pick(group).n == 0) {
