@@ -33,10 +33,11 @@ pub const NO_INCIDENTS: &str = "no incidents in this span";
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}\
 h1{margin:.2em 0}h2{margin:1.2em 0 .4em;font-size:1.2em}p{margin:.3em 0}\
 table{border-collapse:collapse;width:100%;margin:.5em 0 1em;font-size:.9em}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}\
-th{background:#f4f4f4}td.n{text-align:right;white-space:nowrap}td.text{white-space:pre-wrap;word-break:break-word}\
+th{background:#f4f4f4}td.n{text-align:right;white-space:nowrap}td.r{text-align:right}td.text{white-space:pre-wrap;word-break:break-word}\
 .note{color:#666}.empty{color:#666;font-style:italic;border:1px dashed #ccc;padding:1em;text-align:center}\
 .overdue{color:#a00;font-weight:bold}.grid{display:grid;grid-template-columns:repeat(3,1fr);gap:1em}\
-figure{margin:0}figcaption{font-weight:bold;margin:.2em 0}svg{display:block;max-width:100%}";
+figure{margin:0}figcaption{font-weight:bold;margin:.2em 0}\
+figure.chart>figcaption{font-size:1.2em;margin:1.2em 0 .4em}svg{display:block;max-width:100%}";
 
 /// The report's JSON, as this page reads it.
 #[derive(Deserialize)]
@@ -110,7 +111,8 @@ impl Report {
             plain[key] = Value::Array(Vec::new());
         }
         plain["pages"]["per_person"] = Value::Array(Vec::new());
-        let mut report: Report = serde_json::from_value(plain).map_err(|error| error.to_string())?;
+        let mut report: Report =
+            serde_json::from_value(plain).map_err(|error| error.to_string())?;
         report.by_severity = pairs(&json["by_severity"])?;
         report.by_service = pairs(&json["by_service"])?;
         report.pages.per_person = pairs(&json["pages"]["per_person"])?;
@@ -155,33 +157,41 @@ fn render(out: &mut String, report: &Report) {
         plural(report.drills)
     );
 
-    out.push_str("<h2>Time to acknowledge, mitigate and resolve, by severity</h2>\n<div class=grid>\n");
-    let measures: [(&str, &str, &str, fn(&Group) -> &Spread); 3] = [
+    out.push_str(
+        "<h2>Time to acknowledge, mitigate and resolve, by severity</h2>\n<div class=grid>\n",
+    );
+    let measures: [(&str, &str, &str, Pick); 3] = [
         ("MTTA", "acknowledge", "acknowledged", |group| {
             &group.time_to_acknowledge
         }),
-        ("MTTM", "mitigate", "mitigated", |group| &group.time_to_mitigate),
-        ("MTTR", "resolve", "resolved", |group| &group.time_to_resolve),
+        ("MTTM", "mitigate", "mitigated", |group| {
+            &group.time_to_mitigate
+        }),
+        ("MTTR", "resolve", "resolved", |group| {
+            &group.time_to_resolve
+        }),
     ];
     for (name, step, verb, pick) in measures {
         let caption = format!("{name}: time to {step} (p50, p90)");
         let chart = if report.incidents == 0 {
             None
-        } else if report.by_severity.iter().all(|(_, group)| pick(group).n == 0) {
+        } else if report
+            .by_severity
+            .iter()
+            .all(|(_, group)| pick(group).n == 0)
+        {
             Some(Err(format!("none {verb} in this span")))
         } else {
             Some(Ok(latency_chart(name, &caption, &report.by_severity, pick)))
         };
-        figure(out, &caption, chart);
+        figure(out, "", &caption, chart);
     }
     out.push_str("</div>\n");
 
-    out.push_str("<h2>Targets met</h2>\n");
-    let caption = "Ack deadline, RTO and reviews met";
+    let caption = "Targets met: ack deadline, RTO and reviews on time";
     let chart = (report.incidents > 0).then(|| Ok(rates_chart(caption, report)));
-    figure(out, caption, chart);
+    figure(out, " class=chart", caption, chart);
 
-    out.push_str("<h2>Pages per hour of day (UTC)</h2>\n");
     let caption = "Pages to people per hour of day (UTC)";
     let total_pages: usize = report.pages.per_hour_utc.iter().sum();
     let chart = (report.incidents > 0).then(|| {
@@ -191,10 +201,9 @@ fn render(out: &mut String, report: &Report) {
             Ok(hours_chart(caption, &report.pages.per_hour_utc))
         }
     });
-    figure(out, caption, chart);
+    figure(out, " class=chart", caption, chart);
 
-    out.push_str("<h2>Pages per person (on-call load)</h2>\n");
-    let caption = "Pages per person";
+    let caption = "Pages per person (on-call load)";
     let chart = (report.incidents > 0).then(|| {
         if report.pages.per_person.is_empty() {
             Err("no pages to people in this span".to_owned())
@@ -202,7 +211,7 @@ fn render(out: &mut String, report: &Report) {
             Ok(people_chart(caption, &report.pages.per_person))
         }
     });
-    figure(out, caption, chart);
+    figure(out, " class=chart", caption, chart);
 
     figures_table(out, report);
     reviews_table(out, &report.reviews);
@@ -210,14 +219,21 @@ fn render(out: &mut String, report: &Report) {
     out.push_str("</body></html>\n");
 }
 
+/// Which spread of a group a latency chart draws.
+type Pick = fn(&Group) -> &Spread;
+
 fn plural(count: usize) -> &'static str {
     if count == 1 { "" } else { "s" }
 }
 
 /// A chart with its caption, or what stands in for it: [`NO_INCIDENTS`] when the span has
 /// none (`None`), or why there is nothing to draw (`Err`).
-fn figure(out: &mut String, caption: &str, chart: Option<Result<String, String>>) {
-    let _ = write!(out, "<figure><figcaption>{}</figcaption>", Escaped(caption));
+fn figure(out: &mut String, class: &str, caption: &str, chart: Option<Result<String, String>>) {
+    let _ = write!(
+        out,
+        "<figure{class}><figcaption>{}</figcaption>",
+        Escaped(caption)
+    );
     match chart {
         Some(Ok(svg)) => out.push_str(&svg),
         Some(Err(why)) => {
@@ -428,12 +444,7 @@ fn columns(chart: Columns<'_>) -> String {
     svg
 }
 
-fn latency_chart(
-    name: &str,
-    caption: &str,
-    by_severity: &[(String, Group)],
-    pick: fn(&Group) -> &Spread,
-) -> String {
+fn latency_chart(name: &str, caption: &str, by_severity: &[(String, Group)], pick: Pick) -> String {
     let groups = by_severity
         .iter()
         .map(|(severity, group)| {
@@ -517,11 +528,20 @@ struct Row {
     label: String,
 }
 
-fn rows_chart(aria: &str, rows: &[Row], top: f64, x_title: &str, tick: fn(f64) -> String, step: f64) -> String {
+fn rows_chart(
+    aria: &str,
+    rows: &[Row],
+    top: f64,
+    x_title: &str,
+    tick: fn(f64) -> String,
+    step: f64,
+) -> String {
     const NAME_WIDTH: f64 = 240.0;
     const ROW: f64 = 24.0;
     const WIDTH: f64 = 1060.0;
     const LABEL_ROOM: f64 = 150.0;
+    // No legend or value title above the rows: a small margin is enough.
+    const TOP: f64 = 6.0;
     let height = TOP + ROW * rows.len() as f64 + BOTTOM;
     let plot_width = WIDTH - NAME_WIDTH - LABEL_ROOM;
     let x = |value: f64| NAME_WIDTH + plot_width * (value / top).clamp(0.0, 1.0);
@@ -610,7 +630,11 @@ fn rates_chart(caption: &str, report: &Report) -> String {
             ACK_COLOUR,
             &group.ack_deadline,
         ));
-        rows.push(rate_row(format!("{name} · RTO met"), RTO_COLOUR, &group.rto));
+        rows.push(rate_row(
+            format!("{name} · RTO met"),
+            RTO_COLOUR,
+            &group.rto,
+        ));
     }
     let reviews = &report.reviews;
     rows.push(Row {
@@ -627,7 +651,14 @@ fn rates_chart(caption: &str, report: &Report) -> String {
             None => "no reviews yet".to_owned(),
         },
     });
-    rows_chart(caption, &rows, 1.0, "share met", |value| percent(Some(value)), 0.25)
+    rows_chart(
+        caption,
+        &rows,
+        1.0,
+        "share met",
+        |value| percent(Some(value)),
+        0.25,
+    )
 }
 
 fn people_chart(caption: &str, per_person: &[(String, usize)]) -> String {
@@ -667,12 +698,15 @@ fn figures_table(out: &mut String, report: &Report) {
         "<table id=figures><tr><th>group</th><th>incidents</th><th>MTTA p50 / p90 / mean</th>\
          <th>MTTM p50 / p90 / mean</th><th>MTTR p50 / p90 / mean</th><th>ack deadline met</th><th>RTO met</th></tr>\n",
     );
+    // Each duration kept on one line (a no-break space inside it), so narrow cells wrap
+    // between durations, not within one.
+    let one_line = |seconds: Option<f64>| long_duration(seconds).replace(' ', "\u{a0}");
     let spread = |spread: &Spread| {
         format!(
             "{} / {} / {} <span class=note>(n={})</span>",
-            long_duration(spread.p50_seconds),
-            long_duration(spread.p90_seconds),
-            long_duration(spread.mean_seconds),
+            one_line(spread.p50_seconds),
+            one_line(spread.p90_seconds),
+            one_line(spread.mean_seconds),
             spread.n
         )
     };
@@ -700,7 +734,7 @@ fn figures_table(out: &mut String, report: &Report) {
     for (name, group) in rows {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            "<tr><td>{}</td><td class=n>{}</td><td class=r>{}</td><td class=r>{}</td><td class=r>{}</td><td class=r>{}</td><td class=r>{}</td></tr>",
             Escaped(&name),
             group.count,
             spread(&group.time_to_acknowledge),

@@ -79,7 +79,8 @@ async fn report(
     };
     let report = state.ops.report(&who, &query).await?;
     let mut response = if html {
-        let page = crate::export::report_html(&report).map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error))?;
+        let page = crate::export::report_html(&report)
+            .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error))?;
         let mut response = page.into_response();
         let headers = response.headers_mut();
         headers.insert(
