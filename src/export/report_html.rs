@@ -793,7 +793,8 @@ mod tests {
     #[test]
     fn axes_end_on_round_values() {
         assert_eq!(axis(1800.0, DURATION_STEPS), (1800.0, 600.0));
-        assert_eq!(axis(3000.0, DURATION_STEPS), (3600.0, 900.0));
+        assert_eq!(axis(3000.0, DURATION_STEPS), (3000.0, 600.0));
+        assert_eq!(axis(3100.0, DURATION_STEPS), (3600.0, 900.0));
         assert_eq!(axis(3.0, COUNT_STEPS), (3.0, 1.0));
         assert_eq!(axis(7.0, COUNT_STEPS), (8.0, 2.0));
         assert_eq!(axis(0.0, COUNT_STEPS).1, 1.0);
