@@ -116,7 +116,8 @@ pub enum Command {
         command: oncall::PolicyCommand,
     },
     /// MTTA, MTTM and MTTR by severity and service, deadline and RTO rates, on-call load,
-    /// reviews and open action items (drills counted apart)
+    /// reviews and open action items (drills counted apart); --json for the JSON, --html for
+    /// one self-contained page with SVG charts
     Report(report::ReportArgs),
     /// Measure warroom (see BENCHMARKS.md)
     Bench {

@@ -1,5 +1,6 @@
-//! `warroom report [--since 30d] [--service S] [--severity S] [--json]`: MTTA / MTTM / MTTR
-//! and the rest of `ops::report`, printed for people or as the JSON of `GET /v1/reports`.
+//! `warroom report [--since 30d] [--service S] [--severity S] [--json|--html]`: MTTA / MTTM /
+//! MTTR and the rest of `ops::report`, printed for people, as the JSON of `GET /v1/reports`,
+//! or as its self-contained HTML page with SVG charts (`export::report_html`).
 
 use std::io::Write;
 
@@ -20,8 +21,12 @@ pub struct ReportArgs {
     #[arg(long)]
     pub severity: Option<String>,
     /// The JSON of `GET /v1/reports` (schema warroom.report/v1)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "html")]
     pub json: bool,
+    /// One self-contained HTML page with SVG charts (no scripts, nothing fetched), as
+    /// `GET /v1/reports?format=html` gives: `warroom report --html > report.html`
+    #[arg(long)]
+    pub html: bool,
 }
 
 pub(super) async fn report(
@@ -39,6 +44,11 @@ pub(super) async fn report(
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
+        return Ok(());
+    }
+    if args.html {
+        let page = crate::export::report_html(&report).map_err(anyhow::Error::msg)?;
+        out.write_all(page.as_bytes())?;
         return Ok(());
     }
     writeln!(

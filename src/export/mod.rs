@@ -8,6 +8,9 @@ mod html;
 mod json;
 mod markdown;
 mod recovery;
+mod report_html;
+
+pub use report_html::report_html;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -38,6 +38,31 @@ struct ReportParams {
     since: Option<String>,
     service: Option<String>,
     severity: Option<String>,
+    /// `json` (the default) or `html`; without it, `Accept: text/html` asks for the page.
+    format: Option<String>,
+}
+
+/// Whether the report is asked for as the HTML page: `?format=html`, or else an `Accept`
+/// header naming `text/html` (as a browser's does). JSON stays the default.
+fn wants_html(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match format.map(|format| format.trim().to_ascii_lowercase()) {
+        Some(format) if format == "html" => Ok(true),
+        Some(format) if format == "json" => Ok(false),
+        Some(format) => Err(ApiError::bad_request(format!(
+            "query parameter `format`: `{format}` is not a report format; use json or html"
+        ))),
+        None => Ok(headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|media| {
+                media
+                    .split(';')
+                    .next()
+                    .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/html"))
+            })),
+    }
 }
 
 async fn report(
@@ -46,12 +71,36 @@ async fn report(
     ApiQuery(params): ApiQuery<ReportParams>,
 ) -> Result<Response, ApiError> {
     let who = state.principal(&headers)?;
+    let html = wants_html(params.format.as_deref(), &headers)?;
     let query = crate::ops::ReportQuery {
         since: params.since,
         service: params.service,
         severity: params.severity,
     };
-    Ok(Json(state.ops.report(&who, &query).await?).into_response())
+    let report = state.ops.report(&who, &query).await?;
+    let mut response = if html {
+        let page = crate::export::report_html(&report)
+            .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error))?;
+        let mut response = page.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        // The page is self-contained: nothing on it may load or run anything.
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        );
+        response
+    } else {
+        Json(report).into_response()
+    };
+    // One URL, two bodies: caches must key on what was asked for.
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    Ok(response)
 }
 
 type Body = Result<Bytes, BytesRejection>;

@@ -48,7 +48,7 @@ pub use oncall::{HandoffTimer, OnCall, OverrideRequest};
 pub use reach::{
     AckView, LinkRefusal, MAX_WEBHOOK_ID_CHARS, SyncAction, SyncOutcome, SyncRequest, SyncSource,
 };
-pub use report::{REPORT_SCHEMA, ReportQuery, Spread, parse_since};
+pub use report::{Group, REPORT_SCHEMA, Rate, ReportQuery, Spread, parse_since};
 pub use runs::{Commands, Requested, RunRequest, RunsShutdown};
 pub use status::{PublicIncident, PublicStatus, STATUS_PAGE_RESOLVED_DAYS, STATUS_UPDATE_TIMER};
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Ops, OpsError, Permission, Principal, authorize};
@@ -47,7 +47,7 @@ pub fn parse_since(text: &str) -> Result<Duration, OpsError> {
 }
 
 /// p50, p90 (nearest rank) and mean of some durations, in seconds.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     pub n: usize,
     pub p50_seconds: Option<f64>,
@@ -76,7 +76,7 @@ impl Spread {
 }
 
 /// Met and missed counts of a target, and the met rate (of those decided).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
     pub met: usize,
     pub missed: usize,
@@ -97,7 +97,7 @@ impl Rate {
 }
 
 /// The figures of one group of incidents.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     pub count: usize,
     pub time_to_acknowledge: Spread,
@@ -215,7 +215,7 @@ impl Ops {
             "by_service": groups(by_service),
             "pages": self.page_load(since, &ids).await?,
             "reviews": self.review_figures(since, &ids, now).await?,
-            "open_action_items": self.open_items(&ids, now).await?,
+            "open_action_items": self.open_items(&real, now).await?,
         }))
     }
 
@@ -266,20 +266,21 @@ impl Ops {
         }))
     }
 
-    async fn open_items(
-        &self,
-        ids: &std::collections::BTreeSet<IncidentId>,
-        now: Timestamp,
-    ) -> Result<Value, OpsError> {
+    async fn open_items(&self, real: &[&Incident], now: Timestamp) -> Result<Value, OpsError> {
+        let titles: BTreeMap<IncidentId, &str> = real
+            .iter()
+            .map(|incident| (incident.id, incident.title.as_str()))
+            .collect();
         let items: Vec<Value> = self
             .store
             .open_action_items(ACTION_ITEMS_LIMIT)
             .await?
             .into_iter()
-            .filter(|item| ids.contains(&item.incident_id))
-            .map(|item| {
+            .filter_map(|item| Some((titles.get(&item.incident_id)?.to_owned(), item)))
+            .map(|(title, item)| {
                 json!({
                     "item": item.label(),
+                    "incident_title": title,
                     "text": item.text,
                     "owner": item.owner,
                     "due_at": item.due_at,

@@ -9,6 +9,7 @@ mod api;
 mod edge;
 mod metrics;
 mod report;
+mod report_html;
 mod runs;
 mod status;
 

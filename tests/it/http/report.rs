@@ -14,13 +14,13 @@ on_both_backends!(a_report_over_seeded_incidents_has_the_exact_figures,);
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-fn at(minutes: u64) -> Timestamp {
+pub(super) fn at(minutes: u64) -> Timestamp {
     START.plus(MINUTE * minutes as u32)
 }
 
 /// Opens an incident at `opened` (minutes after START) and walks it through `steps`
 /// (`ack`, `mitigate`, `resolve` at minutes after its opening).
-async fn seed(server: &Server, body: Value, opened: u64, steps: &[(&str, u64)]) -> i64 {
+pub(super) async fn seed(server: &Server, body: Value, opened: u64, steps: &[(&str, u64)]) -> i64 {
     server.clock.set(at(opened));
     let created = server.post("/v1/incidents", RESPONDER, &body).await;
     assert_eq!(created.status, 201, "{}", created.text);
