@@ -44,7 +44,7 @@ pub use escalation::{
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
     Stop,
 };
-pub use followup::FollowupStore;
+pub use followup::{FollowupStore, ReportIncident, ReportScope, ReviewCounts};
 pub use reach::ReachStore;
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
 pub use seed::{SeedIncident, SeedPage, SeedRest, SeedStore};
