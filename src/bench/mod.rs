@@ -1,7 +1,7 @@
 //! `warroom bench`: reproducible measurements of SPEC §9's targets (figures go in
 //! BENCHMARKS.md), the one home of every measurement, one file each: `interactions` (B1),
 //! `alerts` (B2), `escalation` (B3), `export` (B4), `startup` (B5), `alert_to_page` (B6),
-//! `roles` (B5 for the gateway holder and a standby), `failover` (B7), `propagation` (B8) —
+//! `roles` (B5 for the gateway holder and a standby), `failover` (B7), `propagation` (B8), `report` (B9) —
 //! the last three on `cluster`, several `warroom run` processes on one database — and `burst`, the writer
 //! the kill -9 test kills; `discord_env` points warroom at the Discord emulator. `cli::bench`
 //! says which to run with what; `cargo bench --bench interactions` is B1 by another name.
@@ -17,6 +17,7 @@ pub mod failover;
 pub mod interactions;
 pub mod propagation;
 mod receiver;
+pub mod report;
 pub mod roles;
 mod startup;
 
@@ -110,13 +111,18 @@ impl Usage {
 
 /// Runs `command` as this process's only child and prints its wall time, CPU time and peak
 /// resident memory (from the kernel, via `getrusage` of the children).
-pub fn measure(command: &[String]) -> anyhow::Result<()> {
+/// Its standard output goes to `stdout` when given, else nowhere.
+pub fn measure(command: &[String], stdout: Option<&Path>) -> anyhow::Result<()> {
     let (program, args) = command.split_first().context("nothing to measure")?;
+    let output = match stdout {
+        Some(path) => Stdio::from(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Stdio::null(),
+    };
     let started = Instant::now();
-    let status = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .status()?;
+    let status = Command::new(program).args(args).stdout(output).status()?;
     let elapsed = started.elapsed();
     // This process has exactly one child, so the children's peak is that child's peak.
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;

@@ -142,9 +142,28 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// B9: seed many incidents as real ones end up (timelines, pages, reviews, action
+    /// items), then time `warroom report --json`, each run a fresh process, with its peak
+    /// resident memory
+    Report {
+        /// A fresh database to use instead of a temporary SQLite file (e.g. postgres://...)
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        incidents: usize,
+        /// Timeline events in all, spread evenly over the incidents
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// How many times the report is run
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
     /// Run a command as this process's only child; print its wall time and peak RSS
     #[command(hide = true)]
     Measure {
+        /// Where the command's standard output goes (by default nowhere)
+        #[arg(long)]
+        stdout: Option<std::path::PathBuf>,
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
@@ -242,6 +261,20 @@ pub async fn execute(
             })
             .await
         }
-        BenchCommand::Measure { command } => bench::measure(&command),
+        BenchCommand::Report {
+            database_url,
+            incidents,
+            events,
+            runs,
+        } => {
+            bench::report::run(bench::report::Options {
+                database_url,
+                incidents: incidents.max(1),
+                events,
+                runs: runs.max(1),
+            })
+            .await
+        }
+        BenchCommand::Measure { stdout, command } => bench::measure(&command, stdout.as_deref()),
     }
 }

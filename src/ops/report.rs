@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{Ops, OpsError, Permission, Principal, authorize};
 use crate::domain::{Action, Incident, IncidentId, Timestamp};
+use crate::store::{ReportIncident, ReportScope};
 
 /// The schema of the JSON report.
 pub const REPORT_SCHEMA: &str = "warroom.report/v1";
@@ -114,7 +115,7 @@ fn seconds(from: Timestamp, to: Option<Timestamp>) -> Option<f64> {
 impl Ops {
     /// Whether `incident` was acknowledged within its severity's `ack_within`: none while
     /// that may still happen.
-    fn ack_met(&self, incident: &Incident, now: Timestamp) -> Option<bool> {
+    fn ack_met(&self, incident: &ReportIncident, now: Timestamp) -> Option<bool> {
         let within = self.config.severity(&incident.severity)?.ack_within;
         let deadline = incident.opened_at.plus(within);
         match incident.acknowledged_at {
@@ -126,7 +127,7 @@ impl Ops {
 
     /// Whether `incident` was resolved within its service's RTO: none without a service or
     /// while that may still happen.
-    fn rto_met(&self, incident: &Incident, now: Timestamp) -> Option<bool> {
+    fn rto_met(&self, incident: &ReportIncident, now: Timestamp) -> Option<bool> {
         let rto = self.config.service(incident.service.as_deref()?)?.rto;
         let deadline = incident.opened_at.plus(rto);
         match incident.resolved_at {
@@ -136,8 +137,8 @@ impl Ops {
         }
     }
 
-    fn group(&self, incidents: &[&Incident], now: Timestamp) -> Group {
-        let spread = |pick: fn(&Incident) -> Option<Timestamp>| {
+    fn group(&self, incidents: &[&ReportIncident], now: Timestamp) -> Group {
+        let spread = |pick: fn(&ReportIncident) -> Option<Timestamp>| {
             Spread::of(
                 incidents
                     .iter()
@@ -177,16 +178,18 @@ impl Ops {
             .transpose()?;
         let now = self.clock.now();
         let since = now.minus(span);
-        let all = self.store.incidents_opened_since(since).await?;
-        let chosen: Vec<&Incident> = all
-            .iter()
-            .filter(|incident| severity.as_ref().is_none_or(|s| incident.severity == *s))
-            .filter(|incident| service.is_none() || incident.service == service)
-            .collect();
-        let (drills, real): (Vec<&Incident>, Vec<&Incident>) =
-            chosen.iter().partition(|incident| incident.drill);
-        let mut by_severity: BTreeMap<&str, Vec<&Incident>> = BTreeMap::new();
-        let mut by_service: BTreeMap<&str, Vec<&Incident>> = BTreeMap::new();
+        // Filtered, counted and stripped to the columns used in the database: only the
+        // incidents' times come back, and pages and reviews come back counted.
+        let scope = ReportScope {
+            since,
+            severity: severity.clone(),
+            service: service.clone(),
+        };
+        let all = self.store.report_incidents(&scope).await?;
+        let (drills, real): (Vec<&ReportIncident>, Vec<&ReportIncident>) =
+            all.iter().partition(|incident| incident.drill);
+        let mut by_severity: BTreeMap<&str, Vec<&ReportIncident>> = BTreeMap::new();
+        let mut by_service: BTreeMap<&str, Vec<&ReportIncident>> = BTreeMap::new();
         for incident in &real {
             by_severity
                 .entry(&incident.severity)
@@ -197,12 +200,11 @@ impl Ops {
                 .or_default()
                 .push(incident);
         }
-        let groups = |map: BTreeMap<&str, Vec<&Incident>>| -> BTreeMap<String, Group> {
+        let groups = |map: BTreeMap<&str, Vec<&ReportIncident>>| -> BTreeMap<String, Group> {
             map.into_iter()
                 .map(|(name, incidents)| (name.to_owned(), self.group(&incidents, now)))
                 .collect()
         };
-        let ids: std::collections::BTreeSet<IncidentId> = real.iter().map(|i| i.id).collect();
         Ok(json!({
             "schema": REPORT_SCHEMA,
             "since": since,
@@ -213,60 +215,40 @@ impl Ops {
             "overall": self.group(&real, now),
             "by_severity": groups(by_severity),
             "by_service": groups(by_service),
-            "pages": self.page_load(since, &ids).await?,
-            "reviews": self.review_figures(since, &ids, now).await?,
+            "pages": self.page_load(&scope).await?,
+            "reviews": self.review_figures(&scope, now).await?,
             "open_action_items": self.open_items(&real, now).await?,
         }))
     }
 
-    async fn page_load(
-        &self,
-        since: Timestamp,
-        ids: &std::collections::BTreeSet<IncidentId>,
-    ) -> Result<Value, OpsError> {
-        let mut per_person: BTreeMap<String, usize> = BTreeMap::new();
-        let mut per_hour = [0usize; 24];
-        for (incident, user, at) in self.store.user_pages_since(since).await? {
-            if !ids.contains(&incident) {
-                continue;
-            }
-            *per_person.entry(user).or_default() += 1;
-            let hour = (at.as_millis().div_euclid(3_600_000)).rem_euclid(24) as usize;
-            per_hour[hour] += 1;
+    async fn page_load(&self, scope: &ReportScope) -> Result<Value, OpsError> {
+        let mut per_person: BTreeMap<String, u64> = BTreeMap::new();
+        let mut per_hour = [0u64; 24];
+        for (user, hour, pages) in self.store.report_page_load(scope).await? {
+            *per_person.entry(user).or_default() += pages;
+            per_hour[hour as usize % 24] += pages;
         }
         Ok(json!({"per_person": per_person, "per_hour_utc": per_hour}))
     }
 
-    async fn review_figures(
-        &self,
-        since: Timestamp,
-        ids: &std::collections::BTreeSet<IncidentId>,
-        now: Timestamp,
-    ) -> Result<Value, OpsError> {
-        let reviews: Vec<_> = self
-            .store
-            .reviews_since(since)
-            .await?
-            .into_iter()
-            .filter(|review| ids.contains(&review.incident_id))
-            .collect();
-        let done = reviews.iter().filter(|review| review.is_done()).count();
-        let on_time = reviews.iter().filter(|review| review.on_time()).count();
-        let overdue = reviews
-            .iter()
-            .filter(|review| !review.is_done() && review.due_at < now)
-            .count();
+    async fn review_figures(&self, scope: &ReportScope, now: Timestamp) -> Result<Value, OpsError> {
+        let counts = self.store.report_review_counts(scope, now).await?;
         Ok(json!({
-            "total": reviews.len(),
-            "done": done,
-            "done_on_time": on_time,
-            "open": reviews.len() - done,
-            "overdue": overdue,
-            "on_time_rate": (!reviews.is_empty()).then(|| on_time as f64 / reviews.len() as f64),
+            "total": counts.total,
+            "done": counts.done,
+            "done_on_time": counts.done_on_time,
+            "open": counts.total - counts.done,
+            "overdue": counts.overdue,
+            "on_time_rate": (counts.total > 0)
+                .then(|| counts.done_on_time as f64 / counts.total as f64),
         }))
     }
 
-    async fn open_items(&self, real: &[&Incident], now: Timestamp) -> Result<Value, OpsError> {
+    async fn open_items(
+        &self,
+        real: &[&ReportIncident],
+        now: Timestamp,
+    ) -> Result<Value, OpsError> {
         let titles: BTreeMap<IncidentId, &str> = real
             .iter()
             .map(|incident| (incident.id, incident.title.as_str()))

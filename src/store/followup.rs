@@ -43,6 +43,28 @@ pub trait FollowupStore: Send + Sync {
         since: Timestamp,
     ) -> Result<Vec<(IncidentId, String, Timestamp)>, StoreError>;
 
+    /// What a report needs of each incident of `scope` (drills too, to count them apart),
+    /// oldest first: only the columns it reads.
+    async fn report_incidents(
+        &self,
+        scope: &ReportScope,
+    ) -> Result<Vec<ReportIncident>, StoreError>;
+
+    /// Pages sent to Discord users at or after `scope.since` for the incidents of `scope`
+    /// other than drills, counted in the database: (user id, hour of day UTC, count).
+    async fn report_page_load(
+        &self,
+        scope: &ReportScope,
+    ) -> Result<Vec<(String, u32, u64)>, StoreError>;
+
+    /// The reviews created at or after `scope.since` of the incidents of `scope` other than
+    /// drills, counted in the database.
+    async fn report_review_counts(
+        &self,
+        scope: &ReportScope,
+        now: Timestamp,
+    ) -> Result<ReviewCounts, StoreError>;
+
     /// The newest `limit` events of `kind` of incident `id`, newest first.
     async fn events_of_kind(
         &self,
@@ -51,6 +73,45 @@ pub trait FollowupStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Event>, StoreError>;
 }
+
+/// The incidents a report covers: opened at or after `since`, of `severity` and `service`
+/// when given.
+#[derive(Clone, Debug)]
+pub struct ReportScope {
+    pub since: Timestamp,
+    pub severity: Option<String>,
+    pub service: Option<String>,
+}
+
+/// What a report reads of an incident.
+#[derive(Clone, Debug)]
+pub struct ReportIncident {
+    pub id: IncidentId,
+    /// Shown beside the incident's open action items.
+    pub title: String,
+    pub severity: String,
+    pub service: Option<String>,
+    pub drill: bool,
+    pub opened_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub mitigated_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// Reviews counted for a report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReviewCounts {
+    pub total: u64,
+    pub done: u64,
+    /// Done by their due date.
+    pub done_on_time: u64,
+    /// Not done and past their due date.
+    pub overdue: u64,
+}
+
+/// The incidents of a report's scope (alias `i`): `$1` since, `$2` severity, `$3` service.
+const SCOPE: &str = "i.opened_at >= $1 AND ($2 IS NULL OR i.severity = $2) \
+                     AND ($3 IS NULL OR i.service = $3)";
 
 const REVIEW_COLUMNS: &str =
     "incident_id, owner, owner_name, due_at, created_at, meeting_at, done_at, done_by";
@@ -277,6 +338,93 @@ impl FollowupStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(Self::event_from_row).collect()
+    }
+
+    async fn report_incidents(&self, scope: &ReportScope) -> Result<Vec<ReportIncident>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT i.id, i.title, i.severity, i.service, i.drill, i.opened_at, i.acknowledged_at, \
+             i.mitigated_at, i.resolved_at FROM incidents i WHERE {SCOPE} ORDER BY i.opened_at, i.id"
+        )))
+        .bind(scope.since.as_millis())
+        .bind(scope.severity.clone())
+        .bind(scope.service.clone())
+        .fetch_all(&self.reader)
+        .await?;
+        let at = |row: &DB::Row, column: &str| -> Result<Option<Timestamp>, StoreError> {
+            Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp::from_millis))
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(ReportIncident {
+                    id: IncidentId(row.try_get("id")?),
+                    title: row.try_get("title")?,
+                    severity: row.try_get("severity")?,
+                    service: row.try_get("service")?,
+                    drill: row.try_get("drill")?,
+                    opened_at: Timestamp::from_millis(row.try_get("opened_at")?),
+                    acknowledged_at: at(row, "acknowledged_at")?,
+                    mitigated_at: at(row, "mitigated_at")?,
+                    resolved_at: at(row, "resolved_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn report_page_load(&self, scope: &ReportScope) -> Result<Vec<(String, u32, u64)>, StoreError> {
+        let rows = sqlx::query(super::sql::sql(format!(
+            "SELECT p.recipient, (COALESCE(p.finished_at, p.created_at) / 3600000) % 24 AS hour, \
+             COUNT(*) AS pages FROM pages p JOIN incidents i ON i.id = p.incident_id \
+             WHERE {SCOPE} AND i.drill = $4 AND p.action = 'trigger' AND p.state = 'sent' \
+             AND p.recipient_kind = 'discord_user' AND p.created_at >= $1 \
+             GROUP BY p.recipient, hour"
+        )))
+        .bind(scope.since.as_millis())
+        .bind(scope.severity.clone())
+        .bind(scope.service.clone())
+        .bind(false)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let hour: i64 = row.try_get("hour")?;
+                let pages: i64 = row.try_get("pages")?;
+                Ok((
+                    row.try_get("recipient")?,
+                    u32::try_from(hour.rem_euclid(24)).map_err(super::sql::corrupt)?,
+                    u64::try_from(pages).map_err(super::sql::corrupt)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn report_review_counts(
+        &self,
+        scope: &ReportScope,
+        now: Timestamp,
+    ) -> Result<ReviewCounts, StoreError> {
+        let row = sqlx::query(super::sql::sql(format!(
+            "SELECT COUNT(*) AS total, COUNT(r.done_at) AS done, \
+             COALESCE(SUM(CASE WHEN r.done_at <= r.due_at THEN 1 ELSE 0 END), 0) AS on_time, \
+             COALESCE(SUM(CASE WHEN r.done_at IS NULL AND r.due_at < $5 THEN 1 ELSE 0 END), 0) \
+             AS overdue FROM reviews r JOIN incidents i ON i.id = r.incident_id \
+             WHERE {SCOPE} AND i.drill = $4 AND r.created_at >= $1"
+        )))
+        .bind(scope.since.as_millis())
+        .bind(scope.severity.clone())
+        .bind(scope.service.clone())
+        .bind(false)
+        .bind(now.as_millis())
+        .fetch_one(&self.reader)
+        .await?;
+        let count = |column: &str| -> Result<u64, StoreError> {
+            u64::try_from(row.try_get::<i64, _>(column)?).map_err(super::sql::corrupt)
+        };
+        Ok(ReviewCounts {
+            total: count("total")?,
+            done: count("done")?,
+            done_on_time: count("on_time")?,
+            overdue: count("overdue")?,
+        })
     }
 
     async fn incidents_opened_since(&self, since: Timestamp) -> Result<Vec<Incident>, StoreError> {

@@ -16,6 +16,7 @@ mod followup;
 mod postgres;
 mod reach;
 mod runs;
+mod seed;
 mod sql;
 mod sqlite;
 mod timers;
@@ -43,9 +44,10 @@ pub use escalation::{
     FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
     Stop,
 };
-pub use followup::FollowupStore;
+pub use followup::{FollowupStore, ReportIncident, ReportScope, ReviewCounts};
 pub use reach::ReachStore;
 pub use runs::{AuditEntry, RunChange, RunClaim, RunDecide, RunRecord, RunStore, RunWritten};
+pub use seed::{SeedIncident, SeedPage, SeedRest, SeedStore};
 pub use timers::{OutboxDm, TimerStore};
 
 use crate::domain::{
@@ -130,6 +132,7 @@ pub trait Store:
     + CheckStore
     + CoverStore
     + FollowupStore
+    + SeedStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -149,6 +152,7 @@ impl<
         + CheckStore
         + CoverStore
         + FollowupStore
+        + SeedStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -405,7 +405,7 @@ impl {
         Ok(())
     }
 
-    async fn write_incident_state(
+    pub(super) async fn write_incident_state(
         tx: &mut Transaction<'static, DB>,
         incident: &Incident,
     ) -> Result<(), StoreError> {

@@ -98,7 +98,7 @@ pub enum PageRecipient {
 }
 
 impl PageRecipient {
-    pub(super) fn columns(
+    pub(in crate::store) fn columns(
         &self,
     ) -> Result<(&'static str, String, Option<String>, bool), StoreError> {
         Ok(match self {
