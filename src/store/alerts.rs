@@ -113,6 +113,9 @@ pub struct RecordRequest<'a> {
     pub note: Option<NewEvent>,
 }
 
+/// A [`RenderAlert`] that owns what it refers to.
+pub type OwnedRenderAlert = Box<dyn Fn(&AlertReport, AlertChange) -> NewEvent + Send + Sync>;
+
 /// A [`RecordRequest`] that owns what it refers to, so it can wait in the alert writer's
 /// queue (`ops::AlertWriter`) and be recorded with other deliveries' in one transaction. It
 /// carries no claim: linking a just-opened incident stays on its own path.
@@ -122,7 +125,7 @@ pub struct RecordJob {
     pub group_key: String,
     pub alerts: Vec<AlertReport>,
     pub now: Timestamp,
-    pub render: Box<dyn Fn(&AlertReport, AlertChange) -> NewEvent + Send + Sync>,
+    pub render: OwnedRenderAlert,
     pub require_active: bool,
     pub note: Option<NewEvent>,
 }
