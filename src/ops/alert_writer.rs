@@ -25,6 +25,14 @@ pub const ALERT_QUEUE_CAPACITY: usize = 256;
 /// how long the first delivery of a batch waits for the last one's writes.
 pub const ALERT_BATCH_MAX: usize = 64;
 
+/// Writer tasks taking batches from the one queue. PostgreSQL serves several transactions
+/// at once: one writer would wait out every round trip of its batch alone (on a loaded
+/// machine a single writer halved B2's throughput), while a few overlapping batches keep the
+/// server busy and still share commits. They lock incidents in the same order (see
+/// `record_alerts_batch`), so they cannot deadlock. On SQLite, whose one writer connection
+/// serializes them anyway, the others wait for it with their batch formed.
+pub const ALERT_WRITERS: usize = 4;
+
 /// A job and where its outcome goes.
 type Queued = (RecordJob, oneshot::Sender<Result<Recorded, StoreError>>);
 
@@ -51,7 +59,10 @@ impl AlertWriter {
     /// at most `max_batch` jobs per transaction (each at least 1).
     pub fn spawn(store: Arc<dyn Store>, capacity: usize, max_batch: usize) -> AlertWriter {
         let (queue, jobs) = mpsc::channel(capacity.max(1));
-        tokio::spawn(write_batches(store, jobs, max_batch.max(1)));
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        for _ in 0..ALERT_WRITERS {
+            tokio::spawn(write_batches(store.clone(), jobs.clone(), max_batch.max(1)));
+        }
         AlertWriter { queue }
     }
 
@@ -70,9 +81,18 @@ impl AlertWriter {
 /// The writer task: take what is queued, record it in one transaction, answer each job.
 /// No artificial delay: while one batch is written the next one queues, so batches grow with
 /// the load and a lone delivery is written at once.
-async fn write_batches(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Queued>, max_batch: usize) {
+/// One writer holds the receiver while it waits, so the next batch forms while others write.
+async fn write_batches(
+    store: Arc<dyn Store>,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>,
+    max_batch: usize,
+) {
     let mut taken = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut taken, max_batch).await > 0 {
+    loop {
+        let count = queue.lock().await.recv_many(&mut taken, max_batch).await;
+        if count == 0 {
+            return;
+        }
         let (jobs, replies): (Vec<RecordJob>, Vec<_>) = taken.drain(..).unzip();
         let results = store.record_alerts_batch(&jobs).await;
         for (reply, result) in replies.into_iter().zip(results) {
