@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{OpenRequest, Ops, OpsError, Principal};
+use super::{OpenRequest, Ops, OpsError, Principal, WriterError};
 use crate::alerts::{ALERT_SENDER, AlertGroup, AlertSource, Delivery, Route};
 use crate::domain::{Actor, EventKind, IncidentId, NewEvent, Refusal, Source, Status};
 use crate::store::{
-    AlertChange, AlertReport, AlertState, Claim, GroupPlan, PlanRequest, RecordRequest,
+    AlertChange, AlertReport, AlertState, Claim, GroupPlan, PlanRequest, RecordJob, Recorded,
 };
 
 /// Storm control counts opens over this sliding window.
@@ -151,7 +151,7 @@ impl Ops {
                 return Ok(outcome);
             }
             let recorded = self
-                .record_group(&system, source, group, &route, id, None, true, &mut outcome)
+                .record_group(&system, source, group, &route, id, true, &mut outcome)
                 .await?;
             if recorded {
                 return Ok(outcome);
@@ -166,8 +166,40 @@ impl Ops {
             outcome.held = u32::try_from(group.alerts.len()).unwrap_or(u32::MAX);
             return Ok(outcome);
         }
+        let Some(incident) = self
+            .plan_and_open(&system, source, group, &route, &mut outcome)
+            .await?
+        else {
+            return Ok(outcome);
+        };
+        outcome.incident = Some(incident);
+        self.record_group(
+            &system,
+            source,
+            group,
+            &route,
+            incident,
+            false,
+            &mut outcome,
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    /// The slow path, under the group's lock: plan the group and, when the plan says so, open
+    /// its incident (waiting a little while another delivery opens it). `None` when there is
+    /// nothing to record (the counts are in `outcome`); else the incident to record on (a
+    /// group claimed here is already linked to the incident it opened).
+    async fn plan_and_open(
+        &self,
+        system: &Principal,
+        source: AlertSource,
+        group: &AlertGroup,
+        route: &Route,
+        outcome: &mut GroupOutcome,
+    ) -> Result<Option<IncidentId>, IngestError> {
         let waiting = std::time::Instant::now();
-        let (incident, claim) = loop {
+        loop {
             let token = format!("{:016x}", fastrand::u64(..));
             let plan = self
                 .store
@@ -191,34 +223,17 @@ impl Ops {
                 } => {
                     outcome.duplicates = duplicates;
                     outcome.unmatched = unmatched;
-                    return Ok(outcome);
+                    return Ok(None);
                 }
                 GroupPlan::Attach { incident, overflow } => {
                     outcome.overflow = overflow;
-                    break (incident, None);
+                    return Ok(Some(incident));
                 }
                 GroupPlan::Open(claim) => {
-                    let request = if claim.is_overflow() {
-                        overflow_request(&route, self)
-                    } else {
-                        self.open_request(&route, group)
-                    };
-                    // Opened and linked in one transaction; if the claim was taken over
-                    // meanwhile, nothing was written and the sender is asked to retry.
-                    let opened = self
-                        .open_linked(&system, Source::Alert, request, Some(&claim))
-                        .await
-                        .map_err(|error| match error {
-                            OpsError::Store(crate::store::StoreError::ClaimLost(reason)) => {
-                                IngestError::Busy(format!(
-                                    "{reason}; send this again in a few seconds"
-                                ))
-                            }
-                            other => IngestError::Ops(other),
-                        })?;
+                    let incident = self.open_claimed(system, route, group, &claim).await?;
                     outcome.opened = true;
                     outcome.overflow = claim.is_overflow();
-                    break (opened.incident.id, None);
+                    return Ok(Some(incident));
                 }
                 GroupPlan::Busy if waiting.elapsed() < BUSY_WAIT => {
                     tokio::time::sleep(BUSY_PAUSE).await;
@@ -230,20 +245,34 @@ impl Ops {
                     )));
                 }
             }
+        }
+    }
+
+    /// Opens the incident of a group this delivery claimed, linked in the same transaction;
+    /// if the claim was taken over meanwhile, nothing was written and the sender is asked to
+    /// retry.
+    async fn open_claimed(
+        &self,
+        system: &Principal,
+        route: &Route,
+        group: &AlertGroup,
+        claim: &Claim,
+    ) -> Result<IncidentId, IngestError> {
+        let request = if claim.is_overflow() {
+            overflow_request(route, self)
+        } else {
+            self.open_request(route, group)
         };
-        outcome.incident = Some(incident);
-        self.record_group(
-            &system,
-            source,
-            group,
-            &route,
-            incident,
-            claim.as_ref(),
-            false,
-            &mut outcome,
-        )
-        .await?;
-        Ok(outcome)
+        let opened = self
+            .open_linked(system, Source::Alert, request, Some(claim))
+            .await
+            .map_err(|error| match error {
+                OpsError::Store(crate::store::StoreError::ClaimLost(reason)) => {
+                    IngestError::Busy(format!("{reason}; send this again in a few seconds"))
+                }
+                other => IngestError::Ops(other),
+            })?;
+        Ok(opened.incident.id)
     }
 
     /// The route of a group: picked by its labels; a delivery without labels (a PagerDuty
@@ -268,6 +297,10 @@ impl Ops {
         Ok(self.config.alerts.route(&group.route_labels).clone())
     }
 
+    /// Records the group's alerts on `incident` through the alert writer (group commit with
+    /// other deliveries), then what follows from them. `false` when `require_active` found
+    /// the incident resolved (plan the group instead). (A claimed group was linked when its
+    /// incident was opened, so nothing here links.)
     #[allow(clippy::too_many_arguments)]
     async fn record_group(
         &self,
@@ -276,43 +309,50 @@ impl Ops {
         group: &AlertGroup,
         route: &Route,
         incident: IncidentId,
-        claim: Option<&Claim>,
         require_active: bool,
         outcome: &mut GroupOutcome,
     ) -> Result<bool, IngestError> {
-        let actor = system.actor.clone();
         let now = self.clock.now();
-        let group_key = group.key.clone();
-        let route_name = route.name.clone();
-        let note = truncation_note(&actor, source, group, now);
-        let render = move |alert: &AlertReport, change: AlertChange| -> NewEvent {
-            render_event(&actor, source, &group_key, &route_name, alert, change, now)
+        let render = renderer(system.actor.clone(), source, group, route, now);
+        let note = truncation_note(&system.actor, source, group, now);
+        let job = RecordJob {
+            incident,
+            source: source.as_str().to_owned(),
+            group_key: group.key.clone(),
+            alerts: group.alerts.clone(),
+            now,
+            render: Box::new(render),
+            require_active,
+            note,
         };
         let recorded = self
-            .store
-            .record_alerts(RecordRequest {
-                incident,
-                claim,
-                source: source.as_str(),
-                group_key: &group.key,
-                alerts: &group.alerts,
-                now,
-                render: &render,
-                require_active,
-                note,
-            })
+            .alert_writer()
+            .record(job)
             .await
-            .map_err(|error| match claim {
-                // The claim was taken over: the incident just opened is not linked.
-                Some(_) => IngestError::Busy(format!(
-                    "alert group `{}` could not be linked to {incident}: {error}",
-                    group.key
-                )),
-                None => IngestError::Ops(error.into()),
+            .map_err(|error| match error {
+                WriterError::Store(error) => IngestError::Ops(error.into()),
+                WriterError::Gone => {
+                    IngestError::Busy(format!("{error}; send this again in a few seconds"))
+                }
             })?;
         if recorded.replan {
             return Ok(false);
         }
+        self.after_recorded(system, route, incident, recorded, outcome)
+            .await?;
+        Ok(true)
+    }
+
+    /// What follows from recorded alerts: the counts, waking the workers, and mitigating the
+    /// incident when its last alert resolved and the route says so.
+    async fn after_recorded(
+        &self,
+        system: &Principal,
+        route: &Route,
+        incident: IncidentId,
+        recorded: Recorded,
+        outcome: &mut GroupOutcome,
+    ) -> Result<(), IngestError> {
         outcome.fired = recorded.fired;
         outcome.resolved = recorded.resolved;
         outcome.duplicates = recorded.unchanged;
@@ -333,7 +373,7 @@ impl Ops {
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// A PagerDuty `acknowledge`: acknowledges the group's incident, once.
@@ -435,6 +475,22 @@ fn truncation_note(
                 group.truncated
             )),
     )
+}
+
+/// The renderer of a group's alert events, owning what it needs (it may wait in the alert
+/// writer's queue).
+fn renderer(
+    actor: Actor,
+    source: AlertSource,
+    group: &AlertGroup,
+    route: &Route,
+    now: crate::domain::Timestamp,
+) -> impl Fn(&AlertReport, AlertChange) -> NewEvent + Send + Sync + 'static {
+    let group_key = group.key.clone();
+    let route_name = route.name.clone();
+    move |alert: &AlertReport, change: AlertChange| {
+        render_event(&actor, source, &group_key, &route_name, alert, change, now)
+    }
 }
 
 fn render_event(

@@ -1,6 +1,7 @@
 //! Use cases: `(principal, request) -> outcome`. Authorization and validation happen here;
 //! storage is behind `Store`, and nothing here knows Discord, HTTP or SQL.
 
+mod alert_writer;
 mod alerts;
 mod archive;
 mod authz;
@@ -31,6 +32,7 @@ use crate::domain::{Clock, Event, Incident, IncidentId, Refusal};
 use crate::store::{Store, StoreError};
 
 pub use crate::domain::{TEXT_LIMIT, TITLE_LIMIT};
+pub use alert_writer::{ALERT_BATCH_MAX, ALERT_QUEUE_CAPACITY, AlertWriter, WriterError};
 pub use alerts::{CLAIM_TIMEOUT, GroupOutcome, IngestError, IngestOutcome, STORM_WINDOW};
 pub use archive::{ARCHIVE_TIMER, ArchiveHandler};
 pub use authz::{Permission, Principal, authorize};
@@ -101,6 +103,11 @@ pub struct Ops {
     /// escalation engine, the Discord projector) at once. Commits of other processes reach
     /// them through the store's change feed; neither is ever the only way work is found.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The group-commit writer of alert deliveries, started on first use (it needs a tokio
+    /// runtime, which building `Ops` does not), shared by clones.
+    alert_writer: Arc<std::sync::OnceLock<AlertWriter>>,
+    /// The writer's queue capacity and largest batch.
+    alert_queue: (usize, usize),
 }
 
 impl Ops {
@@ -111,7 +118,25 @@ impl Ops {
             clock,
             commands: None,
             commits: Arc::new(tokio::sync::watch::channel(0).0),
+            alert_writer: Arc::new(std::sync::OnceLock::new()),
+            alert_queue: (ALERT_QUEUE_CAPACITY, ALERT_BATCH_MAX),
         }
+    }
+
+    /// The same use cases with an alert writer of this queue capacity and largest batch
+    /// (tests use tiny ones to show backpressure).
+    pub fn with_alert_queue(mut self, capacity: usize, max_batch: usize) -> Ops {
+        self.alert_writer = Arc::new(std::sync::OnceLock::new());
+        self.alert_queue = (capacity, max_batch);
+        self
+    }
+
+    /// The alert writer, started on the current runtime the first time.
+    fn alert_writer(&self) -> &AlertWriter {
+        self.alert_writer.get_or_init(|| {
+            let (capacity, max_batch) = self.alert_queue;
+            AlertWriter::spawn(self.store.clone(), capacity, max_batch)
+        })
     }
 
     /// The same use cases, able to run approved commands.

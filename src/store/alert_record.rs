@@ -10,7 +10,7 @@ use sqlx::{Row, Transaction};
 use super::StoreError;
 use super::Written;
 use super::alerts::{
-    AlertChange, EARLY_RESOLVE_MEMORY, Instance, PlanRequest, RecordRequest, Recorded,
+    AlertChange, EARLY_RESOLVE_MEMORY, Instance, PlanRequest, RecordJob, RecordRequest, Recorded,
 };
 use super::sql::{corrupt, sql, sql_store_impl, value_rows};
 use crate::domain::{AlertReport, AlertState, IncidentId, NewEvent, Timestamp};
@@ -122,6 +122,35 @@ const ALERT_ROWS_PER_INSERT: usize = 500;
 
 sql_store_impl! {
 impl {
+    /// `record_alerts_batch`'s one transaction: every job in turn, then one commit (or a
+    /// rollback when none wrote). Any job's error fails the whole batch, written nothing.
+    pub(super) async fn record_together(
+        &self,
+        jobs: &[RecordJob],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        // By incident (stable, so one incident's jobs keep their order): two writers that
+        // lock incidents in the same order cannot deadlock on PostgreSQL.
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by_key(|&index| jobs[index].incident);
+        let mut tx = self.begin_write().await?;
+        let mut recorded: Vec<Option<Recorded>> = vec![None; jobs.len()];
+        let mut wrote = false;
+        for index in order {
+            let one = Self::record_in_tx(&mut tx, &jobs[index].request()).await?;
+            wrote |= !one.written.duplicate;
+            recorded[index] = Some(one);
+        }
+        if wrote {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        recorded
+            .into_iter()
+            .map(|one| one.ok_or_else(|| corrupt("a job of the batch was not recorded")))
+            .collect()
+    }
+
     /// `record_alerts` inside `tx`; `written.duplicate` when nothing was written (the caller
     /// rolls back).
     pub(super) async fn record_in_tx(

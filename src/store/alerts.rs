@@ -113,6 +113,51 @@ pub struct RecordRequest<'a> {
     pub note: Option<NewEvent>,
 }
 
+/// A [`RenderAlert`] that owns what it refers to.
+pub type OwnedRenderAlert = Box<dyn Fn(&AlertReport, AlertChange) -> NewEvent + Send + Sync>;
+
+/// A [`RecordRequest`] that owns what it refers to, so it can wait in the alert writer's
+/// queue (`ops::AlertWriter`) and be recorded with other deliveries' in one transaction. It
+/// carries no claim: linking a just-opened incident stays on its own path.
+pub struct RecordJob {
+    pub incident: IncidentId,
+    pub source: String,
+    pub group_key: String,
+    pub alerts: Vec<AlertReport>,
+    pub now: Timestamp,
+    pub render: OwnedRenderAlert,
+    pub require_active: bool,
+    pub note: Option<NewEvent>,
+}
+
+impl RecordJob {
+    /// The request this job stands for.
+    pub fn request(&self) -> RecordRequest<'_> {
+        RecordRequest {
+            incident: self.incident,
+            claim: None,
+            source: &self.source,
+            group_key: &self.group_key,
+            alerts: &self.alerts,
+            now: self.now,
+            render: &*self.render,
+            require_active: self.require_active,
+            note: self.note.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordJob")
+            .field("incident", &self.incident)
+            .field("source", &self.source)
+            .field("group_key", &self.group_key)
+            .field("alerts", &self.alerts.len())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Recorded {
     /// The incident and the events appended (none when nothing changed).
@@ -158,6 +203,16 @@ pub trait AlertStore: Send + Sync {
     /// alert's new state and the events `render` makes for the changes, in one transaction.
     /// Alerts whose state is already stored change nothing.
     async fn record_alerts(&self, request: RecordRequest<'_>) -> Result<Recorded, StoreError>;
+
+    /// `record_alerts` for several deliveries in ONE transaction and one commit (group
+    /// commit). The jobs run one after the other (those of one incident in the order given),
+    /// each seeing what the ones before it wrote, so the outcome of each is what it would be
+    /// alone. If any of them fails, or the commit does, the transaction is rolled back and
+    /// each job runs again alone, in its own transaction: one job's failure costs the others
+    /// only time. Recording is idempotent (every write is keyed by its alert instance), so
+    /// running a job again is safe even if a failed commit did commit. One result per job,
+    /// in the jobs' order; each `Ok` is committed.
+    async fn record_alerts_batch(&self, jobs: &[RecordJob]) -> Vec<Result<Recorded, StoreError>>;
 
     /// Opens the incident of a claimed group and links the group to it, in one transaction:
     /// a process dying in between can leave neither an unlinked incident (which would page
@@ -208,6 +263,12 @@ struct StoredInstance {
     received_at: i64,
     early: bool,
 }
+
+/// The parts of `group_state`'s one read: the group's row, its alerts' stored instances,
+/// and remembered early resolves.
+const GROUP_PART: i64 = 0;
+const ALERT_PART: i64 = 1;
+const EARLY_PART: i64 = 2;
 
 /// How long a resolved notice for an alert never seen firing is remembered: longer than any
 /// sender delays or reorders notices (Alertmanager resends every few minutes).
@@ -304,6 +365,58 @@ impl {
             .iter()
             .map(|alert| pick_instance(alert, stored.get(&alert.fingerprint)?))
             .collect())
+    }
+
+    /// `group_state`'s one statement: the group's incident and its status (part
+    /// `GROUP_PART`) and, when `match_alerts`, the stored instances of the alerts' fingerprints
+    /// (parts `ALERT_PART` and `EARLY_PART`, as `find_instances` reads them). One statement is
+    /// one round trip (one hand-off to SQLite's worker thread) and one snapshot.
+    async fn read_group_state(
+        reader: &sqlx::Pool<DB>,
+        source: &str,
+        group_key: &str,
+        alerts: &[AlertReport],
+        match_alerts: bool,
+    ) -> Result<Vec<<DB as sqlx::Database>::Row>, StoreError> {
+        let mut text = format!(
+            "SELECT CAST({GROUP_PART} AS BIGINT) AS part, g.incident_id AS incident_id, \
+             i.status AS status, '' AS fingerprint, '' AS instance, \
+             CAST(0 AS BIGINT) AS received_at \
+             FROM alert_groups g JOIN incidents i ON i.id = g.incident_id \
+             WHERE g.source = {} AND g.group_key = {}",
+            param::<DB>(1),
+            param::<DB>(2)
+        );
+        let fingerprints: BTreeSet<&str> = if match_alerts {
+            alerts.iter().map(|alert| alert.fingerprint.as_str()).collect()
+        } else {
+            BTreeSet::new()
+        };
+        let count = fingerprints.len();
+        if count > 0 {
+            text.push_str(&format!(
+                " UNION ALL SELECT {ALERT_PART}, NULL, status, fingerprint, instance, received_at \
+                 FROM alerts WHERE source = {} AND fingerprint IN ({}) \
+                 UNION ALL SELECT {EARLY_PART}, NULL, 'resolved', fingerprint, instance, received_at \
+                 FROM alert_early_resolves WHERE source = {} AND fingerprint IN ({})",
+                param::<DB>(3),
+                param_list::<DB>(4, count),
+                param::<DB>(count + 4),
+                param_list::<DB>(count + 5, count)
+            ));
+        }
+        let mut query = sqlx::query(sql(text))
+            .bind(source.to_owned())
+            .bind(group_key.to_owned());
+        if count > 0 {
+            for _ in 0..2 {
+                query = query.bind(source.to_owned());
+                for fingerprint in &fingerprints {
+                    query = query.bind((*fingerprint).to_owned());
+                }
+            }
+        }
+        Ok(query.fetch_all(reader).await?)
     }
 
     async fn incident_status(
@@ -631,6 +744,24 @@ impl AlertStore {
         Ok(recorded)
     }
 
+    async fn record_alerts_batch(&self, jobs: &[RecordJob]) -> Vec<Result<Recorded, StoreError>> {
+        if jobs.len() > 1 {
+            match self.record_together(jobs).await {
+                Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
+                Err(error) => tracing::debug!(
+                    %error,
+                    jobs = jobs.len(),
+                    "a group commit of alert deliveries failed; recording each alone"
+                ),
+            }
+        }
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            results.push(self.record_alerts(job.request()).await);
+        }
+        results
+    }
+
     async fn group_incident(
         &self,
         source: &str,
@@ -655,20 +786,32 @@ impl AlertStore {
         group_key: &str,
         alerts: &[AlertReport],
     ) -> Result<GroupState, StoreError> {
-        let row = sqlx::query(
-            "SELECT g.incident_id, i.status FROM alert_groups g \
-             JOIN incidents i ON i.id = g.incident_id \
-             WHERE g.source = $1 AND g.group_key = $2",
-        )
-        .bind(source.to_owned())
-        .bind(group_key.to_owned())
-        .fetch_optional(&self.reader)
-        .await?;
-        let Some(row) = row else {
+        // Only alerts with a start can be matched without the write lock: an alert without
+        // one may start a new instance, so then only the group is read.
+        let match_alerts = !alerts.is_empty() && alerts.iter().all(|alert| alert.starts_at.is_some());
+        let rows = Self::read_group_state(&self.reader, source, group_key, alerts, match_alerts)
+            .await?;
+        let mut group = None;
+        let mut stored: BTreeMap<String, Vec<StoredInstance>> = BTreeMap::new();
+        for row in rows {
+            let part: i64 = row.try_get("part")?;
+            if part == GROUP_PART {
+                let id: Option<i64> = row.try_get("incident_id")?;
+                let status: String = row.try_get("status")?;
+                group = id.map(|id| (id, status));
+                continue;
+            }
+            let fingerprint: String = row.try_get("fingerprint")?;
+            stored.entry(fingerprint).or_default().push(StoredInstance {
+                instance: row.try_get("instance")?,
+                status: row.try_get("status")?,
+                received_at: row.try_get("received_at")?,
+                early: part == EARLY_PART,
+            });
+        }
+        let Some((id, status)) = group else {
             return Ok(GroupState::default());
         };
-        let id: i64 = row.try_get("incident_id")?;
-        let status: String = row.try_get("status")?;
         if status == Status::Resolved.as_str() {
             return Ok(GroupState::default());
         }
@@ -676,13 +819,13 @@ impl AlertStore {
             active_incident: Some(IncidentId(id)),
             unchanged: false,
         };
-        // Only alerts with a start can be matched without the write lock: an alert without
-        // one may start a new instance.
-        if alerts.iter().any(|alert| alert.starts_at.is_none()) {
+        if !match_alerts {
             return Ok(active);
         }
-        let found = Self::find_instances(&self.reader, source, alerts).await?;
-        for (alert, found) in alerts.iter().zip(found) {
+        for alert in alerts {
+            let found = stored
+                .get(&alert.fingerprint)
+                .and_then(|stored| pick_instance(alert, stored));
             let Some(found) = found else { return Ok(active) };
             let same = found.status == alert.state.as_str()
                 || (alert.state == AlertState::Firing

@@ -1,6 +1,7 @@
 //! warroom's integration tests: one binary, flows through the real boundaries against real
 //! peers (SQLite files, the local PostgreSQL, the real `warroom` binary).
 
+mod alert_writer;
 mod bench;
 mod checks;
 mod checks_discord;
