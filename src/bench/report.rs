@@ -558,6 +558,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             }
         }
     }
+    store.refresh_statistics().await?;
     seeded.pages = store.user_pages_since(start).await?.len();
     let reviews = store.reviews_since(start).await?.len();
     println!(

@@ -51,6 +51,13 @@ pub trait SeedStore: Send + Sync {
         &self,
         incidents: Vec<SeedIncident>,
     ) -> Result<Vec<IncidentId>, StoreError>;
+
+    /// Benchmarks only: gathers the planner's statistics after seeding, as PostgreSQL's
+    /// autovacuum does some time after a table grows (a database that grew to this size in
+    /// use has them; one bulk-seeded a moment ago does not, and its plans are those of empty
+    /// tables). SQLite keeps no statistics unless asked (`ANALYZE`), and warroom never asks,
+    /// so it is left as it runs in use.
+    async fn refresh_statistics(&self) -> Result<(), StoreError>;
 }
 
 /// Values in a row of `pages` as seeded.
@@ -131,6 +138,13 @@ impl SeedStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        if DB::BACKEND == "postgres" {
+            sqlx::query("ANALYZE").execute(&self.writer).await?;
+        }
+        Ok(())
     }
 }
 }
