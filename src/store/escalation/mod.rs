@@ -43,6 +43,16 @@ pub trait EscalationStore: Send + Sync {
         claim: &PageClaim,
     ) -> Result<Vec<Option<Fired>>, StoreError>;
 
+    /// [`Self::finish_pages`] then [`Self::fire_steps`], in one transaction: one commit,
+    /// one update of the incidents and one insert of events for both. What is appended for
+    /// an incident with a step taken is in that step's [`Fired`]; the rest in `appended`.
+    async fn finish_and_fire(
+        &self,
+        done: Vec<PageDone>,
+        steps: Vec<FireStep>,
+        claim: &PageClaim,
+    ) -> Result<FinishedAndFired, StoreError>;
+
     /// Puts pages in the outbox with their events (`/page`); pages whose (dedup key, action)
     /// exists already are left alone. Returns how many were new.
     async fn enqueue_pages(
@@ -377,15 +387,14 @@ impl {
     }
 
     /// Moves each escalation past its step if it still expects that step, with one
-    /// conditional `UPDATE` per chunk; returns the incidents whose step was taken (the others
-    /// another engine, or an acknowledgement, got to first).
+    /// conditional `UPDATE` per chunk (the caller locked the incidents); returns the
+    /// incidents whose step was taken (the others another engine, or an acknowledgement, got
+    /// to first).
     async fn take_steps(
         tx: &mut Transaction<'static, DB>,
         steps: &[&FireStep],
     ) -> Result<BTreeSet<IncidentId>, StoreError> {
         const COLUMNS: usize = 8;
-        let ids: Vec<IncidentId> = steps.iter().map(|step| step.incident).collect();
-        Self::lock_incidents(tx, &ids).await?;
         let mut taken = BTreeSet::new();
         for chunk in steps.chunks(APPEND_CHUNK) {
             // VALUES columns are column1.. on both backends: incident, next level, next
@@ -424,16 +433,15 @@ impl {
     }
 
     /// Records outcomes whose claims are still current, with one conditional `UPDATE` per
-    /// chunk, and what they change: a trigger cancelled before it was ever tried takes its
-    /// acknowledge/resolve with it; failures may move the escalation on. Returns the indexes
-    /// (into `done`) of the outcomes recorded; their events are appended by the caller.
+    /// chunk (the caller locked the incidents), and what they change: a trigger cancelled
+    /// before it was ever tried takes its acknowledge/resolve with it; failures may move the
+    /// escalation on. Returns the indexes (into `done`) of the outcomes recorded; their
+    /// events are appended by the caller.
     async fn finish_many(
         tx: &mut Transaction<'static, DB>,
         done: &[PageDone],
     ) -> Result<Vec<usize>, StoreError> {
         const COLUMNS: usize = 5;
-        let ids: Vec<IncidentId> = done.iter().map(|done| done.incident).collect();
-        Self::lock_incidents(tx, &ids).await?;
         let mut current: BTreeMap<i64, String> = BTreeMap::new();
         for chunk in done.chunks(APPEND_CHUNK) {
             // page, state, outcome, finished at, the claim's attempts
@@ -547,14 +555,43 @@ impl EscalationStore {
 
     async fn fire_steps(
         &self,
-        mut steps: Vec<FireStep>,
+        steps: Vec<FireStep>,
         claim: &PageClaim,
     ) -> Result<Vec<Option<Fired>>, StoreError> {
-        // Incidents are locked in id order, first, as every incident write does: two engines'
-        // batches and an acknowledgement never wait on each other in a cycle.
+        Ok(self.finish_and_fire(Vec::new(), steps, claim).await?.fired)
+    }
+
+    async fn finish_pages(
+        &self,
+        done: Vec<PageDone>,
+    ) -> Result<Vec<(Incident, Vec<Event>)>, StoreError> {
+        let claim = PageClaim {
+            by: String::new(),
+            lease_until: Timestamp::from_millis(0),
+        };
+        Ok(self.finish_and_fire(done, Vec::new(), &claim).await?.appended)
+    }
+
+    async fn finish_and_fire(
+        &self,
+        mut done: Vec<PageDone>,
+        mut steps: Vec<FireStep>,
+        claim: &PageClaim,
+    ) -> Result<FinishedAndFired, StoreError> {
+        done.sort_by_key(|done| (done.incident, done.page));
+        // Incidents are locked in id order, first and all at once, as every incident write
+        // does: two engines' batches and an acknowledgement never wait on each other in a
+        // cycle.
         let mut order: Vec<usize> = (0..steps.len()).collect();
         order.sort_by_key(|&index| steps[index].incident);
+        let ids: Vec<IncidentId> = done
+            .iter()
+            .map(|done| done.incident)
+            .chain(steps.iter().map(|step| step.incident))
+            .collect();
         let mut tx = self.begin_write().await?;
+        Self::lock_incidents(&mut tx, &ids).await?;
+        let recorded = Self::finish_many(&mut tx, &done).await?;
         let ordered: Vec<&FireStep> = order.iter().map(|&index| &steps[index]).collect();
         let taken_ids = Self::take_steps(&mut tx, &ordered).await?;
         let taken: Vec<usize> = order
@@ -570,19 +607,18 @@ impl EscalationStore {
             })
             .collect();
         let inserted = Self::insert_many_pages(&mut tx, &pages, Some(claim)).await?;
-        let appended = Self::append_many(
-            &mut tx,
+        // Outcomes' events first (they happened first), then the steps': one update of the
+        // incidents and one insert of events for both.
+        let mut events: Vec<(IncidentId, Vec<NewEvent>)> = recorded
+            .into_iter()
+            .map(|index| (done[index].incident, done[index].event.take().into_iter().collect()))
+            .collect();
+        events.extend(
             taken
                 .iter()
-                .map(|&index| {
-                    (
-                        steps[index].incident,
-                        std::mem::take(&mut steps[index].events),
-                    )
-                })
-                .collect(),
-        )
-        .await?;
+                .map(|&index| (steps[index].incident, std::mem::take(&mut steps[index].events))),
+        );
+        let appended = Self::append_many(&mut tx, events).await?;
         tx.commit().await?;
         let mut pages_of: BTreeMap<IncidentId, Vec<Page>> = BTreeMap::new();
         for page in inserted {
@@ -592,31 +628,18 @@ impl EscalationStore {
             .into_iter()
             .map(|(incident, events)| (incident.id, (incident, events)))
             .collect();
-        let mut results: Vec<Option<Fired>> = vec![None; steps.len()];
+        let mut fired: Vec<Option<Fired>> = vec![None; steps.len()];
         for index in taken {
             let id = steps[index].incident;
-            results[index] = Some(Fired {
+            fired[index] = Some(Fired {
                 appended: appended_of.remove(&id),
                 pages: pages_of.remove(&id).unwrap_or_default(),
             });
         }
-        Ok(results)
-    }
-
-    async fn finish_pages(
-        &self,
-        mut done: Vec<PageDone>,
-    ) -> Result<Vec<(Incident, Vec<Event>)>, StoreError> {
-        done.sort_by_key(|done| (done.incident, done.page));
-        let mut tx = self.begin_write().await?;
-        let recorded = Self::finish_many(&mut tx, &done).await?;
-        let events = recorded
-            .into_iter()
-            .map(|index| (done[index].incident, done[index].event.take().into_iter().collect()))
-            .collect();
-        let appended = Self::append_many(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(appended)
+        Ok(FinishedAndFired {
+            fired,
+            appended: appended_of.into_values().collect(),
+        })
     }
 
     async fn enqueue_pages(
