@@ -32,3 +32,4 @@ mod runs;
 mod serve;
 mod support;
 mod timers;
+mod timers_next;

@@ -442,7 +442,9 @@ impl {
         done: &[PageDone],
     ) -> Result<Vec<usize>, StoreError> {
         const COLUMNS: usize = 5;
-        let mut current: BTreeMap<i64, String> = BTreeMap::new();
+        // (page, claim) → dedup key: two outcomes of one page (a stale claim's and the
+        // current one's) in one batch record only the current one.
+        let mut current: BTreeMap<(i64, i64), String> = BTreeMap::new();
         for chunk in done.chunks(APPEND_CHUNK) {
             // page, state, outcome, finished at, the claim's attempts
             let mut query = sqlx::query(sql(format!(
@@ -451,7 +453,7 @@ impl {
                  FROM (VALUES {}) AS v \
                  WHERE pages.id = v.column1 AND pages.state = 'sending' \
                  AND pages.attempts = v.column5 \
-                 RETURNING pages.id, pages.dedup_key",
+                 RETURNING pages.id, pages.attempts, pages.dedup_key",
                 value_rows::<DB>(1, chunk.len(), COLUMNS)
             )));
             for done in chunk {
@@ -463,12 +465,15 @@ impl {
                     .bind(i64::from(done.claim));
             }
             for row in query.fetch_all(&mut **tx).await? {
-                current.insert(row.try_get("id")?, row.try_get("dedup_key")?);
+                current.insert(
+                    (row.try_get("id")?, row.try_get("attempts")?),
+                    row.try_get("dedup_key")?,
+                );
             }
         }
         let mut recorded = Vec::with_capacity(current.len());
         for (index, done) in done.iter().enumerate() {
-            let Some(dedup_key) = current.get(&done.page) else {
+            let Some(dedup_key) = current.get(&(done.page, i64::from(done.claim))) else {
                 continue;
             };
             recorded.push(index);
