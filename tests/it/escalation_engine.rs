@@ -21,8 +21,7 @@ use warroom::escalation::{Engine, Pagers};
 use warroom::notify::{self, VirtualTimer};
 use warroom::ops::{OpenRequest, Ops, OpsError, Principal};
 use warroom::store::{
-    EscalationState, FireStep, NewPage, PageAction, PageClaim, PageDone, PageRecipient,
-    PageState,
+    EscalationState, FireStep, NewPage, PageAction, PageClaim, PageDone, PageRecipient, PageState,
 };
 
 use crate::on_both_backends;
@@ -809,7 +808,10 @@ targets = ["notifier:a"]
         )
         .await
         .unwrap();
-    assert!(written.fired[0].is_some(), "the second incident's step fires");
+    assert!(
+        written.fired[0].is_some(),
+        "the second incident's step fires"
+    );
     assert!(written.fired[1].is_none(), "a step fires once");
     let second_pages = &written.fired[0].as_ref().unwrap().pages;
     assert_eq!(second_pages.len(), 1);
@@ -827,7 +829,10 @@ targets = ["notifier:a"]
     assert_eq!(pages.len(), 1);
     assert_eq!(pages[0].state, PageState::Sent);
     assert_eq!(pages[0].outcome.as_deref(), Some("current"));
-    assert_eq!(rig.count(first, EventKind::PageSent).await, events_before + 1);
+    assert_eq!(
+        rig.count(first, EventKind::PageSent).await,
+        events_before + 1
+    );
     assert_eq!(rig.count(second, EventKind::Escalated).await, 1);
     // Nothing is left to claim: the second incident's page is claimed by the write.
     let later = now.plus(SECOND);

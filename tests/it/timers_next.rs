@@ -32,7 +32,10 @@ async fn the_next_timer_due_is_the_earliest_free_timer_or_claim_running_out(db: 
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(store.next_timer_due().await.unwrap(), Some(START.plus(half)));
+    assert_eq!(
+        store.next_timer_due().await.unwrap(),
+        Some(START.plus(half))
+    );
     // Both held: the first claim to run out (a's) comes before `c`.
     let at = START.plus(half);
     let claimed = store
