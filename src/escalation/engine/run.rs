@@ -36,6 +36,9 @@ type Received = Arc<Mutex<mpsc::Receiver<Outcome>>>;
 /// How often the stopped processes' claims are looked for and the audit runs.
 const AUDIT_EVERY_MS: i64 = 1_000;
 
+/// How long the audit waits at most while a turn has steps or pages waiting.
+const AUDIT_DEFER_MS: i64 = 5_000;
+
 /// What [`Engine::run`] keeps between turns.
 struct Turn {
     engine: Arc<Engine>,
@@ -307,11 +310,14 @@ impl Turn {
         }
     }
 
-    /// Once a second: audits.
+    /// Once a second: audits; while steps or claimed pages wait, not before
+    /// [`AUDIT_DEFER_MS`] (the audit reads; a burst's turns have better things to do).
     async fn audit_now_and_then(&mut self, now: Timestamp) {
+        let busy = !self.due.is_empty() || self.ready.len() > 0;
+        let every = if busy { AUDIT_DEFER_MS } else { AUDIT_EVERY_MS };
         if self
             .last_audit
-            .is_some_and(|last| now.as_millis() - last.as_millis() < AUDIT_EVERY_MS)
+            .is_some_and(|last| now.as_millis() - last.as_millis() < every)
         {
             return;
         }
