@@ -313,7 +313,7 @@ impl Turn {
     /// Once a second: audits; while steps or claimed pages wait, not before
     /// [`AUDIT_DEFER_MS`] (the audit reads; a burst's turns have better things to do).
     async fn audit_now_and_then(&mut self, now: Timestamp) {
-        let busy = !self.due.is_empty() || self.ready.len() > 0;
+        let busy = !self.due.is_empty() || !self.ready.is_empty();
         let every = if busy { AUDIT_DEFER_MS } else { AUDIT_EVERY_MS };
         if self
             .last_audit
