@@ -41,8 +41,8 @@ pub use during::DuringStore;
 pub use duties::{DutyStore, LeaseHolder, Unshown};
 pub use escalation::{
     Appended, Escalation, EscalationEffect, EscalationStart, EscalationState, EscalationStore,
-    FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageRecipient, PageState,
-    Stop,
+    FinishedAndFired, FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone,
+    PageRecipient, PageState, Stop,
 };
 pub use followup::{FollowupStore, ReportIncident, ReportScope, ReviewCounts};
 pub use reach::ReachStore;

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgArguments, PgPoolOptions};
+use sqlx::query::Query;
 use sqlx::{Pool, Postgres};
 
-use super::sql::{Dialect, SqlStore};
+use super::sql::{Column, ColumnType, Dialect, SqlStore};
 use super::{AcquireDelay, StoreError};
 
 /// How long to wait for a pooled connection before reporting the database as unreachable.
@@ -23,6 +24,46 @@ impl Dialect for Postgres {
         pool: &Pool<Postgres>,
     ) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>> {
         Box::pin(sqlx::migrate!("migrations/postgres").run(pool))
+    }
+
+    fn id_in(column: &str, first: usize, _count: usize) -> String {
+        format!("{column} = ANY(${first})")
+    }
+
+    fn bind_ids<'q>(
+        query: Query<'q, Postgres, PgArguments>,
+        ids: &[i64],
+    ) -> Query<'q, Postgres, PgArguments> {
+        query.bind(ids.to_vec())
+    }
+
+    fn rows_source(first: usize, _rows: usize, types: &[ColumnType]) -> String {
+        let arrays: Vec<String> = types
+            .iter()
+            .enumerate()
+            .map(|(n, kind)| {
+                let kind = match kind {
+                    ColumnType::Int => "bigint",
+                    ColumnType::Text => "text",
+                };
+                format!("${}::{kind}[]", first + n)
+            })
+            .collect();
+        let names: Vec<String> = (1..=types.len()).map(|n| format!("column{n}")).collect();
+        format!("UNNEST({}) AS v ({})", arrays.join(", "), names.join(", "))
+    }
+
+    fn bind_rows<'q>(
+        query: Query<'q, Postgres, PgArguments>,
+        columns: Vec<Column>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        columns
+            .into_iter()
+            .fold(query, |query, column| match column {
+                Column::Int(values) => query.bind(values),
+                Column::OptInt(values) => query.bind(values),
+                Column::Text(values) => query.bind(values),
+            })
     }
 
     fn start_change_feed(store: &SqlStore<Postgres>) -> super::duties::Feed {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use futures::future::BoxFuture;
+use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Database, Pool, Row, Transaction};
 
 use super::{Change, Decide, IncidentFilter, IncidentStore, Post, StoreError, Written};
@@ -33,8 +34,57 @@ pub(crate) trait Dialect: Database {
 
     fn run_migrations(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>>;
 
+    /// `column` is one of `count` ids bound by [`Self::bind_ids`] from the `first`th
+    /// placeholder on. PostgreSQL: `column = ANY($first)`, one array, so one statement text
+    /// (one prepared statement) whatever the count, planned as index probes; SQLite: an
+    /// `IN (?, ...)` list.
+    fn id_in(column: &str, first: usize, count: usize) -> String;
+
+    /// Binds the ids of [`Self::id_in`].
+    fn bind_ids<'q>(
+        query: Query<'q, Self, Self::Arguments>,
+        ids: &[i64],
+    ) -> Query<'q, Self, Self::Arguments>;
+
+    /// A row source `v` of `rows` rows whose columns (`v.column1`, ...) have the given
+    /// types, bound by [`Self::bind_rows`] from the `first`th placeholder on. PostgreSQL:
+    /// `UNNEST($first::bigint[], ...)`, one array per column (one statement text whatever
+    /// the count; the planner joins it by index, where a long `VALUES` list made it hash a
+    /// sequential scan of the table); SQLite: `(VALUES (?, ...), ...)`.
+    fn rows_source(first: usize, rows: usize, types: &[ColumnType]) -> String;
+
+    /// Binds the columns of [`Self::rows_source`] (all of one length).
+    fn bind_rows<'q>(
+        query: Query<'q, Self, Self::Arguments>,
+        columns: Vec<Column>,
+    ) -> Query<'q, Self, Self::Arguments>;
+
     /// Starts watching for commits by any process (see `DutyStore::change_feed`).
     fn start_change_feed(store: &SqlStore<Self>) -> super::duties::Feed;
+}
+
+/// The type of a column of [`Dialect::rows_source`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ColumnType {
+    Int,
+    Text,
+}
+
+/// One column's values for [`Dialect::bind_rows`].
+pub(crate) enum Column {
+    Int(Vec<i64>),
+    OptInt(Vec<Option<i64>>),
+    Text(Vec<String>),
+}
+
+impl Column {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Column::Int(values) => values.len(),
+            Column::OptInt(values) => values.len(),
+            Column::Text(values) => values.len(),
+        }
+    }
 }
 
 /// A store over one sqlx pool type.
@@ -327,15 +377,14 @@ impl {
         for (count, ids) in by_count {
             for ids in ids.chunks(APPEND_CHUNK) {
                 let mut query = sqlx::query(sql(format!(
-                    "UPDATE incidents SET last_seq = last_seq + {} WHERE id IN ({}) \
+                    "UPDATE incidents SET last_seq = last_seq + {} WHERE {} \
                      RETURNING {INCIDENT_COLUMNS}",
                     param::<DB>(1),
-                    param_list::<DB>(2, ids.len())
+                    DB::id_in("id", 2, ids.len())
                 )))
                 .bind(i64::try_from(count).map_err(corrupt)?);
-                for id in ids {
-                    query = query.bind(id.0);
-                }
+                let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+                query = DB::bind_ids(query, &ids);
                 for row in query.fetch_all(&mut **tx).await? {
                     let incident = Self::incident_from_row(&row)?;
                     incidents.insert(incident.id, incident);

@@ -5,10 +5,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Pool, Sqlite};
 
-use super::sql::{Dialect, SqlStore};
+use super::sql::{Column, ColumnType, Dialect, SqlStore, param_list, value_rows};
 use super::{AcquireDelay, SqliteSync, StoreError};
 
 /// Rows the SQLite worker thread may queue ahead of the reader. sqlx's default (50) wakes the
@@ -30,6 +33,42 @@ impl Dialect for Sqlite {
         pool: &Pool<Sqlite>,
     ) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>> {
         Box::pin(sqlx::migrate!("migrations/sqlite").run(pool))
+    }
+
+    fn id_in(column: &str, first: usize, count: usize) -> String {
+        format!("{column} IN ({})", param_list::<Sqlite>(first, count))
+    }
+
+    fn bind_ids<'q>(
+        query: Query<'q, Sqlite, SqliteArguments>,
+        ids: &[i64],
+    ) -> Query<'q, Sqlite, SqliteArguments> {
+        ids.iter().fold(query, |query, id| query.bind(*id))
+    }
+
+    fn rows_source(first: usize, rows: usize, types: &[ColumnType]) -> String {
+        format!(
+            "(VALUES {}) AS v",
+            value_rows::<Sqlite>(first, rows, types.len())
+        )
+    }
+
+    fn bind_rows<'q>(
+        mut query: Query<'q, Sqlite, SqliteArguments>,
+        columns: Vec<Column>,
+    ) -> Query<'q, Sqlite, SqliteArguments> {
+        // Row by row, as the VALUES list numbers its placeholders.
+        let rows = columns.first().map_or(0, Column::len);
+        for row in 0..rows {
+            for column in &columns {
+                query = match column {
+                    Column::Int(values) => query.bind(values[row]),
+                    Column::OptInt(values) => query.bind(values[row]),
+                    Column::Text(values) => query.bind(values[row].clone()),
+                };
+            }
+        }
+        query
     }
 
     fn start_change_feed(store: &SqlStore<Sqlite>) -> super::duties::Feed {

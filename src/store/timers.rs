@@ -240,15 +240,22 @@ impl TimerStore {
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError> {
         // A timer another process holds becomes claimable when its claim runs out, not before:
-        // waking for it at its due time would only find it held.
+        // waking for it at its due time would only find it held. This runs after every
+        // commit, so it is two index lookups (timers_due, timers_held), not a scan of every
+        // pending timer: the earliest timer not held past its due time, and the earliest
+        // claim running out on one that is.
         let row = sqlx::query(
-            "SELECT MIN(CASE WHEN claimed_by IS NOT NULL AND claim_until > due_at \
-             THEN claim_until ELSE due_at END) AS due FROM timers WHERE state = 'pending'",
+            "SELECT (SELECT due_at FROM timers WHERE state = 'pending' \
+                 AND NOT (claimed_by IS NOT NULL AND COALESCE(claim_until > due_at, FALSE)) \
+                 ORDER BY due_at LIMIT 1) AS due, \
+             (SELECT MIN(claim_until) FROM timers WHERE state = 'pending' \
+                 AND claimed_by IS NOT NULL AND claim_until > due_at) AS held",
         )
-            .fetch_one(&self.reader)
-            .await?;
+        .fetch_one(&self.reader)
+        .await?;
         let due: Option<i64> = row.try_get("due")?;
-        Ok(due.map(Timestamp::from_millis))
+        let held: Option<i64> = row.try_get("held")?;
+        Ok(due.into_iter().chain(held).min().map(Timestamp::from_millis))
     }
 
     async fn queue_dm(

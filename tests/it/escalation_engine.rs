@@ -21,7 +21,7 @@ use warroom::escalation::{Engine, Pagers};
 use warroom::notify::{self, VirtualTimer};
 use warroom::ops::{OpenRequest, Ops, OpsError, Principal};
 use warroom::store::{
-    EscalationState, FireStep, NewPage, PageAction, PageClaim, PageRecipient, PageState,
+    EscalationState, FireStep, NewPage, PageAction, PageClaim, PageDone, PageRecipient, PageState,
 };
 
 use crate::on_both_backends;
@@ -729,7 +729,124 @@ targets = ["notifier:a"]
     );
 }
 
+/// A step for `id` paging notifier `a`, as the engine would fire it at `now`.
+fn first_step(id: IncidentId, now: Timestamp) -> FireStep {
+    FireStep {
+        incident: id,
+        level: 1,
+        round: 0,
+        next: None,
+        pages: vec![NewPage {
+            dedup_key: key(id, 1, 0, "a"),
+            action: PageAction::Trigger,
+            level: 1,
+            round: 0,
+            target: "notifier:a".to_owned(),
+            recipient: PageRecipient::Notifier {
+                name: "a".to_owned(),
+            },
+            message: None,
+            send_after: now,
+        }],
+        events: vec![warroom::domain::NewEvent::new(
+            now,
+            EventKind::Escalated,
+            Actor::system(),
+            "step".to_owned(),
+        )],
+        now,
+    }
+}
+
+/// The engine records outcomes in the transaction of the next steps it fires: each outcome
+/// whose claim is current is recorded with its event, a stale one records nothing, and the
+/// steps fire as they would alone (a step already taken is not taken twice).
+async fn outcomes_and_the_next_steps_are_written_in_one_transaction(db: TestDb) {
+    let single = r#"
+[policies.p]
+[[policies.p.levels]]
+after = "0s"
+targets = ["notifier:a"]
+"#;
+    let rig = rig(db, single, vec![]).await;
+    let first = rig.open("Checkout is down").await;
+    let second = rig.open("Search is down").await;
+    let now = rig.clock.now();
+    let claim = PageClaim {
+        by: "here/1/1/0".to_owned(),
+        lease_until: now.plus(MINUTE),
+    };
+    let store = rig.ops.store();
+    let fired = store
+        .fire_steps(vec![first_step(first, now)], &claim)
+        .await
+        .unwrap();
+    let page = fired[0].as_ref().unwrap().pages[0].clone();
+    let done = |claim: u32, text: &str| PageDone {
+        page: page.id,
+        incident: first,
+        claim,
+        state: PageState::Sent,
+        outcome: text.to_owned(),
+        event: Some(warroom::domain::NewEvent::new(
+            now,
+            EventKind::PageSent,
+            Actor::system(),
+            text.to_owned(),
+        )),
+        now,
+        failures_before_next_level: None,
+    };
+    let events_before = rig.count(first, EventKind::PageSent).await;
+    // A stale claim (attempt 2 of a page claimed once) and the current one, with the second
+    // incident's step and the first's again (already taken).
+    let written = store
+        .finish_and_fire(
+            vec![done(2, "stale"), done(1, "current")],
+            vec![first_step(second, now), first_step(first, now)],
+            &claim,
+        )
+        .await
+        .unwrap();
+    assert!(
+        written.fired[0].is_some(),
+        "the second incident's step fires"
+    );
+    assert!(written.fired[1].is_none(), "a step fires once");
+    let second_pages = &written.fired[0].as_ref().unwrap().pages;
+    assert_eq!(second_pages.len(), 1);
+    assert_eq!(second_pages[0].state, PageState::Sending);
+    // The first incident had no step taken: its outcome's event is in `appended`.
+    assert_eq!(written.appended.len(), 1);
+    assert_eq!(written.appended[0].0.id, first);
+    let texts: Vec<&str> = written.appended[0]
+        .1
+        .iter()
+        .map(|event| event.text.as_str())
+        .collect();
+    assert_eq!(texts, ["current"]);
+    let pages = store.pages(first).await.unwrap();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].state, PageState::Sent);
+    assert_eq!(pages[0].outcome.as_deref(), Some("current"));
+    assert_eq!(
+        rig.count(first, EventKind::PageSent).await,
+        events_before + 1
+    );
+    assert_eq!(rig.count(second, EventKind::Escalated).await, 1);
+    // Nothing is left to claim: the second incident's page is claimed by the write.
+    let later = now.plus(SECOND);
+    assert!(
+        store
+            .claim_pages(later, later.plus(MINUTE), 10, "other/1/1/0")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 on_both_backends!(
+    outcomes_and_the_next_steps_are_written_in_one_transaction,
     a_page_claimed_again_after_the_acknowledgement_is_not_sent,
     a_new_severity_switches_an_unacknowledged_incident_to_its_policy,
     levels_fire_at_their_delays_and_not_before,

@@ -34,3 +34,4 @@ mod runs;
 mod serve;
 mod support;
 mod timers;
+mod timers_next;

@@ -33,7 +33,8 @@ use super::{Policy, Target, dedup_key};
 use crate::domain::{Actor, EventKind, Incident, IncidentId, NewEvent, Timestamp};
 use crate::ops::Ops;
 use crate::store::{
-    Escalation, FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageState, StoreError,
+    Escalation, FireStep, Fired, NewPage, Page, PageAction, PageClaim, PageDone, PageState,
+    StoreError,
 };
 pub use send::Pagers;
 use send::describe_recipient;
@@ -68,6 +69,12 @@ impl Claimed {
 
 /// Pages this engine claimed and has not yet handed to a sender.
 type Ready = VecDeque<Claimed>;
+
+/// Steps read as due, and who was on call when they were read.
+struct Due {
+    steps: Vec<Escalation>,
+    on_call: crate::ops::OnCall,
+}
 
 /// The longest the engine sleeps without looking at the store. Commits of this process wake
 /// it at once, those of other processes (a second engine, the CLI) through the store's change
@@ -208,52 +215,85 @@ impl Engine {
         batch: u32,
         ready: &mut Ready,
     ) -> Result<usize, StoreError> {
-        let claim = PageClaim {
-            by: self.instance.to_string(),
-            lease_until: now.plus(self.ops.config().escalation.page_lease),
-        };
         let mut fired = 0;
         for _ in 0..looks {
-            let due = self.ops.store().due_escalations(now, batch).await?;
+            let Due { steps, on_call } = self.read_due(now, batch).await?;
             let mut progress = false;
-            // Who is on call, overrides made from chat included: read once per look.
-            let on_call = if due.is_empty() {
-                crate::ops::OnCall::default()
-            } else {
-                self.ops.schedules().await?
-            };
-            for chunk in due.chunks(STEPS_PER_WRITE) {
-                // Planned steps go to the store whole (no copies of their pages and events).
-                let (steps, late): (Vec<FireStep>, Vec<i64>) = chunk
-                    .iter()
-                    .map(|escalation| self.plan_step(escalation, now, &on_call.schedules))
-                    .unzip();
-                let results = self.ops.store().fire_steps(steps, &claim).await?;
-                for (late_ms, result) in late.into_iter().zip(results) {
-                    let Some(Fired { appended, pages }) = result else {
-                        continue;
-                    };
-                    fired += 1;
-                    progress = true;
-                    crate::metrics::escalation_lateness(Duration::from_millis(
-                        u64::try_from(late_ms).unwrap_or(0),
-                    ));
-                    let incident = appended.map(|(incident, events)| {
-                        self.ops.announce(&incident, &events);
-                        incident
-                    });
-                    ready.extend(pages.into_iter().map(|page| Claimed {
-                        page,
-                        lease_until: claim.lease_until,
-                        incident: incident.clone(),
-                    }));
-                }
+            for chunk in steps.chunks(STEPS_PER_WRITE) {
+                let count = self
+                    .fire_chunk(now, chunk, Vec::new(), &on_call, ready)
+                    .await?;
+                fired += count;
+                progress |= count > 0;
             }
             // Steps fired may have made their next steps due too (a late pass); look again
             // until a look fires nothing.
             if !progress {
                 return Ok(fired);
             }
+        }
+        Ok(fired)
+    }
+
+    /// Up to `batch` steps due at `now`, earliest first, with who is on call (overrides made
+    /// from chat included), read once for all of them.
+    async fn read_due(&self, now: Timestamp, batch: u32) -> Result<Due, StoreError> {
+        let steps = self.ops.store().due_escalations(now, batch).await?;
+        let on_call = if steps.is_empty() {
+            crate::ops::OnCall::default()
+        } else {
+            self.ops.schedules().await?
+        };
+        Ok(Due { steps, on_call })
+    }
+
+    /// Fires `due` steps (read earlier; a step someone else fired or stopped meanwhile is
+    /// left alone by the conditional write) in one transaction, which also records the
+    /// outcomes `done`; the steps' pages, claimed by this engine, join `ready`. Returns how
+    /// many fired.
+    async fn fire_chunk(
+        &self,
+        now: Timestamp,
+        due: &[Escalation],
+        done: Vec<PageDone>,
+        on_call: &crate::ops::OnCall,
+        ready: &mut Ready,
+    ) -> Result<usize, StoreError> {
+        let claim = PageClaim {
+            by: self.instance.to_string(),
+            lease_until: now.plus(self.ops.config().escalation.page_lease),
+        };
+        // Planned steps go to the store whole (no copies of their pages and events).
+        let (steps, late): (Vec<FireStep>, Vec<i64>) = due
+            .iter()
+            .map(|escalation| self.plan_step(escalation, now, &on_call.schedules))
+            .unzip();
+        let written = self
+            .ops
+            .store()
+            .finish_and_fire(done, steps, &claim)
+            .await?;
+        for (incident, events) in &written.appended {
+            self.ops.announce(incident, events);
+        }
+        let mut fired = 0;
+        for (late_ms, result) in late.into_iter().zip(written.fired) {
+            let Some(Fired { appended, pages }) = result else {
+                continue;
+            };
+            fired += 1;
+            crate::metrics::escalation_lateness(Duration::from_millis(
+                u64::try_from(late_ms).unwrap_or(0),
+            ));
+            let incident = appended.map(|(incident, events)| {
+                self.ops.announce(&incident, &events);
+                incident
+            });
+            ready.extend(pages.into_iter().map(|page| Claimed {
+                page,
+                lease_until: claim.lease_until,
+                incident: incident.clone(),
+            }));
         }
         Ok(fired)
     }

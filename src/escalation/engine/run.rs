@@ -1,32 +1,43 @@
-//! [`Engine::run`]: the engine inside `warroom run`, turn after turn. Each turn claims the
-//! outbox's ready pages, fires the steps now due (one write, which also claims their
-//! pages), hands claimed pages to senders and, once a second, audits; then it sleeps until
-//! the next deadline, a commit (of this process, or of another through the store's change
-//! feed) or a freed sender. Outcomes are not written by the turn: each sender hands its
-//! outcome to a writer task, which records whatever has gathered meanwhile in one
-//! transaction, so deliveries, steps and outcome writes overlap.
+//! [`Engine::run`]: the engine inside `warroom run`, turn after turn. Each turn hands the
+//! pages already claimed to the senders freed since the last turn, claims the outbox's ready
+//! pages, fires up to one write's worth of the steps now due (one write, which also claims
+//! their pages), hands those to senders and, once a second, audits; then it sleeps until the
+//! next deadline, a commit (of this process, or of another through the store's change feed)
+//! or a freed sender. Due steps are read several writes' worth at a time. Outcomes are not
+//! written by the turn: each sender hands its outcome to a writer task, which records
+//! whatever has gathered meanwhile in one transaction, so deliveries, steps and outcome
+//! writes overlap; outcomes that queue up while the writer is busy go into the transaction
+//! of the next steps the turn fires instead (one commit for both).
 //!
 //! A page stays *in flight*, holding one of `[escalation] max_in_flight` slots, from the
 //! moment it is handed to a sender until its outcome is committed: a kill -9 can cut off at
 //! most that many pages, and the writer's queue is bounded by the same slots (a full queue
 //! makes senders wait; nothing is dropped).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{BACKSTOP, Claimed, Engine, Ready, STEPS_PER_WRITE};
 use crate::domain::Timestamp;
-use crate::store::PageDone;
+use crate::ops::OnCall;
+use crate::store::{Escalation, PageDone};
 
 /// A delivered page's outcome on its way to the writer, with the slot it holds until the
 /// outcome is committed.
 type Outcome = (PageDone, OwnedSemaphorePermit);
 
+/// The receiving end of the outcomes' queue, shared by the writer and the turn.
+type Received = Arc<Mutex<mpsc::Receiver<Outcome>>>;
+
 /// How often the stopped processes' claims are looked for and the audit runs.
 const AUDIT_EVERY_MS: i64 = 1_000;
+
+/// How long the audit waits at most while a turn has steps or pages waiting.
+const AUDIT_DEFER_MS: i64 = 5_000;
 
 /// What [`Engine::run`] keeps between turns.
 struct Turn {
@@ -35,13 +46,23 @@ struct Turn {
     slots: Arc<Semaphore>,
     senders: JoinSet<()>,
     outcomes: mpsc::Sender<Outcome>,
+    /// The writer's end of `outcomes`; the turn takes what waits there while the writer is
+    /// busy, to record it with the steps it fires (see [`Turn::queued_outcomes`]).
+    received: Received,
     writer: JoinHandle<()>,
     /// Pages claimed and not yet handed to a sender: about one write's worth at most, and
     /// not many more than the senders take at once.
     ready: Ready,
+    /// Steps read as due and not yet fired: read [`super::BATCH`] at a time (one read, one
+    /// look at who is on call, for several writes), fired [`STEPS_PER_WRITE`] per turn so
+    /// that the first pages go out while later steps are still being written. A step fired
+    /// or stopped meanwhile by someone else is left alone by the conditional write.
+    due: VecDeque<Escalation>,
+    on_call: OnCall,
     queue: usize,
     lease: Duration,
     last_audit: Option<Timestamp>,
+    last_release: Option<Timestamp>,
 }
 
 impl Engine {
@@ -83,17 +104,22 @@ impl Turn {
             .max(1);
         let lease = config.escalation.page_lease;
         let (outcomes, received) = mpsc::channel(max_in_flight);
-        let writer = tokio::spawn(write_outcomes(engine.clone(), received));
+        let received = Arc::new(Mutex::new(received));
+        let writer = tokio::spawn(write_outcomes(engine.clone(), received.clone()));
         Turn {
             engine,
             slots: Arc::new(Semaphore::new(max_in_flight)),
             senders: JoinSet::new(),
             outcomes,
+            received,
             writer,
             ready: Ready::new(),
+            due: VecDeque::new(),
+            on_call: OnCall::default(),
             queue: STEPS_PER_WRITE.min(2 * max_in_flight).max(1),
             lease,
             last_audit: None,
+            last_release: None,
         }
     }
 
@@ -102,10 +128,12 @@ impl Turn {
     async fn work(&mut self) -> bool {
         let now = self.engine.now();
         self.reap_senders();
-        let mut failed = false;
-        // Few pages wait for a sender: first the outbox's ready pages (pages by hand,
-        // acknowledgements to forward, pages of a stopped process), then new steps' pages,
-        // so neither starves the other and pages go out as their steps are written.
+        self.release_dead_now_and_then(now).await;
+        // Pages already claimed go to the slots freed since the last turn before anything is
+        // written. Then few pages wait for a sender: first the outbox's ready pages (pages by
+        // hand, acknowledgements to forward, pages of a stopped process), then new steps'
+        // pages, so neither starves the other; and those go out as soon as they are written.
+        let mut failed = !self.start_sending().await;
         failed |= !self.claim_ready(now).await;
         failed |= !self.fire_due(now).await;
         failed |= !self.start_sending().await;
@@ -144,20 +172,64 @@ impl Turn {
         }
     }
 
-    /// Fires the steps due now, while `ready` has room; their pages join it.
+    /// Fires up to [`STEPS_PER_WRITE`] of the steps due now, while `ready` has room; their
+    /// pages join it. Reads the due steps when none are left from the last read.
     async fn fire_due(&mut self, now: Timestamp) -> bool {
         if self.ready.len() >= self.queue {
             return true;
         }
-        let batch = u32::try_from(self.queue).unwrap_or(super::BATCH);
-        match self
+        if self.due.is_empty() && !self.read_due(now).await {
+            return false;
+        }
+        let take = self.due.len().min(STEPS_PER_WRITE);
+        if take == 0 {
+            return true;
+        }
+        let chunk: Vec<Escalation> = self.due.drain(..take).collect();
+        let (done, slots) = self.queued_outcomes();
+        let fired = self
             .engine
-            .fire_due_up_to(now, 1, batch, &mut self.ready)
-            .await
-        {
+            .fire_chunk(now, &chunk, done, &self.on_call, &mut self.ready)
+            .await;
+        // The outcomes are committed (or, on an error, left to their claims): their slots
+        // are free for the pages just fired.
+        drop(slots);
+        match fired {
             Ok(_) => true,
             Err(error) => {
                 tracing::warn!(%error, "firing due escalation steps failed; retrying");
+                // Read again next time: the store, not this copy, says what is still due.
+                self.due.clear();
+                false
+            }
+        }
+    }
+
+    /// Outcomes queued for the writer while it writes another batch: recorded in the
+    /// transaction of the steps about to fire rather than in one more of the writer's. None
+    /// while the writer is waiting for outcomes (it takes them at once itself).
+    fn queued_outcomes(&self) -> (Vec<PageDone>, Vec<OwnedSemaphorePermit>) {
+        let mut queued = Vec::new();
+        if let Ok(mut received) = self.received.try_lock() {
+            while queued.len() < STEPS_PER_WRITE {
+                let Ok(outcome) = received.try_recv() else {
+                    break;
+                };
+                queued.push(outcome);
+            }
+        }
+        queued.into_iter().unzip()
+    }
+
+    async fn read_due(&mut self, now: Timestamp) -> bool {
+        match self.engine.read_due(now, super::BATCH).await {
+            Ok(super::Due { steps, on_call }) => {
+                self.due = steps.into();
+                self.on_call = on_call;
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading due escalation steps failed; retrying");
                 false
             }
         }
@@ -223,18 +295,33 @@ impl Turn {
         self.slots.clone().try_acquire_owned().ok()
     }
 
-    /// Once a second: ends the claims of stopped processes on this host, and audits.
-    async fn audit_now_and_then(&mut self, now: Timestamp) {
+    /// First thing, then once a second: ends the claims of stopped processes on this host,
+    /// so their pages are claimed again in this very turn.
+    async fn release_dead_now_and_then(&mut self, now: Timestamp) {
         if self
-            .last_audit
+            .last_release
             .is_some_and(|last| now.as_millis() - last.as_millis() < AUDIT_EVERY_MS)
         {
             return;
         }
-        self.last_audit = Some(now);
+        self.last_release = Some(now);
         if let Err(error) = self.engine.release_dead_claims(now).await {
             tracing::warn!(%error, "reading the claims of stopped processes failed");
         }
+    }
+
+    /// Once a second: audits; while steps or claimed pages wait, not before
+    /// [`AUDIT_DEFER_MS`] (the audit reads; a burst's turns have better things to do).
+    async fn audit_now_and_then(&mut self, now: Timestamp) {
+        let busy = !self.due.is_empty() || !self.ready.is_empty();
+        let every = if busy { AUDIT_DEFER_MS } else { AUDIT_EVERY_MS };
+        if self
+            .last_audit
+            .is_some_and(|last| now.as_millis() - last.as_millis() < every)
+        {
+            return;
+        }
+        self.last_audit = Some(now);
         if let Err(error) = self.engine.audit(now).await {
             tracing::warn!(%error, "the escalation audit failed; retrying");
         }
@@ -245,6 +332,10 @@ impl Turn {
         if failed || self.slots.available_permits() == 0 {
             // While every slot is taken, more pages wait for the writer to free one.
             return BACKSTOP;
+        }
+        if !self.due.is_empty() && self.ready.len() < self.queue {
+            // Steps read as due wait to be fired: no need to ask the store.
+            return Duration::ZERO;
         }
         let now = self.engine.now();
         match self.engine.ops.store().next_deadline().await {
@@ -310,9 +401,17 @@ async fn send_one(
 /// The writer: records the outcomes gathered while the previous write ran, up to
 /// [`STEPS_PER_WRITE`] per transaction, then frees their slots and wakes the turn loop.
 /// Stops when every sender and the turn loop have dropped their ends of the queue.
-async fn write_outcomes(engine: Arc<Engine>, mut received: mpsc::Receiver<Outcome>) {
+async fn write_outcomes(engine: Arc<Engine>, received: Received) {
     let mut batch = Vec::with_capacity(STEPS_PER_WRITE);
-    while received.recv_many(&mut batch, STEPS_PER_WRITE).await > 0 {
+    // The lock is held only while waiting: while this writes, the turn may take what
+    // queues meanwhile.
+    while received
+        .lock()
+        .await
+        .recv_many(&mut batch, STEPS_PER_WRITE)
+        .await
+        > 0
+    {
         let (done, slots): (Vec<PageDone>, Vec<OwnedSemaphorePermit>) = batch.drain(..).unzip();
         if let Err(error) = engine.record(done).await {
             tracing::warn!(%error, "recording pages' outcomes failed; they are sent again when their claims run out");

@@ -17,7 +17,7 @@ use sqlx::{Row, Transaction};
 
 use super::StoreError;
 use super::sql::{
-    APPEND_CHUNK, corrupt, db_id, param, param_list, sql, sql_store_impl, value_rows,
+    APPEND_CHUNK, Column, ColumnType, corrupt, db_id, param, sql, sql_store_impl, value_rows,
 };
 use crate::domain::{Event, Incident, IncidentId, NewEvent, Status, Timestamp};
 
@@ -42,6 +42,16 @@ pub trait EscalationStore: Send + Sync {
         steps: Vec<FireStep>,
         claim: &PageClaim,
     ) -> Result<Vec<Option<Fired>>, StoreError>;
+
+    /// [`Self::finish_pages`] then [`Self::fire_steps`], in one transaction: one commit,
+    /// one update of the incidents and one insert of events for both. What is appended for
+    /// an incident with a step taken is in that step's [`Fired`]; the rest in `appended`.
+    async fn finish_and_fire(
+        &self,
+        done: Vec<PageDone>,
+        steps: Vec<FireStep>,
+        claim: &PageClaim,
+    ) -> Result<FinishedAndFired, StoreError>;
 
     /// Puts pages in the outbox with their events (`/page`); pages whose (dedup key, action)
     /// exists already are left alone. Returns how many were new.
@@ -364,41 +374,42 @@ impl {
         ids.dedup();
         for ids in ids.chunks(APPEND_CHUNK) {
             let mut query = sqlx::query(sql(format!(
-                "SELECT id FROM incidents WHERE id IN ({}) ORDER BY id{}",
-                param_list::<DB>(1, ids.len()),
+                "SELECT id FROM incidents WHERE {} ORDER BY id{}",
+                DB::id_in("id", 1, ids.len()),
                 DB::LOCK_ROW
             )));
-            for id in ids {
-                query = query.bind(id.0);
-            }
+            let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+            query = DB::bind_ids(query, &ids);
             query.fetch_all(&mut **tx).await?;
         }
         Ok(())
     }
 
     /// Moves each escalation past its step if it still expects that step, with one
-    /// conditional `UPDATE` per chunk; returns the incidents whose step was taken (the others
-    /// another engine, or an acknowledgement, got to first).
+    /// conditional `UPDATE` per chunk (the caller locked the incidents); returns the
+    /// incidents whose step was taken (the others another engine, or an acknowledgement, got
+    /// to first).
     async fn take_steps(
         tx: &mut Transaction<'static, DB>,
         steps: &[&FireStep],
     ) -> Result<BTreeSet<IncidentId>, StoreError> {
-        const COLUMNS: usize = 8;
-        let ids: Vec<IncidentId> = steps.iter().map(|step| step.incident).collect();
-        Self::lock_incidents(tx, &ids).await?;
+        use ColumnType::{Int, Text};
         let mut taken = BTreeSet::new();
         for chunk in steps.chunks(APPEND_CHUNK) {
-            // VALUES columns are column1.. on both backends: incident, next level, next
-            // round, due at, state, now, expected level, expected round.
-            let mut query = sqlx::query(sql(format!(
+            // Columns are column1.. on both backends: incident, next level, next round, due
+            // at, state, now, expected level, expected round.
+            let query = sqlx::query(sql(format!(
                 "UPDATE escalations SET next_level = v.column2, next_round = v.column3, \
                  due_at = v.column4, state = v.column5, failures = 0, updated_at = v.column6 \
-                 FROM (VALUES {}) AS v \
+                 FROM {} \
                  WHERE escalations.incident_id = v.column1 AND escalations.state = 'active' \
                  AND escalations.next_level = v.column7 AND escalations.next_round = v.column8 \
                  RETURNING escalations.incident_id",
-                value_rows::<DB>(1, chunk.len(), COLUMNS)
+                DB::rows_source(1, chunk.len(), &[Int, Int, Int, Int, Text, Int, Int, Int])
             )));
+            let mut columns: [Vec<i64>; 6] = Default::default();
+            let mut due_ats = Vec::with_capacity(chunk.len());
+            let mut states = Vec::with_capacity(chunk.len());
             for step in chunk {
                 let (next_level, next_round, due_at, state) = match step.next {
                     Some((level, round, due)) => {
@@ -406,16 +417,33 @@ impl {
                     }
                     None => (step.level, step.round, None, EscalationState::Finished),
                 };
-                query = query
-                    .bind(step.incident.0)
-                    .bind(i64::from(next_level))
-                    .bind(i64::from(next_round))
-                    .bind(due_at)
-                    .bind(state.as_str().to_owned())
-                    .bind(step.now.as_millis())
-                    .bind(i64::from(step.level))
-                    .bind(i64::from(step.round));
+                for (column, value) in columns.iter_mut().zip([
+                    step.incident.0,
+                    i64::from(next_level),
+                    i64::from(next_round),
+                    step.now.as_millis(),
+                    i64::from(step.level),
+                    i64::from(step.round),
+                ]) {
+                    column.push(value);
+                }
+                due_ats.push(due_at);
+                states.push(state.as_str().to_owned());
             }
+            let [incident, level, round, now, expected_level, expected_round] = columns;
+            let query = DB::bind_rows(
+                query,
+                vec![
+                    Column::Int(incident),
+                    Column::Int(level),
+                    Column::Int(round),
+                    Column::OptInt(due_ats),
+                    Column::Text(states),
+                    Column::Int(now),
+                    Column::Int(expected_level),
+                    Column::Int(expected_round),
+                ],
+            );
             for row in query.fetch_all(&mut **tx).await? {
                 taken.insert(IncidentId(row.try_get("incident_id")?));
             }
@@ -424,43 +452,49 @@ impl {
     }
 
     /// Records outcomes whose claims are still current, with one conditional `UPDATE` per
-    /// chunk, and what they change: a trigger cancelled before it was ever tried takes its
-    /// acknowledge/resolve with it; failures may move the escalation on. Returns the indexes
-    /// (into `done`) of the outcomes recorded; their events are appended by the caller.
+    /// chunk (the caller locked the incidents), and what they change: a trigger cancelled
+    /// before it was ever tried takes its acknowledge/resolve with it; failures may move the
+    /// escalation on. Returns the indexes (into `done`) of the outcomes recorded; their
+    /// events are appended by the caller.
     async fn finish_many(
         tx: &mut Transaction<'static, DB>,
         done: &[PageDone],
     ) -> Result<Vec<usize>, StoreError> {
-        const COLUMNS: usize = 5;
-        let ids: Vec<IncidentId> = done.iter().map(|done| done.incident).collect();
-        Self::lock_incidents(tx, &ids).await?;
-        let mut current: BTreeMap<i64, String> = BTreeMap::new();
+        use ColumnType::{Int, Text};
+        // (page, claim) → dedup key: two outcomes of one page (a stale claim's and the
+        // current one's) in one batch record only the current one.
+        let mut current: BTreeMap<(i64, i64), String> = BTreeMap::new();
         for chunk in done.chunks(APPEND_CHUNK) {
             // page, state, outcome, finished at, the claim's attempts
-            let mut query = sqlx::query(sql(format!(
+            let query = sqlx::query(sql(format!(
                 "UPDATE pages SET state = v.column2, outcome = v.column3, \
                  finished_at = v.column4, lease_until = NULL, claimed_by = NULL \
-                 FROM (VALUES {}) AS v \
+                 FROM {} \
                  WHERE pages.id = v.column1 AND pages.state = 'sending' \
                  AND pages.attempts = v.column5 \
-                 RETURNING pages.id, pages.dedup_key",
-                value_rows::<DB>(1, chunk.len(), COLUMNS)
+                 RETURNING pages.id, pages.attempts, pages.dedup_key",
+                DB::rows_source(1, chunk.len(), &[Int, Text, Text, Int, Int])
             )));
-            for done in chunk {
-                query = query
-                    .bind(done.page)
-                    .bind(done.state.as_str().to_owned())
-                    .bind(done.outcome.clone())
-                    .bind(done.now.as_millis())
-                    .bind(i64::from(done.claim));
-            }
+            let query = DB::bind_rows(
+                query,
+                vec![
+                    Column::Int(chunk.iter().map(|done| done.page).collect()),
+                    Column::Text(chunk.iter().map(|done| done.state.as_str().to_owned()).collect()),
+                    Column::Text(chunk.iter().map(|done| done.outcome.clone()).collect()),
+                    Column::Int(chunk.iter().map(|done| done.now.as_millis()).collect()),
+                    Column::Int(chunk.iter().map(|done| i64::from(done.claim)).collect()),
+                ],
+            );
             for row in query.fetch_all(&mut **tx).await? {
-                current.insert(row.try_get("id")?, row.try_get("dedup_key")?);
+                current.insert(
+                    (row.try_get("id")?, row.try_get("attempts")?),
+                    row.try_get("dedup_key")?,
+                );
             }
         }
         let mut recorded = Vec::with_capacity(current.len());
         for (index, done) in done.iter().enumerate() {
-            let Some(dedup_key) = current.get(&done.page) else {
+            let Some(dedup_key) = current.get(&(done.page, i64::from(done.claim))) else {
                 continue;
             };
             recorded.push(index);
@@ -547,14 +581,43 @@ impl EscalationStore {
 
     async fn fire_steps(
         &self,
-        mut steps: Vec<FireStep>,
+        steps: Vec<FireStep>,
         claim: &PageClaim,
     ) -> Result<Vec<Option<Fired>>, StoreError> {
-        // Incidents are locked in id order, first, as every incident write does: two engines'
-        // batches and an acknowledgement never wait on each other in a cycle.
+        Ok(self.finish_and_fire(Vec::new(), steps, claim).await?.fired)
+    }
+
+    async fn finish_pages(
+        &self,
+        done: Vec<PageDone>,
+    ) -> Result<Vec<(Incident, Vec<Event>)>, StoreError> {
+        let claim = PageClaim {
+            by: String::new(),
+            lease_until: Timestamp::from_millis(0),
+        };
+        Ok(self.finish_and_fire(done, Vec::new(), &claim).await?.appended)
+    }
+
+    async fn finish_and_fire(
+        &self,
+        mut done: Vec<PageDone>,
+        mut steps: Vec<FireStep>,
+        claim: &PageClaim,
+    ) -> Result<FinishedAndFired, StoreError> {
+        done.sort_by_key(|done| (done.incident, done.page));
+        // Incidents are locked in id order, first and all at once, as every incident write
+        // does: two engines' batches and an acknowledgement never wait on each other in a
+        // cycle.
         let mut order: Vec<usize> = (0..steps.len()).collect();
         order.sort_by_key(|&index| steps[index].incident);
+        let ids: Vec<IncidentId> = done
+            .iter()
+            .map(|done| done.incident)
+            .chain(steps.iter().map(|step| step.incident))
+            .collect();
         let mut tx = self.begin_write().await?;
+        Self::lock_incidents(&mut tx, &ids).await?;
+        let recorded = Self::finish_many(&mut tx, &done).await?;
         let ordered: Vec<&FireStep> = order.iter().map(|&index| &steps[index]).collect();
         let taken_ids = Self::take_steps(&mut tx, &ordered).await?;
         let taken: Vec<usize> = order
@@ -570,19 +633,18 @@ impl EscalationStore {
             })
             .collect();
         let inserted = Self::insert_many_pages(&mut tx, &pages, Some(claim)).await?;
-        let appended = Self::append_many(
-            &mut tx,
+        // Outcomes' events first (they happened first), then the steps': one update of the
+        // incidents and one insert of events for both.
+        let mut events: Vec<(IncidentId, Vec<NewEvent>)> = recorded
+            .into_iter()
+            .map(|index| (done[index].incident, done[index].event.take().into_iter().collect()))
+            .collect();
+        events.extend(
             taken
                 .iter()
-                .map(|&index| {
-                    (
-                        steps[index].incident,
-                        std::mem::take(&mut steps[index].events),
-                    )
-                })
-                .collect(),
-        )
-        .await?;
+                .map(|&index| (steps[index].incident, std::mem::take(&mut steps[index].events))),
+        );
+        let appended = Self::append_many(&mut tx, events).await?;
         tx.commit().await?;
         let mut pages_of: BTreeMap<IncidentId, Vec<Page>> = BTreeMap::new();
         for page in inserted {
@@ -592,31 +654,18 @@ impl EscalationStore {
             .into_iter()
             .map(|(incident, events)| (incident.id, (incident, events)))
             .collect();
-        let mut results: Vec<Option<Fired>> = vec![None; steps.len()];
+        let mut fired: Vec<Option<Fired>> = vec![None; steps.len()];
         for index in taken {
             let id = steps[index].incident;
-            results[index] = Some(Fired {
+            fired[index] = Some(Fired {
                 appended: appended_of.remove(&id),
                 pages: pages_of.remove(&id).unwrap_or_default(),
             });
         }
-        Ok(results)
-    }
-
-    async fn finish_pages(
-        &self,
-        mut done: Vec<PageDone>,
-    ) -> Result<Vec<(Incident, Vec<Event>)>, StoreError> {
-        done.sort_by_key(|done| (done.incident, done.page));
-        let mut tx = self.begin_write().await?;
-        let recorded = Self::finish_many(&mut tx, &done).await?;
-        let events = recorded
-            .into_iter()
-            .map(|index| (done[index].incident, done[index].event.take().into_iter().collect()))
-            .collect();
-        let appended = Self::append_many(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(appended)
+        Ok(FinishedAndFired {
+            fired,
+            appended: appended_of.into_values().collect(),
+        })
     }
 
     async fn enqueue_pages(
@@ -697,26 +746,35 @@ impl EscalationStore {
                 .split(", ")
                 .map(|column| format!("pages.{}", column.trim()))
                 .collect();
-            let mut query = sqlx::query(sql(format!(
+            // Columns: page, the attempts read, now.
+            let query = sqlx::query(sql(format!(
                 "UPDATE pages SET state = 'sending', attempts = pages.attempts + 1, \
-                 lease_until = {}, claimed_by = {} FROM (VALUES {}) AS v \
+                 lease_until = {}, claimed_by = {} FROM {} \
                  WHERE pages.id = v.column1 AND pages.attempts = v.column2 \
-                 AND (pages.state = 'pending' OR (pages.state = 'sending' AND pages.lease_until <= {})) \
+                 AND (pages.state = 'pending' OR (pages.state = 'sending' AND pages.lease_until <= v.column3)) \
                  RETURNING {}",
                 param::<DB>(1),
                 param::<DB>(2),
-                value_rows::<DB>(3, chunk.len(), 2),
-                param::<DB>(3 + 2 * chunk.len()),
+                DB::rows_source(3, chunk.len(), &[ColumnType::Int; 3]),
                 returning.join(", ")
             )))
             .bind(lease_until.as_millis())
             .bind(by.to_owned());
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut attempts = Vec::with_capacity(chunk.len());
             for candidate in chunk {
-                query = query
-                    .bind(candidate.try_get::<i64, _>("id")?)
-                    .bind(candidate.try_get::<i64, _>("attempts")?);
+                ids.push(candidate.try_get::<i64, _>("id")?);
+                attempts.push(candidate.try_get::<i64, _>("attempts")?);
             }
-            for row in query.bind(now.as_millis()).fetch_all(&mut *tx).await? {
+            let query = DB::bind_rows(
+                query,
+                vec![
+                    Column::Int(ids),
+                    Column::Int(attempts),
+                    Column::Int(vec![now.as_millis(); chunk.len()]),
+                ],
+            );
+            for row in query.fetch_all(&mut *tx).await? {
                 claimed.push(Self::page_from_row(&row)?);
             }
         }
@@ -819,13 +877,12 @@ impl EscalationStore {
         let mut incidents = Vec::with_capacity(ids.len());
         for ids in ids.chunks(APPEND_CHUNK) {
             let mut query = sqlx::query(sql(format!(
-                "SELECT {} FROM incidents WHERE id IN ({})",
+                "SELECT {} FROM incidents WHERE {}",
                 super::sql::INCIDENT_COLUMNS,
-                param_list::<DB>(1, ids.len())
+                DB::id_in("id", 1, ids.len())
             )));
-            for id in ids {
-                query = query.bind(id.0);
-            }
+            let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+            query = DB::bind_ids(query, &ids);
             for row in query.fetch_all(&self.reader).await? {
                 incidents.push(Self::incident_from_row(&row)?);
             }

@@ -272,3 +272,11 @@ pub struct PageDone {
 
 /// What a write produced for the incident's timeline (for listeners).
 pub type Appended = Option<(Incident, Vec<Event>)>;
+
+/// What [`super::EscalationStore::finish_and_fire`] wrote: per step (in the order given) whether it
+/// fired, and the events appended to incidents that had no step fired.
+#[derive(Debug, Default)]
+pub struct FinishedAndFired {
+    pub fired: Vec<Option<Fired>>,
+    pub appended: Vec<(Incident, Vec<Event>)>,
+}
