@@ -81,18 +81,7 @@ async fn report(
     let mut response = if html {
         let page = crate::export::report_html(&report)
             .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error))?;
-        let mut response = page.into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        // The page is self-contained: nothing on it may load or run anything.
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
-        );
-        response
+        super::status_page::with_type(page, "text/html; charset=utf-8")
     } else {
         Json(report).into_response()
     };

@@ -50,7 +50,9 @@ async fn status(state: &AppState) -> Result<PublicStatus, ApiError> {
     })
 }
 
-fn with_type(body: String, content_type: &'static str) -> Response {
+/// A self-contained page (the status page, its feed, the HTML report): nothing on it may load
+/// or run anything.
+pub(super) fn with_type(body: String, content_type: &'static str) -> Response {
     let mut response = body.into_response();
     response
         .headers_mut()

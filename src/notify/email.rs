@@ -667,16 +667,7 @@ impl Body<'_> {
         if let Some(message) = &page.message {
             let _ = writeln!(html, "<p><strong>Message:</strong> {}</p>", escape(message));
         }
-        html.push_str("<table>\n");
-        for (label, value) in self.facts() {
-            let _ = writeln!(
-                html,
-                "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-                escape(label),
-                escape(&value)
-            );
-        }
-        html.push_str("</table>\n");
+        facts_table(&mut html, self.facts());
         match self.link {
             Some((url, expires)) => {
                 let _ = writeln!(
@@ -766,16 +757,22 @@ impl UpdateBody<'_> {
             "<p style=\"white-space: pre-wrap\">{}</p>",
             escape(&update.text)
         );
-        html.push_str("<table>\n");
-        for (label, value) in self.facts() {
-            let _ = writeln!(
-                html,
-                "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-                escape(label),
-                escape(&value)
-            );
-        }
-        html.push_str("</table>\n</body></html>\n");
+        facts_table(&mut html, self.facts());
+        html.push_str("</body></html>\n");
         html
     }
+}
+
+/// The facts of an email's HTML body, a row each, escaped.
+fn facts_table(html: &mut String, facts: Vec<(&'static str, String)>) {
+    html.push_str("<table>\n");
+    for (label, value) in facts {
+        let _ = writeln!(
+            html,
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            escape(label),
+            escape(&value)
+        );
+    }
+    html.push_str("</table>\n");
 }
