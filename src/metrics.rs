@@ -10,8 +10,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::domain::Status;
@@ -41,10 +41,19 @@ struct Metrics {
     http_requests: HistogramVec,
     ack_deadlines_missed: IntCounterVec,
     reminders: IntCounterVec,
+    alert_batches_retried: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
+    registry
+        .register(Box::new(counter.clone()))
+        .expect("registered once");
+    counter
+}
+
+fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let counter = IntCounter::new(name, help).expect("a valid metric");
     registry
         .register(Box::new(counter.clone()))
         .expect("registered once");
@@ -130,6 +139,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Reminders given, by kind (update_every, commander_within)",
             &["reminder"],
         ),
+        alert_batches_retried: plain_counter(
+            &registry,
+            "warroom_alert_batches_retried_total",
+            "Group commits of alert deliveries that failed and were recorded again job by job (each delivery is still stored once; a steady rise means batches keep failing)",
+        ),
         registry,
     };
     for source in crate::alerts::AlertSource::ALL {
@@ -202,6 +216,10 @@ pub fn ack_deadline_missed(severity: &str) {
 /// A reminder (`update_every`, `commander_within`) was given.
 pub fn reminder(kind: &str) {
     METRICS.reminders.with_label_values(&[kind]).inc();
+}
+
+pub fn alert_batch_retried() {
+    METRICS.alert_batches_retried.inc();
 }
 
 /// Names notifiers up front, so their counters show 0 before the first page.

@@ -25,14 +25,6 @@ pub const ALERT_QUEUE_CAPACITY: usize = 256;
 /// how long the first delivery of a batch waits for the last one's writes.
 pub const ALERT_BATCH_MAX: usize = 64;
 
-/// Writer tasks taking batches from the one queue. PostgreSQL serves several transactions
-/// at once: one writer would wait out every round trip of its batch alone (on a loaded
-/// machine a single writer halved B2's throughput), while a few overlapping batches keep the
-/// server busy and still share commits. They lock incidents in the same order (see
-/// `record_alerts_batch`), so they cannot deadlock. On SQLite, whose one writer connection
-/// serializes them anyway, the others wait for it with their batch formed.
-pub const ALERT_WRITERS: usize = 4;
-
 /// A job and where its outcome goes.
 type Queued = (RecordJob, oneshot::Sender<Result<Recorded, StoreError>>);
 
@@ -60,7 +52,11 @@ impl AlertWriter {
     pub fn spawn(store: Arc<dyn Store>, capacity: usize, max_batch: usize) -> AlertWriter {
         let (queue, jobs) = mpsc::channel(capacity.max(1));
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
-        for _ in 0..ALERT_WRITERS {
+        // Writer tasks take batches from the one queue: one on SQLite, whose single writer
+        // serializes them anyway; a few on PostgreSQL, where one writer would wait out every
+        // round trip of its batch alone (see `AlertStore::alert_writers`). They lock incidents
+        // in the same order (see `record_alerts_batch`), so they cannot deadlock.
+        for _ in 0..store.alert_writers().max(1) {
             tokio::spawn(write_batches(store.clone(), jobs.clone(), max_batch.max(1)));
         }
         AlertWriter { queue }
@@ -94,8 +90,11 @@ async fn write_batches(
             return;
         }
         let (jobs, replies): (Vec<RecordJob>, Vec<_>) = taken.drain(..).unzip();
-        let results = store.record_alerts_batch(&jobs).await;
-        for (reply, result) in replies.into_iter().zip(results) {
+        let batch = store.record_alerts_batch(&jobs).await;
+        if batch.retried {
+            crate::metrics::alert_batch_retried();
+        }
+        for (reply, result) in replies.into_iter().zip(batch.results) {
             // The delivery may have given up (its client disconnected); its job is stored
             // all the same, and a replay changes nothing.
             let _ = reply.send(result);

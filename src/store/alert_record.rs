@@ -3,7 +3,7 @@
 //! tell whether the incident's last firing alert resolved, and append the events. Also the
 //! memory of resolved notices for alerts never seen firing (`alert_early_resolves`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Row, Transaction};
 
@@ -11,9 +11,10 @@ use super::StoreError;
 use super::Written;
 use super::alerts::{
     AlertChange, EARLY_RESOLVE_MEMORY, Instance, PlanRequest, RecordJob, RecordRequest, Recorded,
+    StoredInstance, pick_instance,
 };
-use super::sql::{corrupt, sql, sql_store_impl, value_rows};
-use crate::domain::{AlertReport, AlertState, IncidentId, NewEvent, Timestamp};
+use super::sql::{INCIDENT_COLUMNS, corrupt, sql, sql_store_impl, value_rows};
+use crate::domain::{AlertReport, AlertState, Event, Incident, IncidentId, NewEvent, Timestamp};
 
 /// What one report does to the stored alerts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +54,66 @@ impl Classified {
             .count();
         u32::try_from(count).unwrap_or(u32::MAX)
     }
+
+    /// Resolutions written: of stored instances, and of instances stored resolved.
+    fn resolved(&self) -> u32 {
+        self.count(Write::Resolve) + self.count(Write::StoreResolved)
+    }
+}
+
+/// The outcome of a job that writes nothing (the caller may still roll back): `current` is
+/// the incident as locked.
+fn unchanged(current: &Incident, classified: &Classified, replan: bool) -> Recorded {
+    Recorded {
+        written: Written {
+            incident: current.clone(),
+            events: Vec::new(),
+            duplicate: true,
+        },
+        fired: classified.count(Write::Fire),
+        resolved: 0,
+        unchanged: classified.unchanged,
+        unmatched: classified.unmatched,
+        all_resolved: false,
+        replan,
+    }
+}
+
+/// Which jobs of a batch can be recorded together (`record_independent`): a job whose
+/// incident no other job of the batch records on, none of whose alerts (source and
+/// fingerprint) another job carries, with only firing reports and without a note. What such
+/// a job reads (its incident, its alerts' stored instances) no other job of the batch writes,
+/// and what it writes no other one reads; so it may be recorded at any point of the batch
+/// with the same outcome. (A resolution asks whether the incident's last alert resolved, and
+/// an alert's row may belong to another group's incident: those jobs are recorded alone.)
+fn independent(jobs: &[RecordJob]) -> Vec<bool> {
+    let mut incidents: BTreeMap<IncidentId, usize> = BTreeMap::new();
+    let mut alerts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut keys_of = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        *incidents.entry(job.incident).or_default() += 1;
+        let keys: BTreeSet<(&str, &str)> = job
+            .alerts
+            .iter()
+            .map(|alert| (job.source.as_str(), alert.fingerprint.as_str()))
+            .collect();
+        for key in &keys {
+            *alerts.entry(*key).or_default() += 1;
+        }
+        keys_of.push(keys);
+    }
+    jobs.iter()
+        .zip(&keys_of)
+        .map(|(job, keys)| {
+            job.note.is_none()
+                && job
+                    .alerts
+                    .iter()
+                    .all(|alert| alert.state == AlertState::Firing)
+                && incidents[&job.incident] == 1
+                && keys.iter().all(|key| alerts[key] == 1)
+        })
+        .collect()
 }
 
 /// The instance key a report refers to.
@@ -122,33 +183,176 @@ const ALERT_ROWS_PER_INSERT: usize = 500;
 
 sql_store_impl! {
 impl {
-    /// `record_alerts_batch`'s one transaction: every job in turn, then one commit (or a
-    /// rollback when none wrote). Any job's error fails the whole batch, written nothing.
+    /// `record_alerts_batch`'s one transaction, then one commit (or a rollback when none
+    /// wrote). Every incident of the batch is locked first, in id order, in one statement:
+    /// two writers that lock in the same order cannot deadlock on PostgreSQL. The jobs that
+    /// share nothing with the others (`independent`) are recorded together, a few statements
+    /// for all of them; the rest one after the other, in incident order (stable, so one
+    /// incident's jobs keep their order). Any job's error fails the whole batch, written
+    /// nothing.
     pub(super) async fn record_together(
         &self,
         jobs: &[RecordJob],
     ) -> Result<Vec<Recorded>, StoreError> {
-        // By incident (stable, so one incident's jobs keep their order): two writers that
-        // lock incidents in the same order cannot deadlock on PostgreSQL.
-        let mut order: Vec<usize> = (0..jobs.len()).collect();
-        order.sort_by_key(|&index| jobs[index].incident);
         let mut tx = self.begin_write().await?;
+        let ids: BTreeSet<IncidentId> = jobs.iter().map(|job| job.incident).collect();
+        let locked = Self::read_locked(&mut tx, &ids).await?;
+        let together = independent(jobs);
         let mut recorded: Vec<Option<Recorded>> = vec![None; jobs.len()];
-        let mut wrote = false;
-        for index in order {
-            let one = Self::record_in_tx(&mut tx, &jobs[index].request()).await?;
-            wrote |= !one.written.duplicate;
+        let requests: Vec<(usize, RecordRequest<'_>)> = jobs
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| together[*index])
+            .map(|(index, job)| (index, job.request()))
+            .collect();
+        for (index, one) in Self::record_independent(&mut tx, &requests, &locked).await? {
             recorded[index] = Some(one);
         }
-        if wrote {
+        let mut alone: Vec<usize> = (0..jobs.len()).filter(|&index| !together[index]).collect();
+        alone.sort_by_key(|&index| jobs[index].incident);
+        for index in alone {
+            recorded[index] = Some(Self::record_in_tx(&mut tx, &jobs[index].request()).await?);
+        }
+        let recorded = recorded
+            .into_iter()
+            .map(|one| one.ok_or_else(|| corrupt("a job of the batch was not recorded")))
+            .collect::<Result<Vec<Recorded>, StoreError>>()?;
+        if recorded.iter().any(|one| !one.written.duplicate) {
             tx.commit().await?;
         } else {
             tx.rollback().await?;
         }
-        recorded
-            .into_iter()
-            .map(|one| one.ok_or_else(|| corrupt("a job of the batch was not recorded")))
-            .collect()
+        Ok(recorded)
+    }
+
+    /// Locks the incidents `ids` (in id order) and reads them, in one statement.
+    async fn read_locked(
+        tx: &mut Transaction<'static, DB>,
+        ids: &BTreeSet<IncidentId>,
+    ) -> Result<BTreeMap<IncidentId, Incident>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let query = sqlx::query(sql(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {} ORDER BY id{}",
+            DB::id_in("id", 1, ids.len()),
+            DB::LOCK_ROW
+        )));
+        let mut locked = BTreeMap::new();
+        for row in DB::bind_ids(query, &ids).fetch_all(&mut **tx).await? {
+            let incident = Self::incident_from_row(&row)?;
+            locked.insert(incident.id, incident);
+        }
+        if let Some(missing) = ids.iter().find(|id| !locked.contains_key(&IncidentId(**id))) {
+            return Err(StoreError::NotFound(IncidentId(*missing)));
+        }
+        Ok(locked)
+    }
+
+    /// Records independent requests (see `independent`) whose incidents `locked` holds, in
+    /// the statements of one: one read of the stored instances per source, one insert of the
+    /// new alert rows, one append of all the events. What each reads no other one writes, so
+    /// each outcome is what it would be alone.
+    async fn record_independent(
+        tx: &mut Transaction<'static, DB>,
+        requests: &[(usize, RecordRequest<'_>)],
+        locked: &BTreeMap<IncidentId, Incident>,
+    ) -> Result<Vec<(usize, Recorded)>, StoreError> {
+        let mut done = Vec::with_capacity(requests.len());
+        let mut live: Vec<&(usize, RecordRequest<'_>)> = Vec::with_capacity(requests.len());
+        for entry in requests {
+            let current = &locked[&entry.1.incident];
+            if entry.1.require_active && !current.status.is_active() {
+                done.push((entry.0, unchanged(current, &Classified::default(), true)));
+            } else {
+                live.push(entry);
+            }
+        }
+        let stored = Self::stored_by_source(tx, live.iter().map(|(_, request)| request)).await?;
+        let classified: Vec<Classified> = live
+            .iter()
+            .map(|(_, request)| {
+                let of_source = stored.get(request.source);
+                let instances = request
+                    .alerts
+                    .iter()
+                    .map(|alert| {
+                        pick_instance(alert, of_source?.get(&alert.fingerprint)?)
+                    })
+                    .collect();
+                classify(request.alerts, instances)
+            })
+            .collect();
+        let writes: Vec<(&RecordRequest<'_>, &[Planned])> = live
+            .iter()
+            .zip(&classified)
+            .map(|((_, request), classified)| (request, classified.writes.as_slice()))
+            .collect();
+        Self::write_alert_rows(tx, &writes).await?;
+        let mut appends = Vec::new();
+        let mut pending = Vec::new();
+        for ((index, request), classified) in live.into_iter().zip(classified) {
+            // Only firing reports (see `independent`): nothing resolves.
+            let events = Self::alert_events(request, &classified.writes, false);
+            if events.is_empty() {
+                let current = &locked[&request.incident];
+                done.push((*index, unchanged(current, &classified, false)));
+                continue;
+            }
+            appends.push((request.incident, events));
+            pending.push((*index, request.incident, classified));
+        }
+        let mut appended: BTreeMap<IncidentId, (Incident, Vec<Event>)> =
+            Self::append_many(tx, appends)
+                .await?
+                .into_iter()
+                .map(|(incident, events)| (incident.id, (incident, events)))
+                .collect();
+        for (index, id, classified) in pending {
+            let (incident, events) = appended
+                .remove(&id)
+                .ok_or_else(|| corrupt("an independent job's events were not appended"))?;
+            done.push((
+                index,
+                Recorded {
+                    written: Written {
+                        incident,
+                        events,
+                        duplicate: false,
+                    },
+                    fired: classified.count(Write::Fire),
+                    resolved: 0,
+                    unchanged: classified.unchanged,
+                    unmatched: classified.unmatched,
+                    all_resolved: false,
+                    replan: false,
+                },
+            ));
+        }
+        Ok(done)
+    }
+
+    /// The stored instances of the requests' alerts, one statement per source.
+    async fn stored_by_source<'r>(
+        tx: &mut Transaction<'static, DB>,
+        requests: impl Iterator<Item = &'r RecordRequest<'r>>,
+    ) -> Result<BTreeMap<&'r str, BTreeMap<String, Vec<StoredInstance>>>, StoreError> {
+        let mut wanted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for request in requests {
+            wanted
+                .entry(request.source)
+                .or_default()
+                .extend(request.alerts.iter().map(|alert| alert.fingerprint.as_str()));
+        }
+        let mut stored = BTreeMap::new();
+        for (source, fingerprints) in wanted {
+            if fingerprints.is_empty() {
+                continue;
+            }
+            stored.insert(
+                source,
+                Self::stored_instances(&mut **tx, source, &fingerprints).await?,
+            );
+        }
+        Ok(stored)
     }
 
     /// `record_alerts` inside `tx`; `written.duplicate` when nothing was written (the caller
@@ -162,26 +366,13 @@ impl {
             Self::link_claim(tx, claim, id).await?;
         }
         let current = Self::load_for_update(tx, id).await?;
-        let unchanged = |classified: &Classified, replan| Recorded {
-            written: Written {
-                incident: current.clone(),
-                events: Vec::new(),
-                duplicate: true,
-            },
-            fired: classified.count(Write::Fire),
-            resolved: 0,
-            unchanged: classified.unchanged,
-            unmatched: classified.unmatched,
-            all_resolved: false,
-            replan,
-        };
         if request.require_active && !current.status.is_active() {
-            return Ok(unchanged(&Classified::default(), true));
+            return Ok(unchanged(&current, &Classified::default(), true));
         }
         let instances = Self::find_instances(&mut **tx, request.source, request.alerts).await?;
         let classified = classify(request.alerts, instances);
-        Self::write_alert_rows(tx, request, &classified.writes).await?;
-        let resolved = classified.count(Write::Resolve) + classified.count(Write::StoreResolved);
+        Self::write_alert_rows(tx, &[(request, classified.writes.as_slice())]).await?;
+        let resolved = classified.resolved();
         let all_resolved = resolved > 0 && Self::none_firing(tx, id).await?;
         let mut events = Self::alert_events(request, &classified.writes, all_resolved);
         if let Some(note) = &request.note
@@ -192,7 +383,7 @@ impl {
         if events.is_empty() {
             return Ok(Recorded {
                 resolved,
-                ..unchanged(&classified, false)
+                ..unchanged(&current, &classified, false)
             });
         }
         // Every change is to an instance first stored (or resolved) in this transaction, and
@@ -214,15 +405,16 @@ impl {
         })
     }
 
-    /// Phase 2: new instances in multi-row inserts, resolutions as updates.
+    /// Phase 2: new instances in multi-row inserts (one for many deliveries' writes),
+    /// resolutions as updates.
     async fn write_alert_rows(
         tx: &mut Transaction<'static, DB>,
-        request: &RecordRequest<'_>,
-        writes: &[Planned],
+        writes: &[(&RecordRequest<'_>, &[Planned])],
     ) -> Result<(), StoreError> {
-        let inserts: Vec<&Planned> = writes
+        let inserts: Vec<(&RecordRequest<'_>, &Planned)> = writes
             .iter()
-            .filter(|planned| planned.write != Write::Resolve)
+            .flat_map(|(request, planned)| planned.iter().map(move |planned| (*request, planned)))
+            .filter(|(_, planned)| planned.write != Write::Resolve)
             .collect();
         for chunk in inserts.chunks(ALERT_ROWS_PER_INSERT) {
             let mut query = sqlx::query(sql(format!(
@@ -230,7 +422,7 @@ impl {
                  status, summary, labels, starts_at, ends_at, received_at) VALUES {}",
                 value_rows::<DB>(1, chunk.len(), 11)
             )));
-            for planned in chunk {
+            for (request, planned) in chunk {
                 let alert = &request.alerts[planned.index];
                 let labels = serde_json::to_string(&alert.labels).map_err(corrupt)?;
                 let (status, ends_at) = match planned.write {
@@ -252,7 +444,12 @@ impl {
             }
             query.execute(&mut **tx).await?;
         }
-        for planned in writes.iter().filter(|planned| planned.write == Write::Resolve) {
+        let resolutions: Vec<(&RecordRequest<'_>, &Planned)> = writes
+            .iter()
+            .flat_map(|(request, planned)| planned.iter().map(move |planned| (*request, planned)))
+            .filter(|(_, planned)| planned.write == Write::Resolve)
+            .collect();
+        for (request, planned) in resolutions {
             let alert = &request.alerts[planned.index];
             sqlx::query(
                 "UPDATE alerts SET status = 'resolved', ends_at = $4 \

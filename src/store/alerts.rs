@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use sqlx::{Row, Transaction};
 
 use super::alert_record::is_new_firing;
-use super::sql::{corrupt, param, param_list, sql, sql_store_impl};
+use super::sql::{corrupt, param, sql, sql_store_impl};
 use super::{StoreError, Written};
 use crate::domain::{
     AlertReport, AlertState, IncidentId, NewEvent, NewIncident, Status, Timestamp,
@@ -174,6 +174,15 @@ pub struct Recorded {
     pub replan: bool,
 }
 
+/// The outcome of `AlertStore::record_alerts_batch`.
+#[derive(Debug)]
+pub struct BatchRecorded {
+    /// One result per job, in the jobs' order; each `Ok` is committed.
+    pub results: Vec<Result<Recorded, StoreError>>,
+    /// The shared transaction failed and every job was recorded again alone.
+    pub retried: bool,
+}
+
 /// What a read (without locks) says about a group.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GroupState {
@@ -212,7 +221,7 @@ pub trait AlertStore: Send + Sync {
     /// only time. Recording is idempotent (every write is keyed by its alert instance), so
     /// running a job again is safe even if a failed commit did commit. One result per job,
     /// in the jobs' order; each `Ok` is committed.
-    async fn record_alerts_batch(&self, jobs: &[RecordJob]) -> Vec<Result<Recorded, StoreError>>;
+    async fn record_alerts_batch(&self, jobs: &[RecordJob]) -> BatchRecorded;
 
     /// Opens the incident of a claimed group and links the group to it, in one transaction:
     /// a process dying in between can leave neither an unlinked incident (which would page
@@ -245,6 +254,9 @@ pub trait AlertStore: Send + Sync {
     ) -> Result<GroupState, StoreError>;
 
     async fn incident_counts(&self) -> Result<Vec<IncidentCount>, StoreError>;
+
+    /// How many alert writer tasks (`ops::AlertWriter`) suit this backend.
+    fn alert_writers(&self) -> usize;
 }
 
 /// The stored instance of an alert, as found for a report.
@@ -257,7 +269,7 @@ pub(super) struct Instance {
 }
 
 /// A row as read by `find_instances`: of `alerts`, or a remembered early resolve.
-struct StoredInstance {
+pub(super) struct StoredInstance {
     instance: String,
     status: String,
     received_at: i64,
@@ -279,7 +291,7 @@ fn millis_key(at: Timestamp) -> String {
 }
 
 /// The instance of `stored` (all of the report's fingerprint) the report refers to.
-fn pick_instance(alert: &AlertReport, stored: &[StoredInstance]) -> Option<Instance> {
+pub(super) fn pick_instance(alert: &AlertReport, stored: &[StoredInstance]) -> Option<Instance> {
     let next_seq = stored
         .iter()
         .filter_map(|found| found.instance.strip_prefix("seq:")?.parse::<u64>().ok())
@@ -333,24 +345,38 @@ impl {
         }
         let fingerprints: BTreeSet<&str> =
             alerts.iter().map(|alert| alert.fingerprint.as_str()).collect();
+        let stored = Self::stored_instances(executor, source, &fingerprints).await?;
+        Ok(alerts
+            .iter()
+            .map(|alert| pick_instance(alert, stored.get(&alert.fingerprint)?))
+            .collect())
+    }
+
+    /// Every stored instance (and remembered early resolve) of `fingerprints` from `source`,
+    /// by fingerprint: one statement, for one delivery or for a batch of them.
+    pub(super) async fn stored_instances<'e, E>(
+        executor: E,
+        source: &str,
+        fingerprints: &BTreeSet<&str>,
+    ) -> Result<BTreeMap<String, Vec<StoredInstance>>, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = DB>,
+    {
         let count = fingerprints.len();
-        let mut query = sqlx::query(sql(format!(
+        let values: Vec<&str> = fingerprints.iter().copied().collect();
+        let query = sqlx::query(sql(format!(
             "SELECT fingerprint, instance, status, received_at, FALSE AS early FROM alerts \
-             WHERE source = {} AND fingerprint IN ({}) \
+             WHERE source = {} AND {} \
              UNION ALL SELECT fingerprint, instance, 'resolved', received_at, TRUE \
-             FROM alert_early_resolves WHERE source = {} AND fingerprint IN ({})",
+             FROM alert_early_resolves WHERE source = {} AND {}",
             param::<DB>(1),
-            param_list::<DB>(2, count),
-            param::<DB>(count + 2),
-            param_list::<DB>(count + 3, count)
+            DB::text_in("fingerprint", 2, count),
+            param::<DB>(2 + DB::list_slots(count)),
+            DB::text_in("fingerprint", 3 + DB::list_slots(count), count)
         )));
-        for _ in 0..2 {
-            query = query.bind(source.to_owned());
-            for fingerprint in &fingerprints {
-                query = query.bind((*fingerprint).to_owned());
-            }
-        }
-        let rows = query.fetch_all(executor).await?;
+        let query = DB::bind_texts(query.bind(source.to_owned()), &values);
+        let query = DB::bind_texts(query.bind(source.to_owned()), &values);
+        let rows = DB::planned_each_time(query).fetch_all(executor).await?;
         let mut stored: BTreeMap<String, Vec<StoredInstance>> = BTreeMap::new();
         for row in rows {
             let fingerprint: String = row.try_get("fingerprint")?;
@@ -361,10 +387,7 @@ impl {
                 early: row.try_get("early")?,
             });
         }
-        Ok(alerts
-            .iter()
-            .map(|alert| pick_instance(alert, stored.get(&alert.fingerprint)?))
-            .collect())
+        Ok(stored)
     }
 
     /// `group_state`'s one statement: the group's incident and its status (part
@@ -387,22 +410,24 @@ impl {
             param::<DB>(1),
             param::<DB>(2)
         );
-        let fingerprints: BTreeSet<&str> = if match_alerts {
-            alerts.iter().map(|alert| alert.fingerprint.as_str()).collect()
+        let fingerprints: Vec<&str> = if match_alerts {
+            let unique: BTreeSet<&str> =
+                alerts.iter().map(|alert| alert.fingerprint.as_str()).collect();
+            unique.into_iter().collect()
         } else {
-            BTreeSet::new()
+            Vec::new()
         };
         let count = fingerprints.len();
         if count > 0 {
             text.push_str(&format!(
                 " UNION ALL SELECT {ALERT_PART}, NULL, status, fingerprint, instance, received_at \
-                 FROM alerts WHERE source = {} AND fingerprint IN ({}) \
+                 FROM alerts WHERE source = {} AND {} \
                  UNION ALL SELECT {EARLY_PART}, NULL, 'resolved', fingerprint, instance, received_at \
-                 FROM alert_early_resolves WHERE source = {} AND fingerprint IN ({})",
+                 FROM alert_early_resolves WHERE source = {} AND {}",
                 param::<DB>(3),
-                param_list::<DB>(4, count),
-                param::<DB>(count + 4),
-                param_list::<DB>(count + 5, count)
+                DB::text_in("fingerprint", 4, count),
+                param::<DB>(4 + DB::list_slots(count)),
+                DB::text_in("fingerprint", 5 + DB::list_slots(count), count)
             ));
         }
         let mut query = sqlx::query(sql(text))
@@ -410,12 +435,10 @@ impl {
             .bind(group_key.to_owned());
         if count > 0 {
             for _ in 0..2 {
-                query = query.bind(source.to_owned());
-                for fingerprint in &fingerprints {
-                    query = query.bind((*fingerprint).to_owned());
-                }
+                query = DB::bind_texts(query.bind(source.to_owned()), &fingerprints);
             }
         }
+        let query = DB::planned_each_time(query);
         Ok(query.fetch_all(reader).await?)
     }
 
@@ -744,10 +767,16 @@ impl AlertStore {
         Ok(recorded)
     }
 
-    async fn record_alerts_batch(&self, jobs: &[RecordJob]) -> Vec<Result<Recorded, StoreError>> {
-        if jobs.len() > 1 {
+    async fn record_alerts_batch(&self, jobs: &[RecordJob]) -> BatchRecorded {
+        let retried = jobs.len() > 1;
+        if retried {
             match self.record_together(jobs).await {
-                Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
+                Ok(recorded) => {
+                    return BatchRecorded {
+                        results: recorded.into_iter().map(Ok).collect(),
+                        retried: false,
+                    };
+                }
                 Err(error) => tracing::debug!(
                     %error,
                     jobs = jobs.len(),
@@ -759,7 +788,7 @@ impl AlertStore {
         for job in jobs {
             results.push(self.record_alerts(job.request()).await);
         }
-        results
+        BatchRecorded { results, retried }
     }
 
     async fn group_incident(
@@ -838,6 +867,10 @@ impl AlertStore {
             unchanged: true,
             ..active
         })
+    }
+
+    fn alert_writers(&self) -> usize {
+        DB::CONCURRENT_WRITERS
     }
 
     async fn incident_counts(&self) -> Result<Vec<IncidentCount>, StoreError> {

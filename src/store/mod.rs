@@ -30,8 +30,9 @@ use sqlx::pool::PoolOptions;
 
 pub use crate::domain::{AlertReport, AlertState};
 pub use alerts::{
-    AlertChange, AlertStore, Claim, EARLY_RESOLVE_MEMORY, GroupPlan, GroupState, IncidentCount,
-    OVERFLOW_PREFIX, OVERFLOW_SOURCE, PlanRequest, RecordJob, RecordRequest, Recorded, RenderAlert,
+    AlertChange, AlertStore, BatchRecorded, Claim, EARLY_RESOLVE_MEMORY, GroupPlan, GroupState,
+    IncidentCount, OVERFLOW_PREFIX, OVERFLOW_SOURCE, PlanRequest, RecordJob, RecordRequest,
+    Recorded, RenderAlert,
 };
 pub use checks::{CheckState, CheckStore, DrillAnnouncement};
 pub(crate) use config::redact_url_password;

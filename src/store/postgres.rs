@@ -18,6 +18,7 @@ impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_ROW: &'static str = " FOR UPDATE";
+    const CONCURRENT_WRITERS: usize = 2;
     const NUMBERED_PARAMS: bool = true;
 
     fn run_migrations(
@@ -35,6 +36,32 @@ impl Dialect for Postgres {
         ids: &[i64],
     ) -> Query<'q, Postgres, PgArguments> {
         query.bind(ids.to_vec())
+    }
+
+    fn planned_each_time<'q>(
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query.persistent(false)
+    }
+
+    fn text_in(column: &str, first: usize, count: usize) -> String {
+        Self::id_in(column, first, count)
+    }
+
+    fn list_slots(_count: usize) -> usize {
+        1
+    }
+
+    fn bind_texts<'q>(
+        query: Query<'q, Postgres, PgArguments>,
+        values: &[&str],
+    ) -> Query<'q, Postgres, PgArguments> {
+        query.bind(
+            values
+                .iter()
+                .map(|value| (*value).to_owned())
+                .collect::<Vec<String>>(),
+        )
     }
 
     fn rows_source(first: usize, _rows: usize, types: &[ColumnType]) -> String {

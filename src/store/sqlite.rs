@@ -27,6 +27,7 @@ impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const LOCK_ROW: &'static str = "";
+    const CONCURRENT_WRITERS: usize = 1;
     const NUMBERED_PARAMS: bool = false;
 
     fn run_migrations(
@@ -44,6 +45,29 @@ impl Dialect for Sqlite {
         ids: &[i64],
     ) -> Query<'q, Sqlite, SqliteArguments> {
         ids.iter().fold(query, |query, id| query.bind(*id))
+    }
+
+    fn planned_each_time<'q>(
+        query: Query<'q, Sqlite, SqliteArguments>,
+    ) -> Query<'q, Sqlite, SqliteArguments> {
+        query
+    }
+
+    fn text_in(column: &str, first: usize, count: usize) -> String {
+        Self::id_in(column, first, count)
+    }
+
+    fn list_slots(count: usize) -> usize {
+        count
+    }
+
+    fn bind_texts<'q>(
+        query: Query<'q, Sqlite, SqliteArguments>,
+        values: &[&str],
+    ) -> Query<'q, Sqlite, SqliteArguments> {
+        values
+            .iter()
+            .fold(query, |query, value| query.bind((*value).to_owned()))
     }
 
     fn rows_source(first: usize, rows: usize, types: &[ColumnType]) -> String {

@@ -20,6 +20,7 @@ on_both_backends!(
     a_failing_job_in_a_batch_costs_the_others_nothing,
     a_full_queue_makes_senders_wait_and_drops_none,
     concurrent_deliveries_through_a_queue_of_one_are_all_stored,
+    a_batch_records_each_job_as_it_would_be_recorded_alone,
 );
 
 const START: i64 = 1_800_000_000_000;
@@ -50,10 +51,14 @@ fn firing(fingerprint: &str) -> AlertReport {
 }
 
 fn job(incident: IncidentId, fingerprints: &[&str]) -> RecordJob {
+    job_from("test", incident, fingerprints)
+}
+
+fn job_from(source: &str, incident: IncidentId, fingerprints: &[&str]) -> RecordJob {
     let now = Timestamp::from_millis(START + 1_000);
     RecordJob {
         incident,
-        source: "test".to_owned(),
+        source: source.to_owned(),
         group_key: format!("group-of-{}", incident.0),
         alerts: fingerprints.iter().map(|f| firing(f)).collect(),
         now,
@@ -133,7 +138,12 @@ async fn a_failing_job_in_a_batch_costs_the_others_nothing(db: TestDb) {
         job(missing, &["y1"]),
         job(incident, &["x2", "x1"]),
     ];
-    let results = ops.store().record_alerts_batch(&jobs).await;
+    let batch = ops.store().record_alerts_batch(&jobs).await;
+    assert!(
+        batch.retried,
+        "the missing incident fails the shared transaction"
+    );
+    let results = batch.results;
     assert_eq!(results.len(), 3);
     let first = results[0].as_ref().expect("the first job is stored");
     assert_eq!(first.fired, 1);
@@ -149,7 +159,7 @@ async fn a_failing_job_in_a_batch_costs_the_others_nothing(db: TestDb) {
         ["fired x1", "fired x2"]
     );
     // The same batch again changes nothing: recording is keyed by alert instance.
-    let again = ops.store().record_alerts_batch(&jobs).await;
+    let again = ops.store().record_alerts_batch(&jobs).await.results;
     assert!(again[0].as_ref().is_ok_and(|recorded| recorded.fired == 0));
     assert!(again[2].as_ref().is_ok_and(|recorded| recorded.fired == 0));
     assert_eq!(
@@ -235,4 +245,173 @@ async fn concurrent_deliveries_through_a_queue_of_one_are_all_stored(db: TestDb)
         .map(|n| format!("Alert firing: load on h{n:02}"))
         .collect();
     assert_eq!(alert_events(&db, &ops, incident).await, expected);
+}
+
+fn resolved(fingerprint: &str) -> AlertReport {
+    AlertReport {
+        state: AlertState::Resolved,
+        ends_at: Some(Timestamp::from_millis(START + 500)),
+        ..firing(fingerprint)
+    }
+}
+
+/// What a job's outcome says, to compare a batch's with one-by-one recording.
+fn outcome(recorded: &warroom::store::Recorded) -> String {
+    let events: Vec<String> = recorded
+        .written
+        .events
+        .iter()
+        .map(|event| format!("{}:{}:{}", event.seq, event.kind.as_str(), event.text))
+        .collect();
+    format!(
+        "fired {} resolved {} unchanged {} unmatched {} all_resolved {} replan {} \
+         duplicate {} last_seq {} events {events:?}",
+        recorded.fired,
+        recorded.resolved,
+        recorded.unchanged,
+        recorded.unmatched,
+        recorded.all_resolved,
+        recorded.replan,
+        recorded.written.duplicate,
+        recorded.written.incident.last_seq,
+    )
+}
+
+/// One batch mixing jobs that share nothing (recorded together, in a few statements) with
+/// jobs that share an incident or an alert, resolve, carry a note or find their incident
+/// resolved (recorded one after the other): every outcome and every timeline is what
+/// recording the same jobs one at a time gives, in a second, identical world of incidents.
+async fn a_batch_records_each_job_as_it_would_be_recorded_alone(db: TestDb) {
+    let ops = db.ops().await;
+    let mut worlds = Vec::new();
+    for source in ["batch", "alone"] {
+        let mut incidents = Vec::new();
+        for n in 0..10 {
+            incidents.push(open(&ops, &format!("{source} {n}")).await);
+        }
+        let before = [
+            job_from(source, incidents[1], &["q1"]),
+            job_from(source, incidents[6], &["t1", "t2"]),
+        ];
+        for recorded in ops.store().record_alerts_batch(&before).await.results {
+            recorded.expect("the history is stored");
+        }
+        ops.resolve(&operator("alice"), incidents[3], Some("done"))
+            .await
+            .expect("resolve");
+        let mut jobs = vec![
+            // Shares nothing: new alerts, an alert already stored, one alert sent twice.
+            job_from(source, incidents[0], &["p1", "p2"]),
+            job_from(source, incidents[1], &["q1", "q2"]),
+            job_from(source, incidents[2], &["r1", "r1"]),
+            // Its incident was resolved meanwhile.
+            job_from(source, incidents[3], &["x1"]),
+            // Two jobs on one incident, the second repeating the first's alert.
+            job_from(source, incidents[4], &["s1"]),
+            job_from(source, incidents[4], &["s1", "s2"]),
+            // One alert on two incidents (two groups).
+            job_from(source, incidents[7], &["u1"]),
+            job_from(source, incidents[8], &["u1", "u2"]),
+            job_from(source, incidents[9], &["v1"]),
+        ];
+        let mut resolving = job_from(source, incidents[6], &[]);
+        resolving.alerts = vec![resolved("t1"), resolved("t2")];
+        jobs.push(resolving);
+        let mut noted = job_from(source, incidents[5], &["w1"]);
+        noted.note = Some(
+            NewEvent::new(
+                Timestamp::from_millis(START + 1_000),
+                EventKind::Note,
+                Actor::alert("test"),
+                "2 alerts were left out".to_owned(),
+            )
+            .with_key(format!("truncated:{source}")),
+        );
+        jobs.push(noted);
+        worlds.push((incidents, jobs));
+    }
+    let (alone_incidents, alone_jobs) = worlds.pop().unwrap();
+    let (batch_incidents, batch_jobs) = worlds.pop().unwrap();
+    let batch = ops.store().record_alerts_batch(&batch_jobs).await;
+    // Recorded in the shared transaction, not job by job after it failed (which gives the
+    // same outcomes whatever the batch did wrong).
+    assert!(!batch.retried, "the batch's shared transaction failed");
+    let batched: Vec<String> = batch
+        .results
+        .iter()
+        .map(|result| outcome(result.as_ref().expect("the batch is stored")))
+        .collect();
+    let mut one_by_one = Vec::new();
+    for job in &alone_jobs {
+        let result = ops
+            .store()
+            .record_alerts_batch(std::slice::from_ref(job))
+            .await;
+        one_by_one.push(outcome(
+            result.results[0].as_ref().expect("the job is stored"),
+        ));
+    }
+    assert_eq!(batched, one_by_one);
+    // The outcomes are the ones expected, not just the same.
+    assert!(
+        batched[0].starts_with("fired 2 resolved 0 unchanged 0"),
+        "{}",
+        batched[0]
+    );
+    assert!(
+        batched[1].starts_with("fired 1 resolved 0 unchanged 1"),
+        "{}",
+        batched[1]
+    );
+    assert!(
+        batched[2].starts_with("fired 1 resolved 0 unchanged 1"),
+        "{}",
+        batched[2]
+    );
+    assert!(batched[3].contains("replan true"), "{}", batched[3]);
+    assert!(
+        batched[5].starts_with("fired 1 resolved 0 unchanged 1"),
+        "{}",
+        batched[5]
+    );
+    assert!(
+        batched[7].starts_with("fired 1 resolved 0 unchanged 1"),
+        "{}",
+        batched[7]
+    );
+    assert!(
+        batched[9].contains("resolved 2") && batched[9].contains("all_resolved true"),
+        "{}",
+        batched[9]
+    );
+    assert!(
+        batched[10].contains("2 alerts were left out"),
+        "{}",
+        batched[10]
+    );
+    for (batch, alone) in batch_incidents.into_iter().zip(alone_incidents) {
+        let texts = |events: Vec<warroom::domain::Event>| -> Vec<String> {
+            events
+                .into_iter()
+                .map(|event| format!("{}:{}", event.seq, event.text))
+                .filter(|text| !text.contains("batch") && !text.contains("alone"))
+                .collect()
+        };
+        let store = ops.store();
+        assert_eq!(
+            texts(
+                store
+                    .timeline_page(batch, 0, 1_000)
+                    .await
+                    .expect("timeline")
+            ),
+            texts(
+                store
+                    .timeline_page(alone, 0, 1_000)
+                    .await
+                    .expect("timeline")
+            ),
+            "the timelines of {batch} and {alone}"
+        );
+    }
 }
