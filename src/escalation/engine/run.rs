@@ -75,21 +75,32 @@ impl Engine {
         let mut commits = self.ops.commits();
         let mut feed = self.ops.store().change_feed();
         let mut turn = Turn::start(self.clone());
-        loop {
+        'turns: loop {
             let failed = turn.work().await;
             let sleep = turn.pause(failed).await;
             if sleep.is_zero() {
                 tokio::task::yield_now().await;
                 continue;
             }
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(sleep) => {}
-                // The writer freed slots, or the Discord pager connected.
-                () = self.wake.notified() => {}
-                // One turn covers every commit meanwhile (many are this engine's own).
-                _ = commits.changed() => {}
-                _ = feed.changed() => {}
+            // The next turn is at this instant at the latest, however many commits wake
+            // the engine before it: the audit and the release of dead claims run in turns.
+            let mut until = tokio::time::Instant::now() + sleep;
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => break 'turns,
+                    () = tokio::time::sleep_until(until) => continue 'turns,
+                    // The writer freed slots, or the Discord pager connected.
+                    () = self.wake.notified() => continue 'turns,
+                    // One look covers every commit meanwhile (many are this engine's own).
+                    _ = commits.changed() => {}
+                    _ = feed.changed() => {}
+                }
+                // Most commits (alerts recorded on an open incident, a timeline note) make
+                // nothing due: one read of the next deadline tells, where a turn costs three.
+                match turn.idle_for().await {
+                    Some(idle) => until = until.min(tokio::time::Instant::now() + idle),
+                    None => continue 'turns,
+                }
             }
         }
         turn.finish().await;
@@ -328,6 +339,25 @@ impl Turn {
     }
 
     /// How long to sleep before the next turn (a commit or a freed slot wakes it sooner).
+    /// After a commit woke the engine between turns: how long it may stay idle, or `None`
+    /// when a turn is due now (something is due, or waiting, or the read failed).
+    async fn idle_for(&self) -> Option<Duration> {
+        if !self.ready.is_empty() || !self.due.is_empty() {
+            return None;
+        }
+        let now = self.engine.now();
+        match self.engine.ops.store().next_deadline().await {
+            Ok(Some(due)) if due > now => Some(
+                Duration::from_millis(
+                    u64::try_from(due.as_millis() - now.as_millis()).unwrap_or(0),
+                )
+                .min(BACKSTOP),
+            ),
+            Ok(Some(_)) | Err(_) => None,
+            Ok(None) => Some(BACKSTOP),
+        }
+    }
+
     async fn pause(&self, failed: bool) -> Duration {
         if failed || self.slots.available_permits() == 0 {
             // While every slot is taken, more pages wait for the writer to free one.
