@@ -33,8 +33,9 @@ pub(crate) trait Dialect: Database {
     const NUMBERED_PARAMS: bool;
     /// Writing transactions worth running at once for one kind of work (the alert writer's
     /// tasks). SQLite has one writer: a second transaction only waits for it, with a batch
-    /// formed too early. PostgreSQL serves several; two overlap one batch's round trips with
-    /// another's (B2, 2026-12-07: 1 writer 8.6k, 2 writers 10.0k, 4 writers 9.4k alerts/s).
+    /// formed too early (B2 on 2026-12-07: 23k alerts/s with one, 15k with four). PostgreSQL
+    /// serves several; two overlap one batch's round trips with another's (B2, same day, with
+    /// an earlier build of the batching: one writer 8.6k, two 10.1k, four 9.4k alerts/s).
     const CONCURRENT_WRITERS: usize;
 
     fn run_migrations(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>>;
