@@ -389,8 +389,8 @@ impl {
     }
 
     /// [`Self::append_in_tx`] for many incidents at once, in few statements: one `UPDATE`
-    /// (joined to each incident's number of new events) takes the sequence numbers, and
-    /// multi-row `INSERT`s write the events. Events of one incident keep their order. Returns each incident as it
+    /// per distinct number of new events takes the sequence numbers, and multi-row `INSERT`s
+    /// write the events. Events of one incident keep their order. Returns each incident as it
     /// is after, with its new events, in incident order.
     pub(super) async fn append_many(
         tx: &mut Transaction<'static, DB>,
@@ -401,22 +401,26 @@ impl {
             by_incident.entry(id).or_default().extend(events);
         }
         by_incident.retain(|_, events| !events.is_empty());
+        let mut by_count: BTreeMap<usize, Vec<IncidentId>> = BTreeMap::new();
+        for (id, events) in &by_incident {
+            by_count.entry(events.len()).or_default().push(*id);
+        }
         let mut incidents: BTreeMap<IncidentId, Incident> = BTreeMap::new();
-        let counts: Vec<(i64, i64)> = by_incident
-            .iter()
-            .map(|(id, events)| Ok((id.0, i64::try_from(events.len()).map_err(corrupt)?)))
-            .collect::<Result<_, StoreError>>()?;
-        for chunk in counts.chunks(APPEND_CHUNK) {
-            let query = sqlx::query(sql(format!(
-                "UPDATE incidents SET last_seq = incidents.last_seq + v.column2 FROM {} \
-                 WHERE incidents.id = v.column1 RETURNING {INCIDENT_COLUMNS}",
-                DB::rows_source(1, chunk.len(), &[ColumnType::Int, ColumnType::Int])
-            )));
-            let (ids, added): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
-            let query = DB::bind_rows(query, vec![Column::Int(ids), Column::Int(added)]);
-            for row in query.fetch_all(&mut **tx).await? {
-                let incident = Self::incident_from_row(&row)?;
-                incidents.insert(incident.id, incident);
+        for (count, ids) in by_count {
+            for ids in ids.chunks(APPEND_CHUNK) {
+                let mut query = sqlx::query(sql(format!(
+                    "UPDATE incidents SET last_seq = last_seq + {} WHERE {} \
+                     RETURNING {INCIDENT_COLUMNS}",
+                    param::<DB>(1),
+                    DB::id_in("id", 2, ids.len())
+                )))
+                .bind(i64::try_from(count).map_err(corrupt)?);
+                let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+                query = DB::bind_ids(query, &ids);
+                for row in query.fetch_all(&mut **tx).await? {
+                    let incident = Self::incident_from_row(&row)?;
+                    incidents.insert(incident.id, incident);
+                }
             }
         }
         let mut appended = Vec::with_capacity(by_incident.len());
