@@ -1,9 +1,11 @@
-//! The alert writer: one task that records concurrent deliveries' alerts in one transaction
-//! and one commit (group commit). A delivery whose group's incident is active (the hot path of
+//! The alert writer: a task (one per backend-suited writer, see `AlertStore::alert_writers`)
+//! that records concurrent deliveries' alerts in one transaction and one commit (group
+//! commit). A delivery whose group's incident is active (the hot path of
 //! a busy Alertmanager) enqueues its `RecordJob` and waits; the writer takes everything queued
 //! (up to `max_batch`), hands it to `AlertStore::record_alerts_batch`, and answers each
 //! delivery only after that commit, so a 2xx still means stored. On PostgreSQL a commit is an
-//! fsync and every statement a round trip, so one commit for many deliveries is the lever.
+//! fsync and every statement a round trip, so one commit and one statement of each kind for
+//! many deliveries is the lever.
 //!
 //! The queue is bounded: when it is full a delivery waits for room (backpressure), it is never
 //! dropped. Nothing here is the only record of anything: a job not yet committed is only in the

@@ -1,7 +1,9 @@
 //! Recording a delivery's alerts on an incident, in named phases inside one transaction:
 //! classify each report against what is stored, write the alert rows (one multi-row insert),
 //! tell whether the incident's last firing alert resolved, and append the events. Also the
-//! memory of resolved notices for alerts never seen firing (`alert_early_resolves`).
+//! memory of resolved notices for alerts never seen firing (`alert_early_resolves`). A batch
+//! of deliveries (`record_together`) runs the same phases once for all the deliveries that
+//! share nothing with another, and these phases in turn for the rest.
 
 use std::collections::{BTreeMap, BTreeSet};
 
