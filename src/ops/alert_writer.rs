@@ -1,5 +1,5 @@
-//! The alert writer: a task (one per backend-suited writer, see `AlertStore::alert_writers`)
-//! that records concurrent deliveries' alerts in one transaction and one commit (group
+//! The alert writer: tasks (one on SQLite, two on PostgreSQL: `AlertStore::alert_writers`)
+//! that record concurrent deliveries' alerts in one transaction and one commit (group
 //! commit). A delivery whose group's incident is active (the hot path of
 //! a busy Alertmanager) enqueues its `RecordJob` and waits; the writer takes everything queued
 //! (up to `max_batch`), hands it to `AlertStore::record_alerts_batch`, and answers each

@@ -338,7 +338,6 @@ impl Turn {
         }
     }
 
-    /// How long to sleep before the next turn (a commit or a freed slot wakes it sooner).
     /// After a commit woke the engine between turns: how long it may stay idle, or `None`
     /// when a turn is due now (something is due, or waiting, or the read failed).
     async fn idle_for(&self) -> Option<Duration> {
@@ -358,6 +357,7 @@ impl Turn {
         }
     }
 
+    /// How long to sleep before the next turn (a commit or a freed slot wakes it sooner).
     async fn pause(&self, failed: bool) -> Duration {
         if failed || self.slots.available_permits() == 0 {
             // While every slot is taken, more pages wait for the writer to free one.
