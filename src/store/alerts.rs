@@ -370,9 +370,9 @@ impl {
              UNION ALL SELECT fingerprint, instance, 'resolved', received_at, TRUE \
              FROM alert_early_resolves WHERE source = {} AND {}",
             param::<DB>(1),
-            DB::text_in("fingerprint", 2, count),
+            DB::id_in("fingerprint", 2, count),
             param::<DB>(2 + DB::list_slots(count)),
-            DB::text_in("fingerprint", 3 + DB::list_slots(count), count)
+            DB::id_in("fingerprint", 3 + DB::list_slots(count), count)
         )));
         let query = DB::bind_texts(query.bind(source.to_owned()), &values);
         let query = DB::bind_texts(query.bind(source.to_owned()), &values);
@@ -425,9 +425,9 @@ impl {
                  UNION ALL SELECT {EARLY_PART}, NULL, 'resolved', fingerprint, instance, received_at \
                  FROM alert_early_resolves WHERE source = {} AND {}",
                 param::<DB>(3),
-                DB::text_in("fingerprint", 4, count),
+                DB::id_in("fingerprint", 4, count),
                 param::<DB>(4 + DB::list_slots(count)),
-                DB::text_in("fingerprint", 5 + DB::list_slots(count), count)
+                DB::id_in("fingerprint", 5 + DB::list_slots(count), count)
             ));
         }
         let mut query = sqlx::query(sql(text))
@@ -768,8 +768,8 @@ impl AlertStore {
     }
 
     async fn record_alerts_batch(&self, jobs: &[RecordJob]) -> BatchRecorded {
-        let retried = jobs.len() > 1;
-        if retried {
+        let together = jobs.len() > 1;
+        if together {
             match self.record_together(jobs).await {
                 Ok(recorded) => {
                     return BatchRecorded {
@@ -788,7 +788,11 @@ impl AlertStore {
         for job in jobs {
             results.push(self.record_alerts(job.request()).await);
         }
-        BatchRecorded { results, retried }
+        // Run alone after the shared transaction failed, unless there was only one job.
+        BatchRecorded {
+            results,
+            retried: together,
+        }
     }
 
     async fn group_incident(

@@ -44,10 +44,6 @@ impl Dialect for Postgres {
         query.persistent(false)
     }
 
-    fn text_in(column: &str, first: usize, count: usize) -> String {
-        Self::id_in(column, first, count)
-    }
-
     fn list_slots(_count: usize) -> usize {
         1
     }

@@ -40,8 +40,8 @@ pub(crate) trait Dialect: Database {
 
     fn run_migrations(pool: &Pool<Self>) -> BoxFuture<'_, Result<(), sqlx::migrate::MigrateError>>;
 
-    /// `column` is one of `count` ids bound by [`Self::bind_ids`] from the `first`th
-    /// placeholder on. PostgreSQL: `column = ANY($first)`, one array, so one statement text
+    /// `column` is one of `count` values bound by [`Self::bind_ids`] (or, for text,
+    /// [`Self::bind_texts`]) from the `first`th placeholder on. PostgreSQL: `column = ANY($first)`, one array, so one statement text
     /// (one prepared statement) whatever the count, planned as index probes; SQLite: an
     /// `IN (?, ...)` list.
     fn id_in(column: &str, first: usize, count: usize) -> String;
@@ -64,15 +64,11 @@ pub(crate) trait Dialect: Database {
         query: Query<'q, Self, Self::Arguments>,
     ) -> Query<'q, Self, Self::Arguments>;
 
-    /// [`Self::id_in`] for text values, bound by [`Self::bind_texts`]: PostgreSQL
-    /// `column = ANY($first)` (one text array), SQLite an `IN (?, ...)` list.
-    fn text_in(column: &str, first: usize, count: usize) -> String;
-
-    /// How many placeholders an [`Self::id_in`] or [`Self::text_in`] of `count` values takes
-    /// (where the next placeholder is numbered from): one array on PostgreSQL.
+    /// How many placeholders an [`Self::id_in`] of `count` values takes (where the next
+    /// placeholder is numbered from): one array on PostgreSQL.
     fn list_slots(count: usize) -> usize;
 
-    /// Binds the values of [`Self::text_in`].
+    /// Binds text values of an [`Self::id_in`] (one text array on PostgreSQL).
     fn bind_texts<'q>(
         query: Query<'q, Self, Self::Arguments>,
         values: &[&str],

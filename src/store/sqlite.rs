@@ -53,10 +53,6 @@ impl Dialect for Sqlite {
         query
     }
 
-    fn text_in(column: &str, first: usize, count: usize) -> String {
-        Self::id_in(column, first, count)
-    }
-
     fn list_slots(count: usize) -> usize {
         count
     }

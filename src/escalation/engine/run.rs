@@ -346,12 +346,7 @@ impl Turn {
         }
         let now = self.engine.now();
         match self.engine.ops.store().next_deadline().await {
-            Ok(Some(due)) if due > now => Some(
-                Duration::from_millis(
-                    u64::try_from(due.as_millis() - now.as_millis()).unwrap_or(0),
-                )
-                .min(BACKSTOP),
-            ),
+            Ok(Some(due)) if due > now => Some(sleep_until(due, now)),
             Ok(Some(_)) | Err(_) => None,
             Ok(None) => Some(BACKSTOP),
         }
@@ -369,10 +364,7 @@ impl Turn {
         }
         let now = self.engine.now();
         match self.engine.ops.store().next_deadline().await {
-            Ok(Some(due)) => {
-                Duration::from_millis(u64::try_from(due.as_millis() - now.as_millis()).unwrap_or(0))
-                    .min(BACKSTOP)
-            }
+            Ok(Some(due)) => sleep_until(due, now),
             Ok(None) => BACKSTOP,
             Err(error) => {
                 tracing::warn!(%error, "reading the next escalation deadline failed");
@@ -403,6 +395,12 @@ impl Turn {
             tracing::warn!(%error, "handing back claimed pages at shutdown failed; they are sent when their claims run out");
         }
     }
+}
+
+/// How long to sleep from `now` until `due` (none if it is past), at most [`BACKSTOP`].
+fn sleep_until(due: Timestamp, now: Timestamp) -> Duration {
+    Duration::from_millis(u64::try_from(due.as_millis() - now.as_millis()).unwrap_or(0))
+        .min(BACKSTOP)
 }
 
 /// Delivers one page and hands its outcome, with its slot, to the writer.
