@@ -302,8 +302,16 @@ pub async fn connect_with(
     Ok(store)
 }
 
-/// [`ConnectOptions::acquire_delay`] on a pool: through sqlx's hooks, on fresh connections
-/// (`after_connect`) and idle ones (`before_acquire`) alike, so no acquire escapes it.
+/// A pooled connection idle at least this long is checked (one round trip) before it is
+/// handed out; one used more recently is not. sqlx checks every one by default, which costs
+/// a round trip per query or transaction on a busy pool; a connection that broke within this
+/// window fails its query once and is dropped, as any connection that breaks mid-query.
+const CHECK_IDLE_AFTER: Duration = Duration::from_millis(500);
+
+/// The pools' acquire hooks: the liveness check of connections idle for
+/// [`CHECK_IDLE_AFTER`], and [`ConnectOptions::acquire_delay`] through sqlx's hooks, on
+/// fresh connections (`after_connect`) and idle ones (`before_acquire`) alike, so no acquire
+/// escapes it.
 #[derive(Clone, Debug)]
 struct AcquireDelay {
     delay: Option<Duration>,
@@ -324,27 +332,36 @@ impl AcquireDelay {
     }
 
     fn apply<DB: sqlx::Database>(&self, pool: PoolOptions<DB>) -> PoolOptions<DB> {
-        let Some(delay) = self.delay else {
-            return pool;
-        };
+        let delay = self.delay;
         let wait = move |armed: Arc<AtomicBool>| async move {
-            if armed.load(Ordering::SeqCst) {
+            if let Some(delay) = delay
+                && armed.load(Ordering::SeqCst)
+            {
                 tokio::time::sleep(delay).await;
             }
         };
         let (on_connect, on_acquire) = (self.armed.clone(), self.armed.clone());
+        let pool = pool
+            .test_before_acquire(false)
+            .before_acquire(move |connection, meta| {
+                let waited = wait(on_acquire.clone());
+                Box::pin(async move {
+                    waited.await;
+                    if meta.idle_for >= CHECK_IDLE_AFTER {
+                        // An error closes this connection; the pool hands out another.
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            });
+        if self.delay.is_none() {
+            return pool;
+        }
         pool.after_connect(move |_, _| {
             let waited = wait(on_connect.clone());
             Box::pin(async move {
                 waited.await;
                 Ok(())
-            })
-        })
-        .before_acquire(move |_, _| {
-            let waited = wait(on_acquire.clone());
-            Box::pin(async move {
-                waited.await;
-                Ok(true)
             })
         })
     }
