@@ -13,9 +13,17 @@
 //! moment it is handed to a sender until its outcome is committed: a kill -9 can cut off at
 //! most that many pages, and the writer's queue is bounded by the same slots (a full queue
 //! makes senders wait; nothing is dropped).
+//!
+//! In a burst two things would otherwise cost a transaction each for nearly nothing: the
+//! writer, woken by the first outcome of many pages handed out together, would record that
+//! one alone (it waits up to [`GATHER`] for the others while deliveries are under way: the
+//! page has already reached its receiver, so only the slot waits); and each turn would look
+//! at the outbox for other ready pages (pages by hand, forwarded acknowledgements: while
+//! steps wait to be fired it looks every [`CLAIM_EVERY_BUSY`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -39,12 +47,21 @@ const AUDIT_EVERY_MS: i64 = 1_000;
 /// How long the audit waits at most while a turn has steps or pages waiting.
 const AUDIT_DEFER_MS: i64 = 5_000;
 
+/// How long the writer waits for more outcomes while pages are still being delivered.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// While steps wait to be fired, how often the turn looks at the outbox for other ready
+/// pages (each look is a write).
+const CLAIM_EVERY_BUSY: Duration = Duration::from_millis(100);
+
 /// What [`Engine::run`] keeps between turns.
 struct Turn {
     engine: Arc<Engine>,
     /// One permit per page in flight (see the module's documentation).
     slots: Arc<Semaphore>,
     senders: JoinSet<()>,
+    /// Deliveries under way (handed to a sender, outcome not yet queued for the writer).
+    sending: Arc<AtomicUsize>,
     outcomes: mpsc::Sender<Outcome>,
     /// The writer's end of `outcomes`; the turn takes what waits there while the writer is
     /// busy, to record it with the steps it fires (see [`Turn::queued_outcomes`]).
@@ -63,6 +80,7 @@ struct Turn {
     lease: Duration,
     last_audit: Option<Timestamp>,
     last_release: Option<Timestamp>,
+    last_claim: Option<tokio::time::Instant>,
 }
 
 impl Engine {
@@ -116,11 +134,17 @@ impl Turn {
         let lease = config.escalation.page_lease;
         let (outcomes, received) = mpsc::channel(max_in_flight);
         let received = Arc::new(Mutex::new(received));
-        let writer = tokio::spawn(write_outcomes(engine.clone(), received.clone()));
+        let sending = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn(write_outcomes(
+            engine.clone(),
+            received.clone(),
+            sending.clone(),
+        ));
         Turn {
             engine,
             slots: Arc::new(Semaphore::new(max_in_flight)),
             senders: JoinSet::new(),
+            sending,
             outcomes,
             received,
             writer,
@@ -131,6 +155,7 @@ impl Turn {
             lease,
             last_audit: None,
             last_release: None,
+            last_claim: None,
         }
     }
 
@@ -160,12 +185,22 @@ impl Turn {
         }
     }
 
-    /// Tops `ready` up with pages of the outbox that are ready to send.
+    /// Tops `ready` up with pages of the outbox that are ready to send; while steps wait to
+    /// be fired, at most every [`CLAIM_EVERY_BUSY`].
     async fn claim_ready(&mut self, now: Timestamp) -> bool {
         let wanted = self.queue.saturating_sub(self.ready.len());
         if wanted == 0 {
             return true;
         }
+        let looked = tokio::time::Instant::now();
+        if !self.due.is_empty()
+            && self
+                .last_claim
+                .is_some_and(|last| looked.duration_since(last) < CLAIM_EVERY_BUSY)
+        {
+            return true;
+        }
+        self.last_claim = Some(looked);
         match self.engine.claim_up_to(now, wanted).await {
             Ok(pages) => {
                 let lease_until = now.plus(self.lease);
@@ -296,8 +331,9 @@ impl Turn {
         for ((page, incident), slot) in pages.into_iter().zip(slots) {
             let engine = self.engine.clone();
             let outcomes = self.outcomes.clone();
+            let sending = Sending::start(&self.sending);
             self.senders
-                .spawn(send_one(engine, page, incident, slot, outcomes));
+                .spawn(send_one(engine, page, incident, (slot, sending), outcomes));
         }
         true
     }
@@ -403,12 +439,29 @@ fn sleep_until(due: Timestamp, now: Timestamp) -> Duration {
         .min(BACKSTOP)
 }
 
-/// Delivers one page and hands its outcome, with its slot, to the writer.
+/// One delivery under way, counted in [`Turn::sending`] until dropped.
+struct Sending(Arc<AtomicUsize>);
+
+impl Sending {
+    fn start(count: &Arc<AtomicUsize>) -> Sending {
+        count.fetch_add(1, Ordering::AcqRel);
+        Sending(count.clone())
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Delivers one page and hands its outcome, with its slot, to the writer; the delivery
+/// counts as under way until its outcome is queued.
 async fn send_one(
     engine: Arc<Engine>,
     page: crate::store::Page,
     incident: crate::domain::Incident,
-    slot: OwnedSemaphorePermit,
+    (slot, _sending): (OwnedSemaphorePermit, Sending),
     outcomes: mpsc::Sender<Outcome>,
 ) {
     match engine.send(page, incident).await {
@@ -426,25 +479,43 @@ async fn send_one(
     }
 }
 
-/// The writer: records the outcomes gathered while the previous write ran, up to
-/// [`STEPS_PER_WRITE`] per transaction, then frees their slots and wakes the turn loop.
-/// Stops when every sender and the turn loop have dropped their ends of the queue.
-async fn write_outcomes(engine: Arc<Engine>, received: Received) {
+/// The writer: records the outcomes gathered while the previous write ran (and, while
+/// deliveries are under way, for up to [`GATHER`] more), up to [`STEPS_PER_WRITE`] per
+/// transaction, then frees their slots and wakes the turn loop. Stops when every sender and
+/// the turn loop have dropped their ends of the queue.
+async fn write_outcomes(engine: Arc<Engine>, received: Received, sending: Arc<AtomicUsize>) {
     let mut batch = Vec::with_capacity(STEPS_PER_WRITE);
-    // The lock is held only while waiting: while this writes, the turn may take what
-    // queues meanwhile.
-    while received
-        .lock()
-        .await
-        .recv_many(&mut batch, STEPS_PER_WRITE)
-        .await
-        > 0
-    {
+    loop {
+        // The lock is held only while waiting: while this writes, the turn may take what
+        // queues meanwhile.
+        {
+            let mut queue = received.lock().await;
+            if queue.recv_many(&mut batch, STEPS_PER_WRITE).await == 0 {
+                break;
+            }
+            gather(&mut queue, &mut batch, &sending).await;
+        }
         let (done, slots): (Vec<PageDone>, Vec<OwnedSemaphorePermit>) = batch.drain(..).unzip();
         if let Err(error) = engine.record(done).await {
             tracing::warn!(%error, "recording pages' outcomes failed; they are sent again when their claims run out");
         }
         drop(slots);
         engine.wake();
+    }
+}
+
+/// Adds to `batch` the outcomes of deliveries under way that arrive within [`GATHER`].
+async fn gather(
+    queue: &mut mpsc::Receiver<Outcome>,
+    batch: &mut Vec<Outcome>,
+    sending: &AtomicUsize,
+) {
+    let until = tokio::time::Instant::now() + GATHER;
+    while batch.len() < STEPS_PER_WRITE && sending.load(Ordering::Acquire) > 0 {
+        let room = STEPS_PER_WRITE - batch.len();
+        match tokio::time::timeout_at(until, queue.recv_many(batch, room)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
