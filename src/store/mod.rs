@@ -282,23 +282,23 @@ pub async fn connect_with(
     config: &DatabaseConfig,
     options: ConnectOptions,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    let delay = AcquireDelay::new(options.acquire_delay);
+    let hooks = AcquireHooks::new(options.acquire_delay);
     let store: Arc<dyn Store> = match &config.url {
         DatabaseUrl::Sqlite(path) => Arc::new(
             sqlite::connect(
                 path,
                 config.max_connections,
                 config.sqlite_synchronous,
-                &delay,
+                &hooks,
             )
             .await?,
         ),
         DatabaseUrl::Postgres(url) => {
-            Arc::new(postgres::connect(url, config.max_connections, &delay).await?)
+            Arc::new(postgres::connect(url, config.max_connections, &hooks).await?)
         }
     };
     store.migrate().await?;
-    delay.arm();
+    hooks.arm();
     Ok(store)
 }
 
@@ -313,15 +313,15 @@ const CHECK_IDLE_AFTER: Duration = Duration::from_millis(500);
 /// fresh connections (`after_connect`) and idle ones (`before_acquire`) alike, so no acquire
 /// escapes it.
 #[derive(Clone, Debug)]
-struct AcquireDelay {
+struct AcquireHooks {
     delay: Option<Duration>,
-    /// Off until the store is ready.
+    /// The delay is off until the store is ready.
     armed: Arc<AtomicBool>,
 }
 
-impl AcquireDelay {
-    fn new(delay: Option<Duration>) -> AcquireDelay {
-        AcquireDelay {
+impl AcquireHooks {
+    fn new(delay: Option<Duration>) -> AcquireHooks {
+        AcquireHooks {
             delay,
             armed: Arc::new(AtomicBool::new(false)),
         }

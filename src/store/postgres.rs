@@ -9,7 +9,7 @@ use sqlx::query::Query;
 use sqlx::{Pool, Postgres};
 
 use super::sql::{Column, ColumnType, Dialect, SqlStore};
-use super::{AcquireDelay, StoreError};
+use super::{AcquireHooks, StoreError};
 
 /// How long to wait for a pooled connection before reporting the database as unreachable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -145,9 +145,9 @@ async fn listen_for_changes(pool: Pool<Postgres>, feed: super::duties::FeedHandl
 pub(super) async fn connect(
     url: &SecretString,
     max_connections: u32,
-    delay: &AcquireDelay,
+    hooks: &AcquireHooks,
 ) -> Result<SqlStore<Postgres>, StoreError> {
-    let pool = delay
+    let pool = hooks
         .apply(PgPoolOptions::new())
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Sqlite};
 
 use super::sql::{Column, ColumnType, Dialect, SqlStore, param_list, value_rows};
-use super::{AcquireDelay, SqliteSync, StoreError};
+use super::{AcquireHooks, SqliteSync, StoreError};
 
 /// Rows the SQLite worker thread may queue ahead of the reader. sqlx's default (50) wakes the
 /// reading task every 50 rows; long timeline pages read faster with a deeper queue, and the
@@ -145,7 +145,7 @@ pub(super) async fn connect(
     path: &Path,
     max_connections: u32,
     synchronous: SqliteSync,
-    delay: &AcquireDelay,
+    hooks: &AcquireHooks,
 ) -> Result<SqlStore<Sqlite>, StoreError> {
     if let Some(parent) = path
         .parent()
@@ -171,12 +171,12 @@ pub(super) async fn connect(
         })
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
-    let writer = delay
+    let writer = hooks
         .apply(SqlitePoolOptions::new())
         .max_connections(1)
         .connect_with(options.clone())
         .await?;
-    let reader = delay
+    let reader = hooks
         .apply(SqlitePoolOptions::new())
         .max_connections(max_connections)
         .connect_with(options.row_buffer_size(ROW_BUFFER))
