@@ -80,6 +80,8 @@ struct Turn {
     lease: Duration,
     last_audit: Option<Timestamp>,
     last_release: Option<Timestamp>,
+    /// When the outbox was last looked at, in real time (unlike the two above, which follow
+    /// the engine's clock): [`CLAIM_EVERY_BUSY`] paces the work, not the timeline.
     last_claim: Option<tokio::time::Instant>,
 }
 
