@@ -331,7 +331,16 @@ impl AcquireHooks {
         self.armed.store(true, Ordering::SeqCst);
     }
 
-    fn apply<DB: sqlx::Database>(&self, pool: PoolOptions<DB>) -> PoolOptions<DB> {
+    /// The hooks on `pool`; `setup` (statements, possibly none) runs on every new
+    /// connection.
+    fn apply<DB: sqlx::Database>(
+        &self,
+        pool: PoolOptions<DB>,
+        setup: &'static str,
+    ) -> PoolOptions<DB>
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
         let delay = self.delay;
         let wait = move |armed: Arc<AtomicBool>| async move {
             if let Some(delay) = delay
@@ -354,12 +363,15 @@ impl AcquireHooks {
                     Ok(true)
                 })
             });
-        if self.delay.is_none() {
+        if self.delay.is_none() && setup.is_empty() {
             return pool;
         }
-        pool.after_connect(move |_, _| {
+        pool.after_connect(move |connection, _| {
             let waited = wait(on_connect.clone());
             Box::pin(async move {
+                if !setup.is_empty() {
+                    sqlx::raw_sql(setup).execute(&mut *connection).await?;
+                }
                 waited.await;
                 Ok(())
             })
