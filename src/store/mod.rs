@@ -308,10 +308,10 @@ pub async fn connect_with(
 /// window fails its query once and is dropped, as any connection that breaks mid-query.
 const CHECK_IDLE_AFTER: Duration = Duration::from_millis(500);
 
-/// The pools' acquire hooks: the liveness check of connections idle for
-/// [`CHECK_IDLE_AFTER`], and [`ConnectOptions::acquire_delay`] through sqlx's hooks, on
-/// fresh connections (`after_connect`) and idle ones (`before_acquire`) alike, so no acquire
-/// escapes it.
+/// The pools' hooks: the liveness check of connections idle for [`CHECK_IDLE_AFTER`],
+/// [`ConnectOptions::acquire_delay`] through sqlx's hooks, on fresh connections
+/// (`after_connect`) and idle ones (`before_acquire`) alike, so no acquire escapes it, and a
+/// backend's session setup on each fresh connection.
 #[derive(Clone, Debug)]
 struct AcquireHooks {
     delay: Option<Duration>,
