@@ -331,12 +331,11 @@ impl AcquireHooks {
         self.armed.store(true, Ordering::SeqCst);
     }
 
-    /// The hooks on `pool`; `setup` (statements, possibly none) runs on every new
-    /// connection.
+    /// The hooks on `pool`; `setup` (statements), if any, runs on every new connection.
     fn apply<DB: sqlx::Database>(
         &self,
         pool: PoolOptions<DB>,
-        setup: &'static str,
+        setup: Option<&'static str>,
     ) -> PoolOptions<DB>
     where
         for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
@@ -363,13 +362,13 @@ impl AcquireHooks {
                     Ok(true)
                 })
             });
-        if self.delay.is_none() && setup.is_empty() {
+        if self.delay.is_none() && setup.is_none() {
             return pool;
         }
         pool.after_connect(move |connection, _| {
             let waited = wait(on_connect.clone());
             Box::pin(async move {
-                if !setup.is_empty() {
+                if let Some(setup) = setup {
                     sqlx::raw_sql(setup).execute(&mut *connection).await?;
                 }
                 waited.await;

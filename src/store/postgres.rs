@@ -157,7 +157,7 @@ pub(super) async fn connect(
     hooks: &AcquireHooks,
 ) -> Result<SqlStore<Postgres>, StoreError> {
     let pool = hooks
-        .apply(PgPoolOptions::new(), SESSION_SETUP)
+        .apply(PgPoolOptions::new(), Some(SESSION_SETUP))
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(url.expose_secret())

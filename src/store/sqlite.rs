@@ -172,12 +172,12 @@ pub(super) async fn connect(
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
     let writer = hooks
-        .apply(SqlitePoolOptions::new(), "")
+        .apply(SqlitePoolOptions::new(), None)
         .max_connections(1)
         .connect_with(options.clone())
         .await?;
     let reader = hooks
-        .apply(SqlitePoolOptions::new(), "")
+        .apply(SqlitePoolOptions::new(), None)
         .max_connections(max_connections)
         .connect_with(options.row_buffer_size(ROW_BUFFER))
         .await?;
